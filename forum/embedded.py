@@ -1,0 +1,70 @@
+"""The embedded default: one process that runs simnet, the listener and the periodic sweep
+next to the web server, with Celery tasks eager. Used by `manage.py runforum` (make run).
+
+Each background service is a daemon thread with a stop event, so Ctrl-C ends everything.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Embedded:
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+    simnet: object | None = None
+
+    def spawn(self, name: str, target: Callable[[threading.Event], None]) -> None:
+        def run() -> None:
+            try:
+                target(self.stop)
+            except Exception:
+                log.exception("embedded service %s crashed", name)
+
+        thread = threading.Thread(target=run, name=name, daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=5)
+        if self.simnet is not None:
+            self.simnet.stop()
+
+
+def start_simnet() -> object:
+    """Start the simulated Lightning network in this process and publish its node endpoints."""
+    from lightning.simnet import SimNet
+
+    from forum.services import node
+
+    settings.SIMNET_DATA_DIR.mkdir(parents=True, exist_ok=True)
+    simnet = SimNet.start(settings.SIMNET_DATA_DIR, base_port=settings.SIMNET_BASE_PORT)
+    node.write_simnet_nodes(simnet, settings.SIMNET_DATA_DIR)
+    node.reset_clients()
+    for name, sim_node in simnet.nodes.items():
+        log.info("simnet node %s %s at %s", name, sim_node.pubkey, sim_node.grpc_address)
+    return simnet
+
+
+# Services that later parts of the forum add (listener, sweep timer, demo seeding) register here:
+# each is called with the running Embedded and may spawn threads.
+STARTUP_HOOKS: list[Callable[[Embedded], None]] = []
+
+
+def start() -> Embedded:
+    embedded = Embedded()
+    if settings.SIMNET_ENABLED:
+        embedded.simnet = start_simnet()
+    for hook in STARTUP_HOOKS:
+        hook(embedded)
+    return embedded

@@ -1,0 +1,1 @@
+"""Forum models (filled by the forum core)."""

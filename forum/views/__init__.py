@@ -1,0 +1,1 @@
+"""HTTP views, split by audience: health, public pages, API, moderation console."""

@@ -1,0 +1,10 @@
+"""Public forum pages (no account, no JavaScript needed to read)."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "forum/home.html", {})
