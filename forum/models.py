@@ -1,1 +1,342 @@
-"""Forum models (filled by the forum core)."""
+"""Forum state.
+
+The ledger (`LedgerEntry`) is the source of truth: one append-only row per settled invoice the
+forum's node reports (and one per outgoing refund or tip forward). Everything else — events,
+threads, posts, authors' counters, rejections — is derived from it by reconciliation and can be
+rebuilt (`manage.py rebuild_from_node`). Moderation decisions (`Ban`, `ModerationAction`, the
+hidden/locked/pinned flags) are the only state that does not come from the node.
+
+Amounts are integers in msat; hashes, ids and pubkeys are lowercase hex.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class ListenerCursor(models.Model):
+    """How far the listener has read a node's invoice stream, plus the one-listener lease."""
+
+    node_pubkey = models.CharField(max_length=66, unique=True)
+    add_index = models.BigIntegerField(default=0)
+    settle_index = models.BigIntegerField(default=0)
+    # A lease, not a pid file: a listener holds it while its heartbeat is fresh.
+    lease_holder = models.CharField(max_length=200, blank=True, default="")
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.node_pubkey[:12]} add={self.add_index} settle={self.settle_index}"
+
+
+class LedgerEntry(models.Model):
+    """One settled payment, in or out. Append-only; only `reconcile_*` bookkeeping changes."""
+
+    class Direction(models.TextChoices):
+        IN = "in", "received"
+        OUT = "out", "sent"
+
+    class ReconcileState(models.TextChoices):
+        PENDING = "pending", "pending"
+        DONE = "done", "reconciled"
+        ERROR = "error", "error (will retry)"
+
+    class Purpose(models.TextChoices):
+        MESSAGE = "message", "forum message"  # incoming keysend with forum records
+        PART = "part", "message part"
+        TOPUP = "topup", "top-up"
+        TIP = "tip", "tip"
+        OTHER = "other", "other payment"  # incoming without forum records (donation, invoice)
+        REFUND = "refund", "refund"  # outgoing
+        TIP_FORWARD = "tip_forward", "tip forward"  # outgoing
+
+    payment_hash = models.CharField(max_length=64, unique=True)
+    node_pubkey = models.CharField(max_length=66, db_index=True)
+    direction = models.CharField(max_length=3, choices=Direction.choices, default=Direction.IN)
+    purpose = models.CharField(max_length=12, choices=Purpose.choices, default=Purpose.OTHER)
+    amount_msat = models.BigIntegerField()
+    fee_msat = models.BigIntegerField(default=0)  # routing fee paid, outgoing only
+    add_index = models.BigIntegerField(null=True, blank=True)
+    settle_index = models.BigIntegerField(null=True, blank=True, db_index=True)
+    settled_at = models.DateTimeField(db_index=True)
+    is_keysend = models.BooleanField(default=False)
+    # Every custom record as {"<type>": "<hex value>"}, exactly as the node reported it.
+    custom_records = models.JSONField(default=dict, blank=True)
+    # Derived at write time so reconciliation can order an author's messages without decoding.
+    pubkey = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    event_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    reconcile_state = models.CharField(
+        max_length=8, choices=ReconcileState.choices, default=ReconcileState.PENDING, db_index=True
+    )
+    reconcile_attempts = models.PositiveIntegerField(default=0)
+    reconcile_error = models.TextField(blank=True, default="")
+    reconciled_at = models.DateTimeField(null=True, blank=True)
+    # Outgoing rows: what they pay back or forward, and to whom.
+    counterparty = models.CharField(max_length=66, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["settle_index", "id"]
+        indexes = [models.Index(fields=["pubkey", "settle_index"])]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.amount_msat} msat {self.payment_hash[:12]}"
+
+
+class BoardQuerySet(models.QuerySet):
+    def listed(self) -> BoardQuerySet:
+        return self.filter(is_listed=True, destroyed_at__isnull=True)
+
+
+class Board(models.Model):
+    """A place to post, with its own prices. Private rooms are unlisted boards with a password."""
+
+    slug = models.SlugField(max_length=64, unique=True)
+    title = models.CharField(max_length=120)
+    description = models.TextField(blank=True, default="")
+    thread_price_msat = models.BigIntegerField(default=10_000)
+    reply_price_msat = models.BigIntegerField(default=1_000)
+    # Price = base x factor ^ (author's posts on this board within the window before settle time).
+    escalation_window_seconds = models.PositiveIntegerField(default=600)
+    escalation_factor = models.PositiveIntegerField(default=2)
+    max_content_length = models.PositiveIntegerField(default=20_000)  # characters
+    position = models.IntegerField(default=0)
+    is_listed = models.BooleanField(default=True)
+    # Private rooms (rented by keysend; destroyed at expiry).
+    password_verifier = models.CharField(max_length=300, blank=True, default="")
+    expires_at = models.DateTimeField(null=True, blank=True)
+    destroyed_at = models.DateTimeField(null=True, blank=True)
+    thread_count = models.PositiveIntegerField(default=0)
+    post_count = models.PositiveIntegerField(default=0)  # threads + replies, published and visible
+    last_activity_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = BoardQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["position", "slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+
+class Author(models.Model):
+    """Anyone whose signed event reached the forum's ledger."""
+
+    pubkey = models.CharField(max_length=64, unique=True)
+    alias = models.CharField(max_length=64, blank=True, default="")
+    first_seen_at = models.DateTimeField(default=timezone.now)
+    thread_count = models.PositiveIntegerField(default=0)
+    reply_count = models.PositiveIntegerField(default=0)
+    spent_msat = models.BigIntegerField(default=0)  # everything this author paid for messages
+
+    def __str__(self) -> str:
+        return self.pubkey[:16]
+
+
+class Event(models.Model):
+    """A signed Nostr event the forum has received (whole or assembled from parts)."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "waiting (parts, parent or top-up)"
+        PUBLISHED = "published", "published"
+        REJECTED = "rejected", "rejected"
+
+    event_id = models.CharField(max_length=64, unique=True)
+    pubkey = models.CharField(max_length=64, db_index=True)
+    kind = models.PositiveIntegerField()
+    created_at = models.BigIntegerField()  # the event's own unix timestamp
+    raw_json = models.TextField()  # canonical signed JSON, served verbatim for verification
+    board = models.ForeignKey(
+        Board, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
+    )
+    state = models.CharField(
+        max_length=10, choices=State.choices, default=State.PENDING, db_index=True
+    )
+    # Why it is waiting, while PENDING: "parts", "parent", "underpaid".
+    waiting_for = models.CharField(max_length=12, blank=True, default="")
+    paid_msat = models.BigIntegerField(default=0)  # sum of ledger entries for this event
+    price_msat = models.BigIntegerField(default=0)  # what it had to pay, fixed at its settle time
+    # The settle time/index of the payment that delivered the (complete) event: pricing order.
+    settled_at = models.DateTimeField(null=True, blank=True)
+    settle_index = models.BigIntegerField(null=True, blank=True)
+    ln_node = models.CharField(max_length=66, blank=True, default="")  # refunds/tips go here
+    received_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.event_id[:12]} {self.state}"
+
+
+class Thread(models.Model):
+    """A published kind-11 event: the opening post of a thread."""
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, related_name="thread")
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="threads")
+    author = models.ForeignKey(Author, on_delete=models.PROTECT, related_name="threads")
+    title = models.CharField(max_length=300)
+    content = models.TextField()
+    settled_at = models.DateTimeField()  # settle time of the payment that published it
+    published_at = models.DateTimeField(default=timezone.now)
+    last_activity_at = models.DateTimeField(db_index=True)
+    reply_count = models.PositiveIntegerField(default=0)  # visible replies
+    sats_msat = models.BigIntegerField(default=0)  # paid for the thread + its replies + tips
+    is_hidden = models.BooleanField(default=False)
+    is_locked = models.BooleanField(default=False)
+    is_pinned = models.BooleanField(default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["board", "is_hidden", "-last_activity_at"]),
+            models.Index(fields=["author", "board", "settled_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Post(models.Model):
+    """A published kind-1111 reply in a thread."""
+
+    event = models.OneToOneField(Event, on_delete=models.CASCADE, related_name="post")
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="posts")
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    author = models.ForeignKey(Author, on_delete=models.PROTECT, related_name="posts")
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="posts")
+    content = models.TextField()
+    number = models.PositiveIntegerField()  # 1, 2, 3 ... within the thread, in publish order
+    settled_at = models.DateTimeField()
+    published_at = models.DateTimeField(default=timezone.now)
+    sats_msat = models.BigIntegerField(default=0)
+    is_hidden = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["thread", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["thread", "number"], name="post_number_unique")
+        ]
+        indexes = [models.Index(fields=["author", "board", "settled_at"])]
+
+    def __str__(self) -> str:
+        return f"#{self.number} in {self.thread_id}"
+
+
+class MessagePart(models.Model):
+    """One part of a multipart event, kept until the set is complete (then joined) or expires."""
+
+    ledger_entry = models.OneToOneField(LedgerEntry, on_delete=models.CASCADE, related_name="part")
+    event_id = models.CharField(max_length=64, db_index=True)
+    index = models.PositiveIntegerField()
+    count = models.PositiveIntegerField()
+    data = models.BinaryField()
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["event_id", "index"], name="part_index_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"part {self.index + 1}/{self.count} of {self.event_id[:12]}"
+
+
+class Rejection(models.Model):
+    """Paid but not published, with a machine reason and a sentence for people. Never dropped."""
+
+    class Reason(models.TextChoices):
+        MALFORMED = "malformed", "malformed"
+        BAD_ID = "bad_id", "bad id"
+        BAD_SIGNATURE = "bad_signature", "bad signature"
+        UNSUPPORTED_KIND = "unsupported_kind", "unsupported kind"
+        UNKNOWN_BOARD = "unknown_board", "unknown board"
+        TOO_LARGE = "too_large", "too large"
+        UNDERPAID = "underpaid", "underpaid"
+        DUPLICATE = "duplicate", "duplicate"
+        ORPHAN_TIMEOUT = "orphan_timeout", "parent never arrived"
+        INCOMPLETE_PARTS = "incomplete_parts", "incomplete parts"
+        BANNED = "banned", "banned"
+        THREAD_LOCKED = "thread_locked", "thread locked"
+        UNKNOWN_TARGET = "unknown_target", "unknown event for top-up/tip"
+
+    reason = models.CharField(max_length=20, choices=Reason.choices, db_index=True)
+    message = models.CharField(max_length=500)  # NIP-01 style "prefix: human text"
+    amount_msat = models.BigIntegerField(default=0)
+    ledger_entry = models.ForeignKey(
+        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="rejections"
+    )
+    event = models.ForeignKey(
+        Event, null=True, blank=True, on_delete=models.CASCADE, related_name="rejections"
+    )
+    # The event id as announced or computed (hex), even when no Event row could be made.
+    event_ref = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    pubkey = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    board = models.ForeignKey(
+        Board, null=True, blank=True, on_delete=models.SET_NULL, related_name="rejections"
+    )
+    # Set once when refunded; the outgoing ledger row is the record of the money moving back.
+    refund_entry = models.OneToOneField(
+        LedgerEntry,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="refunded_rejection",
+    )
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.reason}: {self.message}"
+
+
+class BanQuerySet(models.QuerySet):
+    def active(self, at=None) -> BanQuerySet:
+        at = at or timezone.now()
+        return self.filter(lifted_at__isnull=True, created_at__lte=at).filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=at)
+        )
+
+
+class Ban(models.Model):
+    """A pubkey barred from posting: payments settled while it is active are rejected `banned`."""
+
+    pubkey = models.CharField(max_length=64, db_index=True)
+    reason = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = BanQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"ban {self.pubkey[:12]}"
+
+
+class ModerationAction(models.Model):
+    """Audit log: every moderation action, append-only."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150)  # kept even if the user is deleted
+    action = models.CharField(max_length=40, db_index=True)  # e.g. "post.hide", "author.ban"
+    target_type = models.CharField(max_length=40)
+    target_id = models.CharField(max_length=100)
+    reason = models.TextField(blank=True, default="")
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.actor_name} {self.action} {self.target_type}:{self.target_id}"
