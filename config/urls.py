@@ -5,5 +5,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("mod/", include("forum.urls_moderation")),
+    path("api/", include("forum.urls_api")),
     path("", include("forum.urls")),
 ]

@@ -6,6 +6,7 @@ Each background service is a daemon thread with a stop event, so Ctrl-C ends eve
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 from collections.abc import Callable
@@ -56,15 +57,17 @@ def start_simnet() -> object:
     return simnet
 
 
-# Services that later parts of the forum add (listener, sweep timer, demo seeding) register here:
-# each is called with the running Embedded and may spawn threads.
-STARTUP_HOOKS: list[Callable[[Embedded], None]] = []
+# Background services of the embedded process, in start order: "module:function", each called
+# with the running Embedded (it may spawn threads with `embedded.spawn`). Each owner adds its line.
+STARTUP_HOOKS: list[str] = []
 
 
 def start() -> Embedded:
     embedded = Embedded()
     if settings.SIMNET_ENABLED:
         embedded.simnet = start_simnet()
-    for hook in STARTUP_HOOKS:
+    for dotted in STARTUP_HOOKS:
+        module_name, func_name = dotted.split(":")
+        hook: Callable[[Embedded], None] = getattr(importlib.import_module(module_name), func_name)
         hook(embedded)
     return embedded

@@ -37,6 +37,10 @@ def payment_group(key: str) -> str:
     return group_name("status", key)
 
 
+# Every published event also goes to this group (the Nostr relay's live subscriptions follow it).
+PUBLIC_FEED_GROUP = "feed.public"
+
+
 def broadcast_now(group: str, message_type: str, payload: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:

@@ -1,0 +1,1 @@
+"""All reads that views and consumers need, by audience (query counts pinned in tests)."""

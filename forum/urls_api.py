@@ -1,0 +1,3 @@
+"""JSON API (quote, status) — owned by the forum core."""
+
+urlpatterns: list = []
