@@ -166,6 +166,16 @@ class Event(models.Model):
     settle_index = models.BigIntegerField(null=True, blank=True)
     ln_node = models.CharField(max_length=66, blank=True, default="")  # refunds/tips go here
     received_at = models.DateTimeField(default=timezone.now)
+    # A reply's NIP-22 root (thread) and parent event ids, so orphans are found when they arrive.
+    root_ref = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    parent_ref = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    # When the event passed every check and was paid in full (its own settle, or the top-up's):
+    # escalation counts these, by settle index, so the verdict never depends on task order.
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_settle_index = models.BigIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["pubkey", "board", "accepted_settle_index"])]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.event_id[:12]} {self.state}"
@@ -287,6 +297,10 @@ class Rejection(models.Model):
         related_name="refunded_rejection",
     )
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # Set when the rejection stopped standing: an underpaid event completed by a top-up, or
+    # late parts completing a set. Resolved rejections keep their row but are not refundable.
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(max_length=20, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
