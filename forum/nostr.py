@@ -340,7 +340,12 @@ def parse_event(data: str | bytes | dict[str, Any], *, verify: bool = False) -> 
     Raises ``EventError("malformed")`` with a specific message. Authenticity is not
     checked unless ``verify=True`` (then :func:`verify_event` runs too).
     """
-    obj = data if isinstance(data, dict) else loads_strict(data)
+    if isinstance(data, dict):
+        obj: Any = data
+    elif isinstance(data, str | bytes | bytearray):
+        obj = loads_strict(data)
+    else:  # e.g. a JSON array already decoded by a caller
+        raise _malformed("event must be a JSON object")
     if not isinstance(obj, dict):
         raise _malformed("event must be a JSON object")
     missing = [key for key in _EVENT_KEYS if key not in obj]

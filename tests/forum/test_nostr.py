@@ -254,6 +254,8 @@ MALFORMED = [
     ("NaN", '{"kind": NaN}', "NaN is not valid JSON"),
     ("duplicate key", '{"content": "a", "content": "b"}', "duplicate key"),
     ("not an object", "[1, 2]", "must be a JSON object"),
+    ("decoded list", [1, 2], "must be a JSON object"),
+    ("decoded number", 5, "must be a JSON object"),
     ("missing field", {k: v for k, v in signed().items() if k != "sig"}, "missing field(s): sig"),
     ("unknown field", signed(extra=1), "unknown field(s): extra"),
     ("id short", signed(id="ab"), "id must be 64 lowercase hex"),
