@@ -1,0 +1,182 @@
+"""Refund a rejected payment by keysend to the node the author named in the event.
+
+The author names a node with an `["ln", <node pubkey>]` tag (see `docs/protocol.md`); the core
+stores it as `Event.ln_node`. Without it, or without a decodable event, there is nowhere to send
+the sats and the refund is impossible (`RefundImpossible`).
+
+A refund that succeeds becomes an outgoing `LedgerEntry` (direction `out`, purpose `refund`,
+the payment's hash, amount and routing fee), linked from `Rejection.refund_entry`, so revenue
+stays right and the same rejection is never refunded twice. The forum pays the routing fee.
+
+Locking contract: the rejection row is locked with `select_for_update` for the whole keysend
+(on SQLite every transaction takes the write lock up front, which serializes the same way), and
+`refund_entry` is checked under the lock. A second moderator pressing "refund" at the same time
+waits and then sees it refunded. Holding a row lock across a network call is acceptable here:
+refunds are rare, manual, and the keysend has a timeout.
+
+A keysend that fails records no ledger row, only an audit entry with lnd's failure reason, and
+raises `RefundFailed` after that entry is committed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import secrets
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from forum.models import LedgerEntry, Rejection
+from forum.services import node
+from forum.services.moderation.audit import audit_record
+from lightning.types import LightningError, LightningUnavailable, Payment
+
+log = logging.getLogger(__name__)
+
+NODE_PUBKEY_RE = re.compile(r"^(02|03)[0-9a-f]{64}$")
+
+
+class RefundError(Exception):
+    """Base class: the refund did not happen; `str()` is a sentence for the moderator."""
+
+
+class RefundImpossible(RefundError):
+    """Nothing to refund, or nowhere to send it."""
+
+
+class RefundFailed(RefundError):
+    """The keysend was tried and failed (audited with the failure reason)."""
+
+
+def refund_destination(rejection: Rejection) -> str:
+    """The node pubkey to refund to, or "" if the author named none."""
+    event = rejection.event
+    ln_node = (event.ln_node if event is not None else "").strip().lower()
+    return ln_node if NODE_PUBKEY_RE.match(ln_node) else ""
+
+
+def refund_blocker(rejection: Rejection) -> str:
+    """Why this rejection cannot be refunded, or "" if it can."""
+    if rejection.refund_entry_id is not None:
+        return "Already refunded."
+    if rejection.resolved_at is not None:
+        # A top-up or late parts completed the message: the payment now pays for a post.
+        return f"No longer standing ({rejection.resolution or 'resolved'}): the post went through."
+    if rejection.amount_msat <= 0:
+        return "Nothing was paid."
+    if rejection.event is None:
+        return "The payment carried no decodable event, so it names no node to refund to."
+    if not refund_destination(rejection):
+        return 'The event names no Lightning node (no "ln" tag), so there is nowhere to refund to.'
+    return ""
+
+
+def _send(destination: str, amount_msat: int, preimage: bytes) -> tuple[Payment | None, str]:
+    """Keysend and return (payment, failure text); failure is "" only if it succeeded."""
+    payment_hash = hashlib.sha256(preimage).hexdigest()
+    try:
+        client = node.client()
+    except node.NodeNotConfigured as exc:
+        return None, str(exc)
+    try:
+        payment = client.keysend(destination, amount_msat, {}, preimage=preimage)
+    except LightningUnavailable as exc:
+        # The HTLC may be out: ask the node how the payment ended before calling it failed.
+        try:
+            payment = client.track_payment(payment_hash)
+        except LightningError:
+            return None, f"node unreachable ({exc}); check payment {payment_hash} on the node"
+    except LightningError as exc:
+        return None, str(exc) or exc.__class__.__name__
+    if payment.succeeded:
+        return payment, ""
+    if payment.status in ("IN_FLIGHT", "INITIATED"):
+        return None, f"still in flight; check payment {payment_hash} on the node"
+    return None, payment.failure_reason or payment.status
+
+
+def rejection_refund(
+    *, actor: AbstractBaseUser | None, rejection: Rejection, reason: str = ""
+) -> bool:
+    """Send the rejected amount back. Returns False if it was already refunded.
+
+    Raises `RefundImpossible` when there is nothing to send or nowhere to send it, and
+    `RefundFailed` when the keysend failed (after auditing the failure).
+    """
+    with transaction.atomic():
+        locked = (
+            Rejection.objects.select_for_update(of=("self",))
+            .select_related("event", "ledger_entry")
+            .get(pk=rejection.pk)
+        )
+        if locked.refund_entry_id is not None:
+            return False
+        blocker = refund_blocker(locked)
+        if blocker:
+            raise RefundImpossible(blocker)
+        destination = refund_destination(locked)
+        details = {
+            "amount_msat": locked.amount_msat,
+            "destination": destination,
+            "rejection_reason": locked.reason,
+            "event_id": locked.event_ref or locked.event.event_id,
+            "pubkey": locked.pubkey,
+        }
+        # Our own preimage, so the payment hash is known even if the call breaks mid-way.
+        preimage = secrets.token_bytes(32)
+        details["payment_hash"] = hashlib.sha256(preimage).hexdigest()
+        payment, failure = _send(destination, locked.amount_msat, preimage)
+        if failure:
+            audit_record(
+                actor=actor,
+                action="rejection.refund_failed",
+                target_type="rejection",
+                target_id=locked.pk,
+                reason=reason,
+                details={**details, "failure": failure},
+            )
+        else:
+            assert payment is not None
+            now = timezone.now()
+            forum_node = (
+                locked.ledger_entry.node_pubkey if locked.ledger_entry is not None else ""
+            ) or node.client().get_info().identity_pubkey
+            entry = LedgerEntry.objects.create(
+                payment_hash=payment.payment_hash,
+                node_pubkey=forum_node,
+                direction=LedgerEntry.Direction.OUT,
+                purpose=LedgerEntry.Purpose.REFUND,
+                amount_msat=payment.value_msat or locked.amount_msat,
+                fee_msat=payment.fee_msat,
+                settled_at=now,
+                is_keysend=True,
+                pubkey=locked.pubkey,
+                event_id=details["event_id"],
+                counterparty=destination,
+                # Outgoing rows are not messages: nothing for the reconcile sweep to pick up.
+                reconcile_state=LedgerEntry.ReconcileState.DONE,
+                reconciled_at=now,
+                created_at=now,
+            )
+            locked.refund_entry = entry
+            locked.save(update_fields=["refund_entry"])
+            audit_record(
+                actor=actor,
+                action="rejection.refund",
+                target_type="rejection",
+                target_id=locked.pk,
+                reason=reason,
+                details={
+                    **details,
+                    "payment_hash": entry.payment_hash,
+                    "fee_msat": entry.fee_msat,
+                },
+            )
+            rejection.refund_entry = entry
+    if failure:
+        log.warning("refund of rejection %s failed: %s", rejection.pk, failure)
+        raise RefundFailed(f"The keysend failed: {failure}")
+    return True
