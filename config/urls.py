@@ -3,9 +3,12 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from forum.relay import views as relay_views
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("mod/", include("forum.urls_moderation")),
     path("api/", include("forum.urls_api")),
+    path("relay", relay_views.relay_info, name="relay"),
     path("", include("forum.urls")),
 ]

@@ -1,0 +1,271 @@
+"""`RelayConsumer`: the NIP-01 websocket at ``/relay`` for any Nostr client.
+
+Read-only: ``REQ`` runs stored queries (one per filter) then follows the public feed group for
+live events; ``CLOSE`` ends a subscription; an ``EVENT`` from a client is answered ``OK false``
+with a ``blocked:`` message saying how to publish by keysend and at what price. Like every
+consumer here it only relays: reads go through ``forum.relay.selectors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from channels.consumer import get_handler_name
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from forum import nostr, realtime
+from forum.relay import selectors
+from forum.relay.filters import (
+    Filter,
+    FilterError,
+    effective_limit,
+    matches_any,
+    parse_filter,
+)
+from forum.relay.info import HOW_TO_POST_PATH, RelayLimits, blocked_message
+
+log = logging.getLogger(__name__)
+
+# How long an EVENT answer may wait for the node's pubkey before it is sent without it.
+NODE_LOOKUP_TIMEOUT_SECONDS = 2.0
+
+
+@dataclass
+class Subscription:
+    filters: list[Filter]
+    # Ids already sent as stored events: a publish that raced the stored query is queued for
+    # us while the query runs and must not arrive a second time as a live event.
+    sent: set[str] = field(default_factory=set)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+class RelayConsumer(AsyncWebsocketConsumer):
+    """One Nostr client connection; subscriptions live only as long as the socket."""
+
+    groups = [realtime.PUBLIC_FEED_GROUP]
+
+    async def connect(self) -> None:
+        self.limits = RelayLimits.from_settings()
+        self.subscriptions: dict[str, Subscription] = {}
+        await self.accept()
+
+    # --- sending -----------------------------------------------------------------------------
+
+    async def send_message(self, *parts: Any) -> None:
+        await self.send(text_data=_dumps(list(parts)))
+
+    async def send_event(self, subid: str, raw: str) -> None:
+        # The stored JSON goes out verbatim: it is what the author signed, byte for byte.
+        await self.send(text_data=f'["EVENT",{_dumps(subid)},{raw}]')
+
+    async def notice(self, text: str) -> None:
+        await self.send_message("NOTICE", text)
+
+    async def closed(self, subid: str, text: str) -> None:
+        await self.send_message("CLOSED", subid, text)
+
+    # --- receiving ---------------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self.notice("invalid: binary messages are not supported, send JSON text")
+            return
+        size = len(text_data.encode("utf-8"))
+        if size > self.limits.max_message_length:
+            await self.notice(
+                f"invalid: message is {size} bytes, the limit is {self.limits.max_message_length}"
+            )
+            return
+        try:
+            message = json.loads(text_data)
+        except (ValueError, RecursionError):
+            await self.notice("invalid: message is not valid JSON")
+            return
+        if not isinstance(message, list) or not message or not isinstance(message[0], str):
+            await self.notice("invalid: a message is a JSON array starting with its type")
+            return
+        verb = message[0]
+        if verb == "REQ":
+            await self.handle_req(message)
+        elif verb == "CLOSE":
+            await self.handle_close(message)
+        elif verb == "EVENT":
+            await self.handle_event(message)
+        elif verb == "COUNT" and len(message) > 1 and isinstance(message[1], str):
+            await self.closed(message[1], "unsupported: COUNT (NIP-45) is not supported")
+        else:
+            await self.notice(f"unsupported: message type {verb[:20]!r} is not supported")
+
+    async def handle_req(self, message: list[Any]) -> None:
+        limits = self.limits
+        if len(message) < 2 or not isinstance(message[1], str) or not message[1]:
+            await self.notice("invalid: REQ needs a non-empty string subscription id")
+            return
+        subid: str = message[1]
+        if len(subid) > limits.max_subid_length:
+            await self.closed(
+                subid, f"invalid: subscription id longer than {limits.max_subid_length} characters"
+            )
+            return
+        # A REQ with an id already in use replaces that subscription (NIP-01), so it does not
+        # count against the limit; if the new one is refused the old one is gone as well.
+        previous = self.subscriptions.pop(subid, None)
+        raw_filters = message[2:]
+        if not raw_filters:
+            await self.closed(subid, "invalid: REQ needs at least one filter")
+            return
+        if len(raw_filters) > limits.max_filters:
+            await self.closed(
+                subid,
+                f"invalid: {len(raw_filters)} filters in one REQ, the limit is {limits.max_filters}",
+            )
+            return
+        if previous is None and len(self.subscriptions) >= limits.max_subscriptions:
+            await self.closed(
+                subid,
+                f"rate-limited: {limits.max_subscriptions} subscriptions are open on this"
+                " connection; CLOSE one first",
+            )
+            return
+        try:
+            filters = [
+                parse_filter(raw, max_values=limits.max_filter_values) for raw in raw_filters
+            ]
+        except FilterError as exc:
+            await self.closed(subid, str(exc))
+            return
+
+        subscription = Subscription(filters)
+        self.subscriptions[subid] = subscription
+        plan = [
+            (
+                flt,
+                effective_limit(
+                    flt, default_limit=limits.default_limit, max_limit=limits.max_limit
+                ),
+            )
+            for flt in filters
+        ]
+        try:
+            stored = await database_sync_to_async(selectors.events_for_filters)(plan)
+        except Exception:
+            log.exception("relay query failed for %r", raw_filters)
+            self.subscriptions.pop(subid, None)
+            await self.closed(subid, "error: the stored query failed, try again later")
+            return
+        for event in stored:
+            subscription.sent.add(event.data["id"])
+            await self.send_event(subid, event.raw)
+        await self.send_message("EOSE", subid)
+
+    async def handle_close(self, message: list[Any]) -> None:
+        if len(message) < 2 or not isinstance(message[1], str):
+            await self.notice("invalid: CLOSE needs a subscription id")
+            return
+        # NIP-01 defines no answer to CLOSE; closing an unknown id is not an error.
+        self.subscriptions.pop(message[1], None)
+
+    async def handle_event(self, message: list[Any]) -> None:
+        obj = message[1] if len(message) > 1 else None
+        event_id = obj.get("id") if isinstance(obj, dict) else None
+        if not isinstance(event_id, str) or not event_id:
+            await self.notice("invalid: EVENT needs an event object with an id")
+            return
+        try:
+            event = nostr.parse_event(obj, verify=True)
+        except nostr.EventError as exc:
+            await self.send_message("OK", event_id, False, f"invalid: {exc.message}")
+            return
+        board_slug = event.tag_value("h")
+        boards = await database_sync_to_async(selectors.listed_board_prices)()
+        try:
+            node_pubkey = await asyncio.wait_for(
+                database_sync_to_async(selectors.forum_node_pubkey)(),
+                timeout=NODE_LOOKUP_TIMEOUT_SECONDS,
+            )
+        except TimeoutError:
+            node_pubkey = None
+        text = blocked_message(
+            kind=event.kind,
+            board_slug=board_slug,
+            boards=boards,
+            node_pubkey=node_pubkey,
+            how_to_url=self.how_to_url(),
+        )
+        await self.send_message("OK", event.id, False, text)
+
+    def how_to_url(self) -> str:
+        headers = dict(self.scope.get("headers") or [])
+        host = headers.get(b"host", b"").decode("latin-1")
+        if not host:
+            return HOW_TO_POST_PATH
+        scheme = "https" if self.scope.get("scheme") == "wss" else "http"
+        return f"{scheme}://{host}{HOW_TO_POST_PATH}"
+
+    # --- channel layer -----------------------------------------------------------------------
+
+    async def post_published(self, message: dict[str, Any]) -> None:
+        """A publish on the public feed: deliver it to each open subscription it matches."""
+        if not self.subscriptions:
+            return
+        payload = message.get("payload") or {}
+        event_id = payload.get("event_id") or payload.get("id")
+        if not isinstance(event_id, str):
+            return
+        data = _event_from_payload(payload)
+        raw: str | None = None
+        if data is None:
+            # The broadcast did not carry the event: read it (and its visibility) once.
+            raw = await database_sync_to_async(selectors.servable_event_raw)(event_id)
+            if raw is None:
+                return
+            data = json.loads(raw)
+        targets = [
+            subid
+            for subid, sub in self.subscriptions.items()
+            if event_id not in sub.sent and matches_any(sub.filters, data)
+        ]
+        if not targets:
+            return
+        if raw is None:
+            # Never trust the broadcast alone for visibility: an unlisted board (private room)
+            # or a post hidden in the meantime must not reach a relay client. One query, and
+            # only for events some subscription on this socket actually wants.
+            raw = await database_sync_to_async(selectors.servable_event_raw)(event_id)
+            if raw is None:
+                return
+        for subid in targets:
+            subscription = self.subscriptions.get(subid)
+            if subscription is not None:
+                await self.send_event(subid, raw)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # The feed group may carry message types the relay has no use for (now or later);
+        # Channels would raise on a type without a handler and drop the client's socket.
+        if hasattr(self, get_handler_name(message)):
+            await super().dispatch(message)
+
+
+def _event_from_payload(payload: dict[str, Any]) -> dict[str, Any] | None:
+    """The event object if the broadcast carries it (as JSON text or object), else None."""
+    for key in ("raw_json", "raw", "event"):
+        value = payload.get(key)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return None
+        if isinstance(value, dict):
+            try:
+                return nostr.parse_event(value).to_dict()
+            except nostr.EventError:
+                return None
+    return None

@@ -1,0 +1,158 @@
+"""What the relay tells clients about itself: its limits, its NIP-11 document, and the
+``blocked:`` answer that explains how to publish here (by Lightning keysend, at what price).
+
+Limits come from ``settings.NOSTR_RELAY_LIMITS`` (a dict overriding any field of
+:class:`RelayLimits`), so an operator can tune them without code changes.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from forum.nostr import KIND_REPLY, KIND_THREAD
+from forum.relay.selectors import BoardPrice
+
+HOW_TO_POST_PATH = "/how-to-post/"
+SOFTWARE = "lnforum"
+
+
+@dataclass(frozen=True)
+class RelayLimits:
+    # Bytes of one websocket text message. A REQ with 10 filters of 1000 ids is ~660 kB, so
+    # 64 kB keeps a single message cheap to parse while allowing a few hundred ids.
+    max_message_length: int = 65_536
+    max_subscriptions: int = 20
+    max_filters: int = 10
+    # Total values (ids, authors, kinds, tag values) in one filter: bounds the SQL IN/OR size.
+    max_filter_values: int = 1000
+    max_limit: int = 500
+    default_limit: int = 100
+    max_subid_length: int = 64
+
+    @classmethod
+    def from_settings(cls) -> RelayLimits:
+        return cls(**getattr(settings, "NOSTR_RELAY_LIMITS", {}))
+
+
+@cache
+def software_version() -> str:
+    pyproject = Path(settings.BASE_DIR) / "pyproject.toml"
+    try:
+        return str(tomllib.loads(pyproject.read_text())["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
+
+
+def format_msat(msat: int) -> str:
+    """``10000`` -> ``10 sats (10000 msat)``: people think in sats, the protocol in msat."""
+    sats = f"{msat / 1000:.3f}".rstrip("0").rstrip(".")
+    return f"{sats} sat{'' if msat == 1000 else 's'} ({msat} msat)"
+
+
+def _price_range(values: list[int]) -> str:
+    low, high = min(values), max(values)
+    return format_msat(low) if low == high else f"{format_msat(low)} to {format_msat(high)}"
+
+
+def price_sentence(kind: int, board_slug: str | None, boards: list[BoardPrice]) -> str:
+    """The price of publishing ``kind`` on the board the event's ``h`` tag names, or the range."""
+    noun = "a kind 11 thread" if kind == KIND_THREAD else "a kind 1111 reply"
+
+    def price(board: BoardPrice) -> int:
+        return board.thread_price_msat if kind == KIND_THREAD else board.reply_price_msat
+
+    board = next((b for b in boards if b.slug == board_slug), None)
+    if board is not None:
+        minutes = max(1, board.escalation_window_seconds // 60)
+        return (
+            f"{noun} on board '{board.slug}' costs {format_msat(price(board))}"
+            f" (x{board.escalation_factor} for each of your posts there in the last"
+            f" {minutes} min)"
+        )
+    if not boards:
+        return f"{noun} is priced per board, and no board is open right now"
+    unknown = f"board '{board_slug}' is not open here; " if board_slug else ""
+    return (
+        f"{unknown}{noun} costs {_price_range([price(b) for b in boards])} depending on the board"
+    )
+
+
+def blocked_message(
+    *,
+    kind: int,
+    board_slug: str | None,
+    boards: list[BoardPrice],
+    node_pubkey: str | None,
+    how_to_url: str,
+) -> str:
+    """``OK false`` text for an EVENT sent over the websocket: NIP-01 ``blocked:`` prefix.
+
+    NIP-01 has no payment-required prefix; its own paid-relay example uses ``blocked:``.
+    """
+    if kind not in (KIND_THREAD, KIND_REPLY):
+        return (
+            f"blocked: this forum publishes only kind 11 threads and kind 1111 replies, each paid"
+            f" by Lightning keysend; see {how_to_url}"
+        )
+    to_node = f"to node {node_pubkey}" if node_pubkey else "to the forum's Lightning node"
+    return (
+        f"blocked: events are published by Lightning keysend, not over this socket: send the"
+        f" signed event in the keysend's custom records {to_node}; "
+        f"{price_sentence(kind, board_slug, boards)}; see {how_to_url}"
+    )
+
+
+def nip11_document(
+    *,
+    limits: RelayLimits,
+    boards: list[BoardPrice],
+    max_content_length: int | None,
+    node_pubkey: str | None,
+    how_to_url: str,
+) -> dict[str, Any]:
+    """The NIP-11 relay information document. Fees are the default (first listed) board's."""
+    limitation: dict[str, Any] = {
+        "max_message_length": limits.max_message_length,
+        "max_subscriptions": limits.max_subscriptions,
+        "max_filters": limits.max_filters,
+        "max_limit": limits.max_limit,
+        "default_limit": limits.default_limit,
+        "max_subid_length": limits.max_subid_length,
+        "auth_required": False,
+        # Reading is free; only publishing costs, and that is per event (fees.publication).
+        "payment_required": False,
+        "restricted_writes": True,
+    }
+    if max_content_length is not None:
+        limitation["max_content_length"] = max_content_length
+    document: dict[str, Any] = {
+        "name": "Lightning Forum",
+        "description": (
+            "A forum of Nostr events (kind 11 threads, kind 1111 replies). Read-only relay:"
+            " every post is published by a Lightning keysend payment that carries the signed"
+            " event. Boards are NIP-29 style h tags."
+        ),
+        "supported_nips": [1, 11],
+        "software": SOFTWARE,
+        "version": software_version(),
+        "limitation": limitation,
+        "payments_url": how_to_url,
+    }
+    if boards:
+        default = boards[0]
+        document["fees"] = {
+            "publication": [
+                {"kinds": [KIND_THREAD], "amount": default.thread_price_msat, "unit": "msats"},
+                {"kinds": [KIND_REPLY], "amount": default.reply_price_msat, "unit": "msats"},
+            ]
+        }
+    if node_pubkey:
+        # Not a NIP-11 field: where keysends go, for clients that know this forum.
+        document["lightning_node"] = node_pubkey
+    return document
