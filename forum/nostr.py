@@ -249,12 +249,10 @@ def sign_event(
     created_at: int | None = None,
 ) -> Event:
     """Sign an event with BIP-340 over its id. ``created_at`` defaults to now."""
-    key = _private_key(secret_hex)
     if created_at is None:
         created_at = int(time.time())
-    pubkey = key.public_key_xonly.format().hex()
     pubkey, created_at, kind, norm_tags, content = _check_fields(
-        pubkey, created_at, kind, list(tags), content
+        public_key(secret_hex), created_at, kind, list(tags), content
     )
     event_id = compute_id(pubkey, created_at, kind, norm_tags, content)
     sig = schnorr_sign(secret_hex, bytes.fromhex(event_id))
