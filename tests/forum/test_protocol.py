@@ -593,3 +593,20 @@ def test_doc_shell_recipe_produces_valid_records(which: str, tmp_path: Path) -> 
         number, value = item.split("=")
         records[int(number)] = bytes.fromhex(value)
     assert p.decode_records(records) == EventMessage(event)
+
+
+@pytest.mark.parametrize("hops", [1, 2, 3, 4, 10])
+def test_budget_agrees_with_simnet_onion_model(hops: int) -> None:
+    # simnet decides "too big" with lightning.onion; a split sized by us must pass there.
+    from lightning import onion
+
+    amt, cltv = p.DEFAULT_AMT_MSAT, p.DEFAULT_MAX_CLTV
+    route = [onion.HopPayload(2 * amt, cltv, next_chan_id=1)] * (hops - 1)
+    size = p.max_record_payload(hops)
+    for length, fits in ((size, True), (size + 1, False)):
+        records = {p.KEYSEND_PREIMAGE_TYPE: 32, p.RECORD_BASE: length}
+        final = onion.HopPayload(amt, cltv, custom_records=records)
+        assert onion.fits([*route, final]) is fits
+    assert p.max_record_payload(hops, amt_msat=1000) == onion.max_record_size(
+        hops, amt_msat=1000, record_type=p.RECORD_BASE
+    )
