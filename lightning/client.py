@@ -483,6 +483,34 @@ class LightningClient:
         )
         return self._final_payment(stream, request.payment_hash.hex())
 
+    def pay_invoice(
+        self,
+        payment_request: str,
+        *,
+        amt_msat: int = 0,
+        fee_limit_msat: int | None = None,
+        timeout_seconds: int = 60,
+    ) -> Payment:
+        """Pay a BOLT 11 payment request; ``amt_msat`` only for zero-amount invoices."""
+        request = router_pb2.SendPaymentRequest(
+            payment_request=payment_request,
+            amt_msat=amt_msat,
+            timeout_seconds=timeout_seconds,
+            no_inflight_updates=True,
+        )
+        if fee_limit_msat is not None:
+            request.fee_limit_msat = fee_limit_msat
+        else:
+            # The amount is inside the request; lnd's default needs it, so decode first.
+            decoded = self._unary(
+                self._lightning.DecodePayReq, lightning_pb2.PayReqString(pay_req=payment_request)
+            )
+            request.fee_limit_msat = default_fee_limit_msat(decoded.num_msat or amt_msat)
+        stream = self._router.SendPaymentV2(
+            request, timeout=timeout_seconds + self.timeout, metadata=self._metadata
+        )
+        return self._final_payment(stream, "")
+
     def track_payment(self, payment_hash: str, *, wait: bool = False) -> Payment:
         """The payment's current state, or with ``wait`` its final state."""
         request = router_pb2.TrackPaymentRequest(
