@@ -1,0 +1,1 @@
+"""Tests of the Nostr relay interface (forum.relay)."""
