@@ -1,10 +1,23 @@
-"""Forum URL map."""
+"""Forum URL map: public pages, live fragments, the composer's helper and the demo wallet."""
 
-from django.urls import path
+from django.urls import path, re_path
 
-from forum.views import health, pages
+from forum.views import compose, demo, health, pages
+
+EVENT_ID = r"(?P<event_id>[0-9a-fA-F]{64})"
 
 urlpatterns = [
     path("", pages.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
+    path("how-to-post/", pages.how_to_post, name="how-to-post"),
+    path("node-qr.svg", pages.node_qr, name="node-qr"),
+    path("b/<slug:slug>/", pages.board, name="board"),
+    re_path(rf"^t/{EVENT_ID}/$", pages.thread, name="thread"),
+    re_path(rf"^e/{EVENT_ID}\.json$", pages.event_json, name="event-json"),
+    re_path(rf"^e/{EVENT_ID}/fragment$", pages.event_fragment, name="event-fragment"),
+    re_path(rf"^e/{EVENT_ID}/?$", pages.event_permalink, name="event"),
+    path("a/<str:key>/", pages.author, name="author"),
+    path("compose/records", compose.compose_records, name="compose-records"),
+    path("demo/wallet", demo.wallet, name="demo-wallet"),
+    path("demo/keysend", demo.keysend, name="demo-keysend"),
 ]

@@ -1,10 +1,160 @@
-"""Public forum pages (no account, no JavaScript needed to read)."""
+"""Public forum pages: readable without an account and without JavaScript.
+
+Views are adapters: they parse the request, call selectors in `forum.selectors.pages` and
+render. The composer (static/forum/compose.js) and live updates (static/forum/live.js) are
+progressive enhancements on top of these pages.
+"""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+import re
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET
+
+from forum.selectors import pages as sel
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
+def _event_id(value: str) -> str:
+    value = value.lower()
+    if not _HEX64.fullmatch(value):
+        raise Http404("not an event id")
+    return value
+
+
+def _page_links(page, **params: str) -> dict[str, str]:
+    """Query strings for prev/next that keep the other parameters (sort)."""
+    from urllib.parse import urlencode
+
+    links = {}
+    if page.has_previous():
+        links["prev"] = "?" + urlencode({**params, "page": page.previous_page_number()})
+    if page.has_next():
+        links["next"] = "?" + urlencode({**params, "page": page.next_page_number()})
+    return links
+
+
+def composer_context() -> dict:
+    """What every page with a composer needs to know, server-side (no extra request)."""
+    return {
+        "composer": {
+            "quote_url": "/api/quote",
+            "status_url": "/api/status/",
+            "records_url": reverse("compose-records"),
+            "demo_wallet_url": reverse("demo-keysend") if settings.DEMO_MODE else "",
+        }
+    }
+
+
+@require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "forum/home.html", {})
+    return render(request, "forum/home.html", {"boards": sel.boards_for_home()})
+
+
+@require_GET
+def board(request: HttpRequest, slug: str) -> HttpResponse:
+    board = sel.board_get(slug)
+    sort = request.GET.get("sort", "latest")
+    if sort not in sel.BOARD_SORTS:
+        sort = "latest"
+    page = sel.board_threads_page(board, sort=sort, page=request.GET.get("page", 1))
+    context = {
+        "board": board,
+        "page": page,
+        "sort": sort,
+        "sorts": list(sel.BOARD_SORTS),
+        "links": _page_links(page, sort=sort),
+        **composer_context(),
+    }
+    return render(request, "forum/board.html", context)
+
+
+@require_GET
+def thread(request: HttpRequest, event_id: str) -> HttpResponse:
+    thread = sel.thread_get(_event_id(event_id))
+    page = sel.thread_posts_page(thread, page=request.GET.get("page", 1))
+    context = {
+        "board": thread.board,
+        "thread": thread,
+        "page": page,
+        "links": _page_links(page),
+        **composer_context(),
+    }
+    return render(request, "forum/thread.html", context)
+
+
+def _permalink(located: sel.Located) -> str:
+    thread_url = reverse("thread", args=[located.thread.event.event_id])
+    if located.post is None:
+        return thread_url
+    page = sel.post_page_number(located.post)
+    query = f"?page={page}" if page > 1 else ""
+    return f"{thread_url}{query}#p{located.post.number}"
+
+
+@require_GET
+def event_permalink(request: HttpRequest, event_id: str) -> HttpResponse:
+    """`/e/<id>`: the stable address of any post; redirects to its page and anchor."""
+    return HttpResponseRedirect(_permalink(sel.event_locate(_event_id(event_id))))
+
+
+@require_GET
+def event_json(request: HttpRequest, event_id: str) -> HttpResponse:
+    """The raw signed event, byte for byte as the forum received it: anyone can verify it."""
+    body = sel.event_raw_json(_event_id(event_id))
+    response = HttpResponse(body, content_type="application/json; charset=utf-8")
+    response["Access-Control-Allow-Origin"] = "*"  # public, signed data: let any verifier fetch
+    response["Content-Disposition"] = f'inline; filename="{event_id}.json"'
+    return response
+
+
+@require_GET
+def event_fragment(request: HttpRequest, event_id: str) -> HttpResponse:
+    """Server-rendered HTML for a post that just went live, so live pages show exactly what a
+    reload would (same escaping, same Markdown) without rendering user content in JS."""
+    located = sel.event_locate(_event_id(event_id))
+    if located.post is not None:
+        context = {"post": located.post, "thread": located.thread}
+        return render(request, "forum/_post.html", context)
+    return render(request, "forum/_thread_row.html", {"thread": located.thread})
+
+
+@require_GET
+def author(request: HttpRequest, key: str) -> HttpResponse:
+    person = sel.author_get(key)
+    activity = sel.author_activity(person)
+    context = {"author": person, "threads": activity.threads, "posts": activity.posts}
+    return render(request, "forum/author.html", context)
+
+
+@require_GET
+def how_to_post(request: HttpRequest) -> HttpResponse:
+    contact = sel.node_contact()
+    context = {
+        "node": contact,
+        "record_types": sel.record_types(),
+        "boards": sel.boards_for_home(),
+    }
+    return render(request, "forum/how_to_post.html", context)
+
+
+@require_GET
+def node_qr(request: HttpRequest) -> HttpResponse:
+    """The forum node's URI (or pubkey) as an SVG QR code, for the composer's manual-pay box."""
+    import io
+
+    import segno
+
+    contact = sel.node_contact()
+    if not contact.pubkey:
+        raise Http404("node unavailable")
+    out = io.BytesIO()
+    segno.make(contact.uri or contact.pubkey, error="m").save(out, kind="svg", scale=5, border=2)
+    response = HttpResponse(out.getvalue(), content_type="image/svg+xml")
+    response["Cache-Control"] = "public, max-age=60"
+    return response

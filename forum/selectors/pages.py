@@ -1,0 +1,255 @@
+"""Reads behind the public pages: home, board, thread, author, raw events, live fragments.
+
+Every function here returns plain objects the templates can render without touching the
+database again: related rows come through `select_related`, so a page costs a fixed number of
+queries however many posts it shows (pinned in tests/forum/web/test_selectors.py). Hidden
+threads and posts, and events that were never published, are never returned.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Literal
+
+from django.core.paginator import Page, Paginator
+from django.db.models import QuerySet
+from django.http import Http404
+
+from forum import nostr
+from forum.models import Author, Board, Event, Post, Thread
+
+THREADS_PER_PAGE = 30
+POSTS_PER_PAGE = 50
+AUTHOR_ITEMS = 20
+
+BoardSort = Literal["latest", "newest", "sats"]
+BOARD_SORTS: dict[str, tuple[str, ...]] = {
+    # Pinned threads stay on top of the default view only; the other sorts are rankings.
+    "latest": ("-is_pinned", "-last_activity_at", "-id"),
+    "newest": ("-settled_at", "-id"),
+    "sats": ("-sats_msat", "-last_activity_at", "-id"),
+}
+
+
+@lru_cache(maxsize=16384)
+def npub(pubkey: str) -> str:
+    """NIP-19 npub of a hex pubkey (memoised: the same authors recur on every page)."""
+    try:
+        return nostr.npub_encode(pubkey)
+    except ValueError:
+        return pubkey
+
+
+def short_npub(pubkey: str) -> str:
+    """`npub1abcdef…uvwxyz`: enough to tell authors apart in a list."""
+    full = npub(pubkey)
+    return f"{full[:11]}…{full[-6:]}" if len(full) > 20 else full
+
+
+def visible_threads() -> QuerySet[Thread]:
+    return Thread.objects.filter(is_hidden=False, board__destroyed_at__isnull=True)
+
+
+def visible_posts() -> QuerySet[Post]:
+    return Post.objects.filter(is_hidden=False, thread__is_hidden=False)
+
+
+# --- home ----------------------------------------------------------------------------------
+
+
+def boards_for_home() -> list[Board]:
+    """Listed boards in display order, with their counters (one query)."""
+    return list(Board.objects.listed())
+
+
+# --- board ---------------------------------------------------------------------------------
+
+
+def board_get(slug: str) -> Board:
+    """A board that can be browsed: listed or not (private rooms are reached by link)."""
+    try:
+        return Board.objects.get(slug=slug, destroyed_at__isnull=True)
+    except Board.DoesNotExist:
+        raise Http404("no such board") from None
+
+
+def board_threads_page(board: Board, *, sort: str = "latest", page: int | str = 1) -> Page:
+    """One page of a board's visible threads with their authors (two queries: count, rows)."""
+    ordering = BOARD_SORTS.get(sort, BOARD_SORTS["latest"])
+    threads = (
+        visible_threads()
+        .filter(board=board)
+        .select_related("author", "event")
+        .only(
+            "id",
+            "title",
+            "settled_at",
+            "published_at",
+            "last_activity_at",
+            "reply_count",
+            "sats_msat",
+            "is_locked",
+            "is_pinned",
+            "author__pubkey",
+            "author__alias",
+            "event__event_id",
+            "board_id",
+        )
+        .order_by(*ordering)
+    )
+    return Paginator(threads, THREADS_PER_PAGE).get_page(page)
+
+
+# --- thread --------------------------------------------------------------------------------
+
+
+def thread_get(event_id: str) -> Thread:
+    """A visible thread by its kind-11 event id, with board, author and event (one query)."""
+    try:
+        return (
+            visible_threads()
+            .select_related("board", "author", "event")
+            .get(event__event_id=event_id)
+        )
+    except Thread.DoesNotExist:
+        raise Http404("no such thread") from None
+
+
+def _posts_with_relations(qs: QuerySet[Post]) -> QuerySet[Post]:
+    # The parent and its author come in the same query so "in reply to #12 by npub…" costs
+    # nothing per post.
+    return qs.select_related("author", "event", "parent", "parent__author", "parent__event")
+
+
+def thread_posts_page(thread: Thread, *, page: int | str = 1) -> Page:
+    """One page of a thread's visible replies in order (two queries: count, rows)."""
+    posts = _posts_with_relations(visible_posts().filter(thread=thread)).order_by("number")
+    return Paginator(posts, POSTS_PER_PAGE).get_page(page)
+
+
+def post_page_number(post: Post) -> int:
+    """Which page of its thread a reply is on (one count query)."""
+    before = visible_posts().filter(thread_id=post.thread_id, number__lt=post.number).count()
+    return before // POSTS_PER_PAGE + 1
+
+
+@dataclass(frozen=True)
+class Located:
+    """Where a published, visible event lives: a thread, or a reply in a thread."""
+
+    thread: Thread
+    post: Post | None
+
+
+def event_locate(event_id: str) -> Located:
+    """The thread or reply for an event id (for permalinks and live fragments)."""
+    thread = (
+        visible_threads()
+        .select_related("board", "author", "event")
+        .filter(event__event_id=event_id)
+        .first()
+    )
+    if thread is not None:
+        return Located(thread, None)
+    post = (
+        _posts_with_relations(visible_posts())
+        .select_related("thread", "thread__board", "thread__event", "board")
+        .filter(event__event_id=event_id)
+        .first()
+    )
+    if post is None:
+        raise Http404("no such post")
+    return Located(post.thread, post)
+
+
+def event_raw_json(event_id: str) -> str:
+    """The signed JSON exactly as received, for a published event that is not hidden."""
+    event = Event.objects.filter(event_id=event_id, state=Event.State.PUBLISHED).first()
+    if event is None:
+        raise Http404("no such event")
+    event_locate(event_id)  # hidden threads/posts stay hidden here too
+    return event.raw_json
+
+
+# --- author --------------------------------------------------------------------------------
+
+
+def author_get(key: str) -> Author:
+    """An author by hex pubkey or npub."""
+    pubkey = key
+    if key.startswith("npub1"):
+        try:
+            pubkey = nostr.npub_decode(key)
+        except ValueError:
+            raise Http404("not an npub") from None
+    try:
+        return Author.objects.get(pubkey=pubkey.lower())
+    except Author.DoesNotExist:
+        raise Http404("no such author") from None
+
+
+@dataclass(frozen=True)
+class AuthorActivity:
+    threads: list[Thread]
+    posts: list[Post]
+
+
+def author_activity(author: Author) -> AuthorActivity:
+    """The author's latest visible threads and replies (two queries)."""
+    threads = list(
+        visible_threads()
+        .filter(author=author)
+        .select_related("board", "event")
+        .order_by("-settled_at", "-id")[:AUTHOR_ITEMS]
+    )
+    posts = list(
+        visible_posts()
+        .filter(author=author)
+        .select_related("thread", "thread__event", "board", "event")
+        .order_by("-settled_at", "-id")[:AUTHOR_ITEMS]
+    )
+    return AuthorActivity(threads, posts)
+
+
+# --- how to post -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NodeContact:
+    """What a payer needs to reach the forum's node; `error` when it cannot be asked."""
+
+    pubkey: str = ""
+    uri: str = ""  # pubkey@host:port, if the node announces an address
+    alias: str = ""
+    error: str = ""
+
+
+NODE_CONTACT_CACHE_SECONDS = 30
+
+
+def node_contact() -> NodeContact:
+    """The forum node's pubkey and URI, from GetInfo (cached briefly: pages must not wait on
+    lnd for every request, and the identity does not change)."""
+    from django.core.cache import cache
+
+    cached = cache.get("forum:node_contact")
+    if cached is not None:
+        return cached
+    from forum.services import node
+
+    try:
+        info = node.client().get_info()
+    except Exception as exc:  # unreachable node, not configured, auth: say so on the page
+        return NodeContact(error=str(exc) or exc.__class__.__name__)
+    uri = info.uris[0] if info.uris else ""
+    contact = NodeContact(pubkey=info.identity_pubkey, uri=uri, alias=info.alias)
+    cache.set("forum:node_contact", contact, NODE_CONTACT_CACHE_SECONDS)
+    return contact
+
+
+def record_types() -> list[tuple[str, int]]:
+    """The forum's custom record types, in type order (from forum.protocol)."""
+    from forum import protocol
+
+    return sorted(protocol.RECORD_TYPES.items(), key=lambda item: item[1])

@@ -1,0 +1,56 @@
+"""The demo wallet's HTTP side (DEMO_MODE only): a WebLN `keysend` backed by simnet's `alice`.
+
+static/forum/demo-wallet.js installs a `window.webln` whose `keysend()` POSTs here; this view
+pays for real over gRPC from the demo user's simnet node to the forum node. It is a dev tool:
+404 unless DEMO_MODE is on, and CSRF-protected like any other POST (the page sends the token).
+"""
+
+from __future__ import annotations
+
+import json
+
+from django.conf import settings
+from django.http import Http404, HttpRequest, JsonResponse
+from django.views.decorators.http import require_GET, require_POST
+
+from forum.services import demo
+
+
+def _require_demo() -> None:
+    if not settings.DEMO_MODE:
+        raise Http404("demo mode is off")
+
+
+@require_POST
+def keysend(request: HttpRequest) -> JsonResponse:
+    _require_demo()
+    try:
+        body = json.loads(request.body)
+        destination = str(body["destination"])
+        amount_sat = int(body["amount"])
+        records = body.get("customRecords") or {}
+        if not isinstance(records, dict):
+            raise TypeError("customRecords must be an object")
+        custom_records = {int(k): str(v) for k, v in records.items()}
+    except (ValueError, KeyError, TypeError) as exc:
+        return JsonResponse({"error": f"bad request: {exc}"}, status=400)
+    try:
+        result = demo.demo_keysend(
+            destination=destination, amount_sat=amount_sat, custom_records=custom_records
+        )
+    except demo.DemoWalletError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"preimage": result.preimage, "payment_hash": result.payment_hash})
+
+
+@require_GET
+def wallet(request: HttpRequest) -> JsonResponse:
+    """The demo wallet's identity and spendable balance, for the label in the page."""
+    _require_demo()
+    try:
+        info = demo.demo_wallet_info()
+    except demo.DemoWalletError as exc:
+        return JsonResponse({"error": str(exc)}, status=503)
+    return JsonResponse(
+        {"pubkey": info.pubkey, "alias": info.alias, "balance_sat": info.balance_sat}
+    )
