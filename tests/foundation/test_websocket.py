@@ -8,6 +8,9 @@ from forum import realtime
 
 ORIGIN = [(b"origin", b"http://127.0.0.1:8000")]
 
+# Channels closes stale DB connections around every message, so the sockets need DB access.
+pytestmark = pytest.mark.django_db(transaction=True)
+
 
 @pytest.mark.asyncio
 async def test_board_socket_receives_a_broadcast():
