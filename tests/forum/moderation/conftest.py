@@ -158,6 +158,12 @@ def make_rejection(
     )
 
 
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings) -> None:
+    # The default hasher costs about a second per user; these tests make many users.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def forum(db) -> Forum:
     board = make_board()
