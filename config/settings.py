@@ -104,6 +104,18 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 SWEEP_INTERVAL_SECONDS = int(os.environ.get("SWEEP_INTERVAL_SECONDS", "30"))
 
+# --- Forum core: listener, reconciliation, sweep ---------------------------------------------
+CELERY_BEAT_SCHEDULE["forum-sweep"] = {"task": "forum.sweep", "schedule": SWEEP_INTERVAL_SECONDS}
+# A listener that stops renewing its lease for this long is presumed dead; another may take over.
+LISTENER_LEASE_SECONDS = float(os.environ.get("LISTENER_LEASE_SECONDS", "15"))
+# How long a reply may wait for its thread/parent, and a multipart set for its missing parts.
+ORPHAN_TIMEOUT_SECONDS = int(os.environ.get("ORPHAN_TIMEOUT_SECONDS", "3600"))
+PARTS_TIMEOUT_SECONDS = int(os.environ.get("PARTS_TIMEOUT_SECONDS", "3600"))
+# A payment whose reconciliation failed this often is left for an operator (reconcile_error).
+RECONCILE_MAX_ATTEMPTS = int(os.environ.get("RECONCILE_MAX_ATTEMPTS", "8"))
+# The sweep compares the ledger with the node's latest N invoices (rebuild_from_node reads all).
+SWEEP_NODE_LOOKBACK = int(os.environ.get("SWEEP_NODE_LOOKBACK", "2000"))
+
 # --- Lightning ------------------------------------------------------------------------------
 # A real lnd: LND_GRPC_HOST + LND_TLS_CERT + LND_MACAROON (paths), or LND_CONNECT (lndconnect URI).
 # With none of them, the embedded simnet's "forum" node is used.

@@ -59,7 +59,10 @@ def start_simnet() -> object:
 
 # Background services of the embedded process, in start order: "module:function", each called
 # with the running Embedded (it may spawn threads with `embedded.spawn`). Each owner adds its line.
-STARTUP_HOOKS: list[str] = []
+STARTUP_HOOKS: list[str] = [
+    "forum.services.listener:embedded_start",
+    "forum.services.sweep:embedded_start",
+]
 
 
 def start() -> Embedded:

@@ -118,3 +118,85 @@ def celery_worker(subprocess_env, tmp_path) -> Iterator[subprocess.Popen]:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+# --- simnet: a real lnd-compatible network over gRPC, shared by the whole run -----------------
+
+
+@pytest.fixture(scope="session")
+def simnet(tmp_path_factory) -> Iterator[object]:
+    """One SimNet for the test session, with SIMNET_DATA_DIR (and nodes.json) pointing at it.
+
+    Django settings are switched for the whole session (the per-test `settings` fixture can
+    still override them); node clients are reset so `forum.services.node.client()` finds it.
+    """
+    from django.conf import settings as django_settings
+
+    from forum.services import identity, node
+    from lightning.simnet import SimNet
+
+    data_dir = tmp_path_factory.mktemp("simnet")
+    net = SimNet.start(data_dir)
+    node.write_simnet_nodes(net, data_dir)
+    saved = {
+        name: getattr(django_settings, name)
+        for name in ("SIMNET_DATA_DIR", "SIMNET_ENABLED", "LND_GRPC_HOST", "LND_CONNECT")
+    }
+    django_settings.SIMNET_DATA_DIR = data_dir
+    django_settings.SIMNET_ENABLED = True
+    django_settings.LND_GRPC_HOST = ""
+    django_settings.LND_CONNECT = ""
+    node.reset_clients()
+    identity.forget()
+    try:
+        yield net
+    finally:
+        for name, value in saved.items():
+            setattr(django_settings, name, value)
+        node.reset_clients()
+        identity.forget()
+        net.stop()
+
+
+class ForumNode:
+    """Test helper around the simnet forum node: pay it, look up what it settled."""
+
+    def __init__(self, net) -> None:
+        from forum.services import node
+
+        self.net = net
+        self.node = net.nodes["forum"]
+        self.pubkey: str = self.node.pubkey
+        self.client = node.client()
+
+    def sender(self, name: str = "alice"):
+        from forum.services import node
+
+        return node.client(name)
+
+    def keysend(self, records: dict, amount_msat: int, *, sender: str = "alice"):
+        """Pay the forum node with `records`; returns the settled invoice on the forum side."""
+        payment = self.sender(sender).keysend(self.pubkey, amount_msat, records)
+        assert payment.succeeded, payment.failure_reason
+        return self.client.lookup_invoice(payment.payment_hash)
+
+    def settle_index(self) -> int:
+        """The node's highest settle index now (to start a listener after earlier tests)."""
+        page = self.client.list_invoices(reversed=True, num_max_invoices=500)
+        return max((inv.settle_index for inv in page.invoices if inv.settled), default=0)
+
+    def cursor_to_now(self) -> None:
+        """Make the listener's cursor skip everything earlier tests paid to the shared node."""
+        from forum.models import ListenerCursor
+
+        page = self.client.list_invoices(reversed=True, num_max_invoices=1)
+        add_index = page.invoices[0].add_index if page.invoices else 0
+        ListenerCursor.objects.update_or_create(
+            node_pubkey=self.pubkey,
+            defaults={"settle_index": self.settle_index(), "add_index": add_index},
+        )
+
+
+@pytest.fixture
+def forum_node(simnet) -> ForumNode:
+    return ForumNode(simnet)

@@ -1,0 +1,113 @@
+"""Where a paid message stands, by event id or payment hash: for the composer and its socket.
+
+One shape for both the `GET /api/status/<key>` answer and the `message.status` broadcast:
+every key is always present (None when it does not apply), `state` is one of
+`paid` (recorded, not yet reconciled), `waiting` (`waiting_for`: parts, parent, underpaid),
+`published` and `rejected` (with `reason` and a NIP-01 style `message`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from forum.models import Event, LedgerEntry, MessagePart, Rejection
+
+IN = LedgerEntry.Direction.IN
+
+
+def _blank(key: str) -> dict[str, Any]:
+    return {
+        "key": key,
+        "state": "unknown",
+        "event_id": None,
+        "payment_hash": None,
+        "reason": None,
+        "message": None,
+        "waiting_for": None,
+        "board": None,
+        "thread_event_id": None,
+        "number": None,
+        "price_msat": None,
+        "paid_msat": None,
+        "parts_received": None,
+        "parts_total": None,
+    }
+
+
+def _from_rejection(status: dict[str, Any], rejection: Rejection) -> dict[str, Any]:
+    status.update(state="rejected", reason=rejection.reason, message=rejection.message)
+    if rejection.event_ref and not status["event_id"]:
+        status["event_id"] = rejection.event_ref
+    return status
+
+
+def _from_event(status: dict[str, Any], event: Event) -> dict[str, Any]:
+    status.update(
+        event_id=event.event_id,
+        board=event.board.slug if event.board_id else None,
+        price_msat=event.price_msat,
+        paid_msat=event.paid_msat,
+    )
+    if event.state == Event.State.PUBLISHED:
+        status["state"] = "published"
+        thread = getattr(event, "thread", None)
+        if thread is not None:
+            status.update(thread_event_id=event.event_id, number=0)
+        else:
+            post = event.post
+            status.update(thread_event_id=post.thread.event.event_id, number=post.number)
+        return status
+    latest = event.rejections.filter(resolved_at__isnull=True).order_by("-id").first()
+    if event.state == Event.State.REJECTED:
+        if latest is not None:
+            return _from_rejection(status, latest)
+        status["state"] = "rejected"
+        return status
+    status.update(state="waiting", waiting_for=event.waiting_for)
+    if latest is not None and latest.reason == Rejection.Reason.UNDERPAID:
+        status.update(reason=latest.reason, message=latest.message)
+    return status
+
+
+def _parts(status: dict[str, Any], event_id: str) -> dict[str, Any]:
+    parts = list(MessagePart.objects.filter(event_id=event_id).values_list("index", "count"))
+    status.update(state="waiting", waiting_for="parts", event_id=event_id)
+    status["parts_received"] = len({index for index, _ in parts})
+    status["parts_total"] = parts[0][1] if parts else None
+    return status
+
+
+def message_status(*, key: str) -> dict[str, Any] | None:
+    """The status of the message paid by payment hash `key`, or of the event with id `key`."""
+    key = key.strip().lower()
+    status = _blank(key)
+    entry = LedgerEntry.objects.filter(payment_hash=key, direction=IN).first()
+    event_id = entry.event_id if entry is not None else key
+    if entry is not None:
+        status.update(payment_hash=entry.payment_hash, event_id=entry.event_id or None)
+        own = entry.rejections.filter(resolved_at__isnull=True).order_by("-id").first()
+        if own is not None and own.reason != Rejection.Reason.UNDERPAID:
+            return _from_rejection(status, own)
+    event = (
+        Event.objects.select_related("board", "post__thread__event", "thread")
+        .filter(event_id=event_id)
+        .first()
+        if event_id
+        else None
+    )
+    if event is not None:
+        return _from_event(status, event)
+    if entry is not None:
+        if entry.reconcile_state != LedgerEntry.ReconcileState.DONE:
+            status["state"] = "paid"
+            return status
+        if entry.purpose == LedgerEntry.Purpose.PART and entry.event_id:
+            return _parts(status, entry.event_id)
+        status["state"] = "paid"
+        return status
+    rejection = Rejection.objects.filter(event_ref=key, resolved_at__isnull=True).first()
+    if rejection is not None:
+        return _from_rejection(status, rejection)
+    if LedgerEntry.objects.filter(event_id=key, purpose=LedgerEntry.Purpose.PART).exists():
+        return _parts(status, key)
+    return None

@@ -1,0 +1,216 @@
+"""The listener: the forum node's settled invoices, streamed into the ledger exactly once.
+
+One listener per node, enforced by a lease on the node's `ListenerCursor` row (a conditional
+UPDATE, so it works the same on SQLite and PostgreSQL; no pid files). The holder renews it from
+a heartbeat thread and with every ledger write; each write is fenced by the lease, so a
+listener that lost it (paused, partitioned) cannot write after its successor started.
+
+lnd replay semantics (see LND.md, pitfalls): SubscribeInvoices replays settles with an index
+strictly above the one given, but 0 means "no backlog". So a fresh cursor first catches up
+with ListInvoices (in settle order), then subscribes from the highest settle index recorded.
+Every settled invoice is written in its own transaction together with the cursor, so a crash
+between two invoices resumes exactly after the last one written; the payment hash is unique,
+so a replayed invoice is a no-op.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import DatabaseError, close_old_connections, connection
+from django.db.models import Q
+from django.utils import timezone
+
+from forum.models import ListenerCursor
+from forum.services import identity, ledger
+from lightning.types import Invoice, LightningAuthError, LightningError
+
+log = logging.getLogger(__name__)
+
+
+def default_holder() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def lease_acquire(*, node_pubkey: str, holder: str, seconds: float) -> bool:
+    """Take the node's lease if it is free, expired, or already ours."""
+    ledger.cursor_ensure(node_pubkey=node_pubkey)
+    now = timezone.now()
+    free = Q(lease_holder="") | Q(lease_holder=holder) | Q(lease_expires_at__isnull=True)
+    taken = (
+        ListenerCursor.objects.filter(node_pubkey=node_pubkey)
+        .filter(free | Q(lease_expires_at__lt=now))
+        .update(lease_holder=holder, lease_expires_at=now + timedelta(seconds=seconds))
+    )
+    return taken == 1
+
+
+def lease_renew(*, node_pubkey: str, holder: str, seconds: float) -> bool:
+    """Extend our lease; False when someone else holds it now."""
+    renewed = ListenerCursor.objects.filter(node_pubkey=node_pubkey, lease_holder=holder).update(
+        lease_expires_at=timezone.now() + timedelta(seconds=seconds)
+    )
+    return renewed == 1
+
+
+def lease_release(*, node_pubkey: str, holder: str) -> None:
+    ListenerCursor.objects.filter(node_pubkey=node_pubkey, lease_holder=holder).update(
+        lease_holder="", lease_expires_at=None
+    )
+
+
+def settled_backlog(client, *, after_settle_index: int = 0) -> list[Invoice]:
+    """Every settled invoice above a settle index, in settle order (ListInvoices is by add)."""
+    settled = [
+        inv
+        for inv in client.iter_invoices()
+        if inv.settled and inv.settle_index > after_settle_index
+    ]
+    return sorted(settled, key=lambda inv: inv.settle_index)
+
+
+@dataclass
+class Listener:
+    """Streams one node's settled invoices into the ledger while it holds the lease."""
+
+    client: object
+    node_pubkey: str
+    holder: str = field(default_factory=default_holder)
+    lease_seconds: float = 15.0
+    max_backoff: float = 10.0
+    recorded: int = 0
+
+    def run(self, stop: threading.Event) -> None:
+        """Until `stop`: wait for the lease, catch up, stream; on any failure start over."""
+        delay = 0.2
+        while not stop.is_set():
+            try:
+                if not lease_acquire(
+                    node_pubkey=self.node_pubkey, holder=self.holder, seconds=self.lease_seconds
+                ):
+                    stop.wait(min(self.lease_seconds / 3, 2.0))
+                    continue
+                log.info("listener %s holds the lease on %s", self.holder, self.node_pubkey[:16])
+                self._session(stop)
+                delay = 0.2
+            except ledger.LeaseLost as exc:
+                log.warning("listener stops writing: %s", exc)
+            except LightningAuthError:
+                raise  # wrong macaroon: retrying will not help
+            except (LightningError, DatabaseError) as exc:
+                log.warning(
+                    "listener interrupted (%s: %s); resuming from the cursor",
+                    type(exc).__name__,
+                    exc,
+                )
+                connection.close()  # a broken connection is replaced on next use
+            except Exception:
+                log.exception("listener failed; resuming from the cursor")
+                connection.close()
+            stop.wait(delay)
+            delay = min(delay * 2, self.max_backoff)
+        try:
+            lease_release(node_pubkey=self.node_pubkey, holder=self.holder)
+        except DatabaseError:
+            pass
+        finally:
+            connection.close()  # this thread's connection ends with it
+
+    def _session(self, stop: threading.Event) -> None:
+        session = threading.Event()
+        heartbeat = threading.Thread(
+            target=self._heartbeat, args=(stop, session), name="listener-heartbeat", daemon=True
+        )
+        heartbeat.start()
+        try:
+            cursor = ListenerCursor.objects.get(node_pubkey=self.node_pubkey)
+            if cursor.settle_index == 0:
+                for invoice in settled_backlog(self.client):
+                    self._record(invoice)
+                cursor.refresh_from_db()
+            stream = self.client.invoice_events(
+                add_index=cursor.add_index,
+                settle_index=cursor.settle_index,
+                stop=session,
+                max_backoff=self.max_backoff,
+            )
+            for invoice in stream:
+                if invoice.settled:
+                    self._record(invoice)
+            if not stop.is_set():
+                raise ledger.LeaseLost("heartbeat could not renew the lease")
+        finally:
+            session.set()
+            heartbeat.join(timeout=5)
+
+    def _record(self, invoice: Invoice) -> None:
+        _, created = ledger.ledger_record_invoice(
+            invoice=invoice,
+            node_pubkey=self.node_pubkey,
+            lease_holder=self.holder,
+            lease_seconds=self.lease_seconds,
+        )
+        self.recorded += int(created)
+
+    def _heartbeat(self, stop: threading.Event, session: threading.Event) -> None:
+        """Renew the lease; end the session when it is lost or the listener stops."""
+        try:
+            while not session.wait(self.lease_seconds / 3):
+                if stop.is_set():
+                    break
+                try:
+                    if not lease_renew(
+                        node_pubkey=self.node_pubkey, holder=self.holder, seconds=self.lease_seconds
+                    ):
+                        log.warning("listener lease on %s was taken over", self.node_pubkey[:16])
+                        break
+                except DatabaseError:
+                    log.warning("lease heartbeat failed; retrying", exc_info=True)
+                    connection.close()
+        finally:
+            session.set()
+            close_old_connections()
+            connection.close()
+
+
+def listener_for_forum_node(
+    *, holder: str | None = None, lease_seconds: float | None = None
+) -> Listener:
+    client = identity.forum_client()
+    return Listener(
+        client=client,
+        node_pubkey=identity.forum_node_pubkey(client),
+        holder=holder or default_holder(),
+        lease_seconds=lease_seconds or float(getattr(settings, "LISTENER_LEASE_SECONDS", 15)),
+    )
+
+
+def listener_run(
+    *, stop: threading.Event, holder: str | None = None, lease_seconds: float | None = None
+) -> None:
+    """Run the forum node's listener until `stop`; waits for the node if it is not up yet."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            listener = listener_for_forum_node(holder=holder, lease_seconds=lease_seconds)
+        except LightningAuthError:
+            raise
+        except Exception as exc:
+            log.warning("listener waiting for the node: %s", exc)
+            stop.wait(delay)
+            delay = min(delay * 2, 10.0)
+            continue
+        listener.run(stop)
+        return
+
+
+def embedded_start(embedded) -> None:
+    """STARTUP_HOOKS entry: the listener as a thread of the embedded process."""
+    embedded.spawn("listener", lambda stop: listener_run(stop=stop))

@@ -1,0 +1,110 @@
+"""Rejections: a paid message that was not published keeps a row with a reason and a sentence.
+
+Each reason maps to a NIP-01 style prefix (what a Nostr client already understands) and a
+human sentence that says what to do next. Rows are never deleted; `rejection_resolve` marks
+the ones that stopped standing (an underpaid event completed by a top-up, late parts).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from forum.models import Board, Event, LedgerEntry, Rejection
+
+Reason = Rejection.Reason
+
+PREFIXES: dict[str, str] = {
+    Reason.MALFORMED: "invalid",
+    Reason.BAD_ID: "invalid",
+    Reason.BAD_SIGNATURE: "invalid",
+    Reason.UNSUPPORTED_KIND: "invalid",
+    Reason.UNKNOWN_BOARD: "invalid",
+    Reason.TOO_LARGE: "invalid",
+    Reason.UNDERPAID: "rate-limited",
+    Reason.DUPLICATE: "duplicate",
+    Reason.ORPHAN_TIMEOUT: "invalid",
+    Reason.INCOMPLETE_PARTS: "invalid",
+    Reason.BANNED: "blocked",
+    Reason.THREAD_LOCKED: "blocked",
+    Reason.UNKNOWN_TARGET: "invalid",
+}
+
+_SENTENCES: dict[str, str] = {
+    Reason.MALFORMED: "the message could not be read ({detail}). Sign it again with an up-to-date "
+    "client and resend.",
+    Reason.BAD_ID: "the parts do not reassemble into the announced event ({detail}). Send the "
+    "event again.",
+    Reason.BAD_SIGNATURE: "the signature does not verify for this event and key. Sign it again "
+    "and resend.",
+    Reason.UNSUPPORTED_KIND: "kind {kind} is not accepted here. Send a kind 11 thread or a kind "
+    "1111 reply.",
+    Reason.UNKNOWN_BOARD: "there is no board {board!r}. Choose one of the forum's boards and "
+    "resend.",
+    Reason.TOO_LARGE: "{what} is {length} characters, over the limit of {limit}. Shorten it and "
+    "resend.",
+    Reason.UNDERPAID: "this post costs {price_sats} sats now and {paid_sats} sats arrived. Top up "
+    "{short_sats} sats naming event {event_id} to publish it.",
+    Reason.DUPLICATE: "{what} was already received and is shown only once; this payment is kept "
+    "on record.",
+    Reason.ORPHAN_TIMEOUT: "the post this replies to did not arrive within {minutes} minutes. "
+    "Send the thread or parent first, then the reply again.",
+    Reason.INCOMPLETE_PARTS: "only {received} of {count} parts arrived within {minutes} minutes. "
+    "Send the whole event again.",
+    Reason.BANNED: "this key may not post here{until}.",
+    Reason.THREAD_LOCKED: "the thread is locked: it takes no new replies.",
+    Reason.UNKNOWN_TARGET: "event {event_id} is {why}. Check the event id.",
+}
+
+
+def rejection_message(reason: str, **context: Any) -> str:
+    """`prefix: sentence` for a reason; missing context words degrade, never raise."""
+    template = _SENTENCES.get(reason, "{detail}")
+    try:
+        sentence = template.format(**context)
+    except (KeyError, IndexError, ValueError):
+        sentence = context.get("detail") or str(Reason(reason).label)
+    return f"{PREFIXES.get(reason, 'error')}: {sentence}"[:500]
+
+
+def reason_for_code(code: str) -> str:
+    """A protocol/nostr error code as a rejection reason (unknown codes are `malformed`)."""
+    return code if code in Reason.values else Reason.MALFORMED
+
+
+def rejection_record(
+    *,
+    reason: str,
+    entry: LedgerEntry | None,
+    amount_msat: int,
+    event: Event | None = None,
+    event_ref: str = "",
+    pubkey: str = "",
+    board: Board | None = None,
+    at: datetime | None = None,
+    **context: Any,
+) -> Rejection:
+    """Write one rejection row (the caller decides what happens to the event's state)."""
+    ref = event_ref or (event.event_id if event is not None else "")
+    fields: dict[str, Any] = {
+        "reason": reason,
+        "message": rejection_message(reason, event_id=ref, **context),
+        "amount_msat": amount_msat,
+        "ledger_entry": entry,
+        "event": event,
+        "event_ref": ref,
+        "pubkey": pubkey or (event.pubkey if event is not None else ""),
+        "board": board or (event.board if event is not None and event.board_id else None),
+    }
+    if at is not None:
+        fields["created_at"] = at
+    return Rejection.objects.create(**fields)
+
+
+def rejection_resolve(
+    *, reasons: list[str], at: datetime, resolution: str, event: Event | None = None, ref: str = ""
+) -> int:
+    """Mark the standing rejections of an event (by row or by id) as resolved."""
+    rows = Rejection.objects.filter(reason__in=reasons, resolved_at__isnull=True)
+    rows = rows.filter(event=event) if event is not None else rows.filter(event_ref=ref)
+    return rows.update(resolved_at=at, resolution=resolution)
