@@ -39,6 +39,7 @@ from lightning.simnet.network import (
 from lightning.types import CUSTOM_RECORD_MIN, KEYSEND_PREIMAGE_RECORD
 
 LND_VERSION = "0.21.2-beta commit=simnet"
+MAX_MEMO_SIZE = 1024  # lnd invoices.MaxMemoSize
 _ZERO_PREIMAGE = "0" * 64
 
 # Feature bits simnet nodes advertise (lnwire names as lnd prints them).
@@ -313,6 +314,10 @@ class LightningService(_NodeService, lightning_pb2_grpc.LightningServicer):
             value_msat = _unmarshall_amt(request.value, request.value_msat)
             if value_msat < 0:
                 raise SimnetError("payments of negative value are not allowed")
+            if len(request.memo) > MAX_MEMO_SIZE:
+                raise SimnetError(
+                    f"memo too large: {len(request.memo)} bytes (maxsize={MAX_MEMO_SIZE})"
+                )
             preimage = request.r_preimage or None
             if preimage is not None and len(preimage) != 32:
                 raise SimnetError(f"invalid preimage length of {len(preimage)}, want 32")
