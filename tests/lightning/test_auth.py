@@ -35,37 +35,45 @@ def test_missing_macaroon(simnet: SimNet) -> None:
 
 def test_wrong_macaroon(simnet: SimNet) -> None:
     forum, alice = simnet.nodes["forum"], simnet.nodes["alice"]
-    with LightningClient(
-        forum.grpc_address,
-        tls_cert=forum.tls_cert_path.read_bytes(),
-        macaroon=alice.macaroon_path.read_bytes(),
-    ) as client:
-        with pytest.raises(
+    with (
+        LightningClient(
+            forum.grpc_address,
+            tls_cert=forum.tls_cert_path.read_bytes(),
+            macaroon=alice.macaroon_path.read_bytes(),
+        ) as client,
+        pytest.raises(
             LightningAuthError,
             match="verification failed: signature mismatch after caveat verification",
-        ):
-            client.get_info()
+        ),
+    ):
+        client.get_info()
 
 
 def test_garbage_macaroon(simnet: SimNet) -> None:
     forum = simnet.nodes["forum"]
-    with LightningClient(
-        forum.grpc_address, tls_cert=forum.tls_cert_path.read_bytes(), macaroon=b"not a macaroon"
-    ) as client:
-        with pytest.raises(LightningAuthError, match="macaroon"):
-            client.list_channels()
+    with (
+        LightningClient(
+            forum.grpc_address,
+            tls_cert=forum.tls_cert_path.read_bytes(),
+            macaroon=b"not a macaroon",
+        ) as client,
+        pytest.raises(LightningAuthError, match="macaroon"),
+    ):
+        client.list_channels()
 
 
 def test_wrong_tls_certificate(simnet: SimNet) -> None:
     forum, alice = simnet.nodes["forum"], simnet.nodes["alice"]
-    with LightningClient(
-        forum.grpc_address,
-        tls_cert=alice.tls_cert_path.read_bytes(),
-        macaroon=forum.macaroon_path.read_bytes(),
-        timeout=3,
-    ) as client:
-        with pytest.raises(LightningUnavailable):
-            client.get_info()
+    with (
+        LightningClient(
+            forum.grpc_address,
+            tls_cert=alice.tls_cert_path.read_bytes(),
+            macaroon=forum.macaroon_path.read_bytes(),
+            timeout=3,
+        ) as client,
+        pytest.raises(LightningUnavailable),
+    ):
+        client.get_info()
 
 
 def test_lndconnect_roundtrip(simnet: SimNet) -> None:

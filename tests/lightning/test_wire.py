@@ -17,7 +17,7 @@ from typing import Any
 import grpc
 import pytest
 
-from lightning.client import MAX_MESSAGE_SIZE, LightningClient
+from lightning.client import MAX_MESSAGE_SIZE
 from lightning.rpc import (
     invoices_pb2,
     invoices_pb2_grpc,
