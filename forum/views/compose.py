@@ -48,40 +48,53 @@ def lncli_command(dest: str, amount_sat: int, records: dict[int, bytes]) -> str:
     return shlex.join(args)
 
 
+def _plan(event_id: str, payments: list[dict[int, bytes]], amount_msat: int, dest: str) -> dict:
+    from forum import protocol
+
+    # WebLN and lncli both pay whole sats; round up so a quote in msat is never underpaid.
+    amounts = split_amount(-(-amount_msat // 1000), len(payments))
+    return {
+        "event_id": event_id,
+        "payments": [
+            {
+                "amount_sat": amount,
+                "custom_records": protocol.to_webln(records),
+                "lncli": lncli_command(dest, amount, records),
+            }
+            for amount, records in zip(amounts, payments, strict=True)
+        ],
+    }
+
+
 @require_POST
 def compose_records(request: HttpRequest) -> JsonResponse:
+    """`{event, amount_msat, destination}` -> the payments that deliver the event;
+    `{topup: event_id, amount_msat, destination}` -> the payment that tops it up."""
+    from forum import protocol
+
     if len(request.body) > MAX_BODY_BYTES:
         return JsonResponse({"error": "event too large"}, status=413)
     try:
         body = json.loads(request.body)
-        event = nostr.parse_event(body["event"], verify=True)
         amount_msat = int(body.get("amount_msat", 0))
         dest = str(body.get("destination", ""))
+        topup = body.get("topup")
+        event = None if topup else nostr.parse_event(body["event"], verify=True)
     except nostr.EventError as exc:
         return JsonResponse({"error": f"{exc.code}: {exc.message}"}, status=400)
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):
         return JsonResponse({"error": "expected {event, amount_msat, destination}"}, status=400)
-    from forum import protocol
-
     if amount_msat <= 0:
         return JsonResponse({"error": "amount_msat must be positive"}, status=400)
+    if topup:
+        try:
+            records = protocol.encode_topup(str(topup))
+        except ValueError as exc:
+            return JsonResponse({"error": str(exc)}, status=400)
+        return JsonResponse(_plan(str(topup), [records], amount_msat, dest))
     budget = protocol.onion_budget_for_records(BROWSER_ROUTE_HOPS)
     try:
         payments = protocol.split_event(event, budget=budget)
     except ValueError as exc:
         return JsonResponse({"error": f"too_large: {exc}"}, status=400)
-    # WebLN and lncli both pay whole sats; round up so a quote in msat is never underpaid.
-    amounts = split_amount(-(-amount_msat // 1000), len(payments))
-    return JsonResponse(
-        {
-            "event_id": event.id,
-            "payments": [
-                {
-                    "amount_sat": amount,
-                    "custom_records": protocol.to_webln(records),
-                    "lncli": lncli_command(dest, amount, records),
-                }
-                for amount, records in zip(amounts, payments, strict=True)
-            ],
-        }
-    )
+    return JsonResponse(_plan(event.id, payments, amount_msat, dest))

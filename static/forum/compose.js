@@ -1,0 +1,462 @@
+/* The composer: write, quote, sign, pay by keysend, watch the status live.
+ *
+ *   1. quote   GET  /api/quote?board=&pubkey=&kind=   -> price now + the forum node's pubkey
+ *   2. sign    NIP-07 window.nostr, else the browser's own key (keys.js)
+ *   3. encode  POST /compose/records                   -> WebLN customRecords per payment
+ *              (the server's forum.protocol is the one encoder; it also verifies the event)
+ *   4. pay     window.webln.keysend(...) (or the demo wallet), else lncli commands + QR
+ *   5. watch   /ws/status/<event id>/ plus polling /api/status/<event id> as a fallback:
+ *              waiting for payment -> paid -> published, or rejected with the reason.
+ */
+(function () {
+  "use strict";
+
+  const KIND_THREAD = 11;
+  const KIND_REPLY = 1111;
+  const TERMINAL = new Set(["published", "rejected"]);
+
+  // What a person can do about each rejection (the server's message says what happened).
+  const ADVICE = {
+    underpaid: "Send the difference as a top-up and the post is published; otherwise it stays unpublished.",
+    too_large: "Shorten the post and send it again.",
+    thread_locked: "This thread is locked: moderators closed it to new replies.",
+    banned: "This key is barred from posting here.",
+    bad_signature: "The signature did not verify: sign again (or try another signer).",
+    bad_id: "The event id did not match its content: sign again (or try another signer).",
+    malformed: "The event was not understood: sign again, or tell the forum's operators.",
+    duplicate: "This exact event was already paid for; it is published only once.",
+    unknown_board: "That board does not exist (any more).",
+    orphan_timeout: "The post you replied to never arrived, so the reply could not be placed.",
+    incomplete_parts: "Not every part of the long post arrived: send it again.",
+    unsupported_kind: "Only threads (kind 11) and replies (kind 1111) can be posted here.",
+  };
+
+  function csrfToken() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  }
+
+  async function getJSON(url) {
+    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(data.error || data.message || "HTTP " + response.status);
+    return data;
+  }
+
+  async function postJSON(url, body) {
+    const response = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: JSON.stringify(body),
+    });
+    const data = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(data.error || "HTTP " + response.status);
+    return data;
+  }
+
+  const sats = (msat) => {
+    const whole = Math.ceil(msat / 1000);
+    return whole.toLocaleString("en-US") + (whole === 1 ? " sat" : " sats");
+  };
+
+  /** The quote API's answer, tolerant of field naming (the core owns the exact shape). */
+  function readQuote(q) {
+    const priceMsat = Number(q.price_msat ?? (q.price && q.price.price_msat) ?? (q.price_sats || 0) * 1000);
+    const node = q.node_pubkey || q.destination || (q.node && q.node.pubkey) || "";
+    const uri = q.node_uri || (q.node && q.node.uri) || (q.node && q.node.uris && q.node.uris[0]) || "";
+    const price = q.price && typeof q.price === "object" ? q.price : q;
+    return {
+      priceMsat,
+      node,
+      uri,
+      base: Number(price.base_msat || 0),
+      factor: Number(price.factor || 1),
+      recent: Number(price.recent_posts || 0),
+      window: Number(price.window_seconds || 0),
+    };
+  }
+
+  function wallet() {
+    if (window.forumDemoWallet) return window.forumDemoWallet;
+    if (window.webln && typeof window.webln.keysend === "function") return window.webln;
+    return null;
+  }
+
+  class Composer {
+    constructor(root) {
+      this.root = root;
+      this.mode = root.dataset.mode;
+      this.board = root.dataset.board;
+      this.form = root.querySelector(".compose-form");
+      this.quoteBox = root.querySelector(".quote-box");
+      this.payBox = root.querySelector(".pay-box");
+      this.statusBox = root.querySelector(".status-box");
+      this.statusText = root.querySelector(".status-text");
+      this.parent = null; // {id, pubkey, number} when replying to a reply
+      this.quote = null;
+      this.watch = null;
+      this.form.hidden = false;
+      this.form.addEventListener("submit", (e) => { e.preventDefault(); this.getQuote(); });
+      root.querySelector(".compose-pay").addEventListener("click", () => this.signAndPay(false));
+      root.querySelector(".compose-manual").addEventListener("click", () => this.signAndPay(true));
+      root.querySelector(".compose-cancel").addEventListener("click", () => this.edit());
+      root.querySelectorAll(".copy-button").forEach((b) => b.addEventListener("click", () => this.copy(b)));
+      const clear = root.querySelector(".replying-to-clear");
+      if (clear) clear.addEventListener("click", () => this.setParent(null));
+      this.showIdentity();
+      document.addEventListener("forum:key-changed", () => this.showIdentity());
+    }
+
+    async showIdentity() {
+      const link = this.root.querySelector(".identity-npub");
+      const source = this.root.querySelector(".identity-source");
+      link.onclick = (e) => { e.preventDefault(); window.ForumKeys.openDialog(); };
+      if (window.ForumKeys.hasNip07()) {
+        // Asking an extension for the key can prompt the user: wait until they post.
+        link.textContent = "your Nostr extension";
+        source.textContent = "(NIP-07)";
+        return;
+      }
+      const signer = await window.ForumKeys.signer();
+      link.textContent = window.ForumKeys.shortNpub(signer.pubkey);
+      source.textContent = "(key kept in this browser)";
+    }
+
+    setParent(parent) {
+      this.parent = parent && parent.id ? parent : null;
+      const line = this.root.querySelector(".replying-to");
+      if (!line) return;
+      line.hidden = !this.parent;
+      if (this.parent) {
+        line.querySelector(".replying-to-number").textContent = String(this.parent.number);
+        line.querySelector(".replying-to-link").href = "#p" + this.parent.number;
+      }
+    }
+
+    kind() { return this.mode === "thread" ? KIND_THREAD : KIND_REPLY; }
+
+    values() {
+      const title = this.form.querySelector('[name="title"]');
+      return {
+        title: title ? title.value.trim() : "",
+        content: this.form.querySelector('[name="content"]').value,
+      };
+    }
+
+    tags(title) {
+      if (this.mode === "thread") return [["title", title], ["h", this.board]];
+      // NIP-22: uppercase = the thread (root), lowercase = the parent (root or a reply).
+      const rootId = this.root.dataset.rootId;
+      const rootPk = this.root.dataset.rootPubkey;
+      const parent = this.parent || { id: rootId, pubkey: rootPk };
+      const parentKind = this.parent ? String(KIND_REPLY) : String(KIND_THREAD);
+      return [
+        ["E", rootId, "", rootPk],
+        ["K", String(KIND_THREAD)],
+        ["P", rootPk],
+        ["e", parent.id, "", parent.pubkey],
+        ["k", parentKind],
+        ["p", parent.pubkey],
+        ["h", this.board],
+      ];
+    }
+
+    setBusy(busy) {
+      this.root.querySelectorAll("button").forEach((b) => { b.disabled = busy; });
+    }
+
+    async getQuote() {
+      const { title, content } = this.values();
+      if (!content.trim() || (this.mode === "thread" && !title)) {
+        this.form.reportValidity();
+        return;
+      }
+      this.setBusy(true);
+      try {
+        this.signer = await window.ForumKeys.signer();
+        const params = new URLSearchParams({ board: this.board, pubkey: this.signer.pubkey, kind: String(this.kind()) });
+        this.quote = readQuote(await getJSON(this.root.dataset.quoteUrl + "?" + params));
+        this.showQuote();
+      } catch (err) {
+        this.showStatus(null, "Could not get a price: " + err.message, "bad");
+      } finally {
+        this.setBusy(false);
+      }
+    }
+
+    showQuote() {
+      const q = this.quote;
+      this.quoteBox.hidden = false;
+      this.quoteBox.querySelector(".amount").textContent = sats(q.priceMsat);
+      let detail = "";
+      if (q.recent > 0) {
+        detail = "(" + sats(q.base) + " × " + q.factor + (q.recent > 1 ? "^" + q.recent : "") +
+          ": you posted " + q.recent + " time" + (q.recent > 1 ? "s" : "") + " here in the last " +
+          Math.round(q.window / 60) + " min)";
+      }
+      this.quoteBox.querySelector(".quote-detail").textContent = detail;
+      const w = wallet();
+      const payButton = this.quoteBox.querySelector(".compose-pay");
+      const line = this.quoteBox.querySelector(".wallet-line");
+      if (w && w.isDemoWallet) {
+        payButton.textContent = "Sign and pay " + sats(q.priceMsat) + " with the demo wallet";
+        line.textContent = "Demo wallet: simulated sats from the demo user's node on the simulated Lightning network.";
+      } else if (w) {
+        payButton.textContent = "Sign and pay " + sats(q.priceMsat) + " with your wallet";
+        line.textContent = "Your WebLN wallet will ask you to confirm a keysend to the forum's node.";
+      } else {
+        payButton.hidden = true;
+        line.textContent = "No WebLN wallet in this browser: pay from your own node instead.";
+      }
+    }
+
+    edit() {
+      this.quoteBox.hidden = true;
+      this.payBox.hidden = true;
+      this.form.querySelectorAll("input, textarea").forEach((el) => { el.disabled = false; });
+    }
+
+    async signAndPay(manual) {
+      const { title, content } = this.values();
+      this.setBusy(true);
+      try {
+        const unsigned = {
+          kind: this.kind(),
+          created_at: Math.floor(Date.now() / 1000),
+          tags: this.tags(title),
+          content,
+        };
+        const signed = await this.signer.sign(unsigned);
+        const plan = await postJSON(this.root.dataset.recordsUrl, {
+          event: signed,
+          amount_msat: this.quote.priceMsat,
+          destination: this.quote.node,
+        });
+        this.eventId = plan.event_id;
+        this.form.querySelectorAll("input, textarea").forEach((el) => { el.disabled = true; });
+        this.startWatching(plan.event_id);
+        this.step("signed", "done");
+        this.step("waiting", "current");
+        if (manual || !wallet()) {
+          this.showManual(plan);
+          this.showStatus("waiting", "Waiting for your payment to arrive…");
+          return;
+        }
+        await this.payWithWallet(plan);
+      } catch (err) {
+        this.showStatus("waiting", "Not sent: " + err.message + ". Nothing was paid; you can try again.", "bad");
+        this.step("waiting", "failed");
+      } finally {
+        this.setBusy(false);
+      }
+    }
+
+    async payWithWallet(plan) {
+      const w = wallet();
+      this.showStatus("waiting", "Paying " + plan.payments.length + " keysend" + (plan.payments.length > 1 ? "s" : "") + " with the " + (w.isDemoWallet ? "demo wallet" : "wallet") + "…");
+      if (typeof w.enable === "function") await w.enable();
+      for (const payment of plan.payments) {
+        await w.keysend({
+          destination: this.quote.node,
+          amount: String(payment.amount_sat),
+          customRecords: payment.custom_records,
+        });
+      }
+      // The wallet returned a preimage: the node settled it, so it is paid and in the ledger.
+      this.markPaid();
+      this.poll();
+    }
+
+    showManual(plan) {
+      this.payBox.hidden = false;
+      const img = this.payBox.querySelector(".qr img");
+      img.src = this.root.dataset.nodeQrUrl;
+      this.payBox.querySelector(".node-uri").textContent = this.quote.uri || this.quote.node;
+      this.payBox.querySelector(".lncli-cmd").textContent = plan.payments.map((p) => p.lncli).join("\n");
+      const { title, content } = this.values();
+      const args = ["python -m forum.client post", "--board", this.board];
+      if (this.mode === "thread") args.push("--title", shellQuote(title));
+      else args.push("--reply-to", (this.parent && this.parent.id) || this.root.dataset.rootId);
+      args.push(shellQuote(content));
+      this.payBox.querySelector(".client-cmd").textContent = args.join(" ");
+    }
+
+    copy(button) {
+      const text = this.payBox.querySelector(button.dataset.copy).textContent;
+      navigator.clipboard.writeText(text).then(() => {
+        button.textContent = "Copied";
+        setTimeout(() => { button.textContent = "Copy"; }, 1500);
+      }, () => {});
+    }
+
+    // --- status --------------------------------------------------------------------------------
+    startWatching(eventId) {
+      if (this.watch) this.watch.stop();
+      let stopped = false;
+      const socket = new WebSocket(window.ForumLive ? window.ForumLive.socketUrl("/ws/status/" + eventId + "/") :
+        (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/status/" + eventId + "/");
+      socket.addEventListener("message", (e) => {
+        const msg = JSON.parse(e.data);
+        if (msg.type === "hello") this.poll();
+        if (msg.type === "message.status") this.onStatus(msg);
+      });
+      const timer = setInterval(() => this.poll(), 3000);
+      this.watch = { stop: () => { if (!stopped) { stopped = true; clearInterval(timer); socket.close(); } } };
+    }
+
+    async poll() {
+      if (!this.eventId) return;
+      try {
+        this.onStatus(await getJSON(this.root.dataset.statusUrl + this.eventId));
+      } catch (err) {
+        // 404 until the first payment is recorded: keep waiting.
+      }
+    }
+
+    markPaid() {
+      if (this.paid) return;
+      this.paid = true;
+      this.step("waiting", "done");
+      this.step("paid", "done");
+      this.step("published", "current");
+      this.showStatus("paid", "Paid. Checking the signature and the price…");
+    }
+
+    onStatus(st) {
+      if (!st || !st.state || st.state === "unknown" || this.finished) return;
+      if (st.event_id && this.eventId && st.event_id !== this.eventId) return;
+      if (st.state === "paid") {
+        this.markPaid();
+      } else if (st.state === "waiting") {
+        this.markPaid();
+        if (st.waiting_for === "parts") {
+          this.showStatus("paid", "Paid. Received " + (st.parts_received || 0) + " of " + (st.parts_total || "?") + " parts…");
+        } else if (st.waiting_for === "parent") {
+          this.showStatus("paid", "Paid. Waiting for the post it replies to…");
+        } else if (st.waiting_for === "underpaid" || st.reason === "underpaid") {
+          this.underpaid(st);
+        }
+      } else if (st.state === "published") {
+        this.finish();
+        this.step("published", "done");
+        const link = "/e/" + st.event_id;
+        this.showStatus("published", "", "ok");
+        this.statusText.append("Published! ");
+        const a = document.createElement("a");
+        a.href = link;
+        a.textContent = this.mode === "thread" ? "Open your thread" : "See your reply";
+        this.statusText.append(a);
+        this.reset();
+      } else if (st.state === "rejected") {
+        this.finish();
+        this.markPaid();
+        if (st.reason === "underpaid") { this.underpaid(st); return; }
+        this.step("published", "failed");
+        const human = (st.message || st.reason || "rejected").replace(/^[a-z-]+:\s*/, "");
+        this.showStatus("rejected", "Rejected: " + human + ". " + (ADVICE[st.reason] || ""), "bad");
+        this.form.querySelectorAll("input, textarea").forEach((el) => { el.disabled = false; });
+      }
+    }
+
+    underpaid(st) {
+      this.step("published", "failed");
+      const missing = Math.max((st.price_msat || 0) - (st.paid_msat || 0), 1000);
+      const human = (st.message || "paid less than the price").replace(/^[a-z-]+:\s*/, "");
+      this.showStatus("rejected", "Rejected: " + human + ". " + ADVICE.underpaid, "bad");
+      if (!wallet()) return;
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "primary topup-button";
+      button.textContent = "Top up " + sats(missing);
+      button.addEventListener("click", () => this.topUp(st.event_id || this.eventId, missing, button));
+      this.statusText.append(" ", button);
+    }
+
+    async topUp(eventId, missingMsat, button) {
+      button.disabled = true;
+      try {
+        const plan = await postJSON(this.root.dataset.recordsUrl, {
+          topup: eventId,
+          amount_msat: missingMsat,
+          destination: this.quote.node,
+        });
+        this.finished = false;
+        this.step("published", "current");
+        this.showStatus("paid", "Sending the top-up…");
+        const w = wallet();
+        if (typeof w.enable === "function") await w.enable();
+        for (const payment of plan.payments) {
+          await w.keysend({ destination: this.quote.node, amount: String(payment.amount_sat), customRecords: payment.custom_records });
+        }
+        this.startWatching(eventId);
+        this.poll();
+      } catch (err) {
+        button.disabled = false;
+        this.showStatus("rejected", "Top-up failed: " + err.message, "bad");
+      }
+    }
+
+    finish() {
+      this.finished = true;
+      if (this.watch) this.watch.stop();
+    }
+
+    reset() {
+      this.form.reset();
+      this.form.querySelectorAll("input, textarea").forEach((el) => { el.disabled = false; });
+      this.quoteBox.hidden = true;
+      this.payBox.hidden = true;
+      this.setParent(null);
+      this.paid = false;
+      this.eventId = null;
+    }
+
+    step(name, state) {
+      this.statusBox.hidden = false;
+      const li = this.statusBox.querySelector('[data-step="' + name + '"]');
+      if (!li) return;
+      li.classList.remove("done", "current", "failed");
+      li.classList.add(state);
+      if (name === "published" && state === "failed") li.textContent = "rejected";
+      if (name === "published" && state !== "failed") li.textContent = "published";
+    }
+
+    showStatus(stage, text, tone) {
+      this.statusBox.hidden = false;
+      this.statusBox.dataset.state = stage || "";
+      if (stage === null) this.statusBox.querySelector(".steps").hidden = true;
+      else this.statusBox.querySelector(".steps").hidden = false;
+      this.statusText.className = "status-text" + (tone ? " " + tone : "");
+      this.statusText.textContent = text;
+    }
+  }
+
+  function shellQuote(text) {
+    return "'" + String(text).replace(/'/g, "'\\''") + "'";
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const root = document.getElementById("compose");
+    if (!root || !window.ForumKeys) return;
+    const composer = new Composer(root);
+    // Reply buttons on every post (including posts that arrive live).
+    document.querySelectorAll(".reply-button").forEach((b) => { b.hidden = false; });
+    document.addEventListener("forum:post-added", (e) => {
+      const b = e.detail.element.querySelector(".reply-button");
+      if (b) b.hidden = false;
+    });
+    document.addEventListener("click", (e) => {
+      const button = e.target.closest(".reply-button");
+      if (!button || composer.mode !== "reply") return;
+      composer.setParent(button.dataset.replyTo ? {
+        id: button.dataset.replyTo,
+        pubkey: button.dataset.replyPubkey,
+        number: button.dataset.replyNumber,
+      } : null);
+      root.scrollIntoView({ behavior: "smooth", block: "start" });
+      root.querySelector("textarea").focus({ preventScroll: true });
+    });
+    window.forumComposer = composer;
+  });
+})();

@@ -1,0 +1,56 @@
+/* DEMO WALLET (only served when the forum runs in demo mode).
+ *
+ * A WebLN-compatible provider whose keysend() asks the forum's demo endpoint to pay from the
+ * simulated network's funded demo user node ("alice") to the forum node, over real gRPC.
+ * The sats are simulated: nothing here touches a real wallet. A real WebLN extension, if
+ * installed, stays in window.webln; the demo wallet is then at window.forumDemoWallet and the
+ * composer offers it explicitly.
+ */
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    const meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.content : "";
+  }
+
+  async function post(url, body) {
+    const response = await fetch(url, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: JSON.stringify(body),
+    });
+    const data = await response.json().catch(() => ({ error: "HTTP " + response.status }));
+    if (!response.ok) throw new Error(data.error || "HTTP " + response.status);
+    return data;
+  }
+
+  const provider = {
+    isDemoWallet: true,
+    label: "demo wallet",
+    enabled: false,
+    async enable() { this.enabled = true; },
+    async getInfo() {
+      const response = await fetch("/demo/wallet", { credentials: "same-origin" });
+      const data = await response.json();
+      if (!response.ok) throw new Error(data.error || "demo wallet unavailable");
+      return { node: { alias: data.alias + " (demo wallet)", pubkey: data.pubkey }, balance_sat: data.balance_sat, methods: ["keysend", "getInfo"] };
+    },
+    /** WebLN keysend: {destination, amount (sats), customRecords {"type": "plain string"}}. */
+    async keysend(args) {
+      const data = await post("/demo/keysend", {
+        destination: args.destination,
+        amount: String(args.amount),
+        customRecords: args.customRecords || {},
+      });
+      return { preimage: data.preimage, paymentHash: data.payment_hash };
+    },
+    async sendPayment() { throw new Error("the demo wallet only does keysend"); },
+    async makeInvoice() { throw new Error("the demo wallet only does keysend"); },
+    async signMessage() { throw new Error("the demo wallet only does keysend"); },
+  };
+
+  window.forumDemoWallet = provider;
+  if (typeof window.webln === "undefined") window.webln = provider;
+})();

@@ -1,0 +1,130 @@
+/* Live board and thread pages: new posts appear without reloading.
+ *
+ * The page follows /ws/board/<slug>/ or /ws/thread/<event id>/. A `post.published` message
+ * only says *which* event went live; the HTML comes from GET /e/<id>/fragment, rendered by
+ * the same template, escaping and Markdown sanitiser as a full page load, so no user content
+ * is ever turned into HTML by this script.
+ */
+(function () {
+  "use strict";
+
+  function socketUrl(path) {
+    return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
+  }
+
+  /** A websocket that reconnects with backoff; `onMessage(obj)` for each JSON message. */
+  function follow(path, onMessage) {
+    let delay = 500;
+    let socket;
+    function open() {
+      socket = new WebSocket(socketUrl(path));
+      socket.addEventListener("open", () => { delay = 500; document.body.dataset.live = "on"; });
+      socket.addEventListener("message", (e) => {
+        try { onMessage(JSON.parse(e.data)); } catch (err) { console.error(err); }
+      });
+      socket.addEventListener("close", () => {
+        document.body.dataset.live = "off";
+        setTimeout(open, delay);
+        delay = Math.min(delay * 2, 15000);
+      });
+    }
+    open();
+    return { send: (obj) => socket && socket.readyState === 1 && socket.send(JSON.stringify(obj)) };
+  }
+
+  async function fragment(eventId) {
+    const response = await fetch("/e/" + eventId + "/fragment", { credentials: "same-origin" });
+    if (!response.ok) return null;
+    const template = document.createElement("template");
+    template.innerHTML = (await response.text()).trim();
+    return template.content.firstElementChild;
+  }
+
+  const byEvent = (root, id) => root.querySelector('[data-event-id="' + CSS.escape(id) + '"]');
+
+  function flash(el) {
+    el.classList.add("is-new");
+    setTimeout(() => el.classList.remove("is-new"), 3000);
+  }
+
+  // --- thread page ---------------------------------------------------------------------------
+  function threadPage(list) {
+    const threadId = list.dataset.liveThread;
+    const canAppend = list.dataset.liveAppend === "yes";
+    const countEl = document.getElementById("reply-count");
+    follow("/ws/thread/" + threadId + "/", async (msg) => {
+      if (msg.type === "post.published" && msg.kind === 1111 && msg.thread_event_id === threadId) {
+        if (byEvent(list, msg.event_id)) return;
+        if (!canAppend) {
+          showNotice(list, "New replies are on the last page.");
+          return;
+        }
+        const el = await fragment(msg.event_id);
+        if (!el || byEvent(list, msg.event_id)) return;
+        const empty = document.getElementById("no-replies");
+        if (empty) empty.remove();
+        list.appendChild(el);
+        flash(el);
+        document.dispatchEvent(new CustomEvent("forum:post-added", { detail: { element: el, eventId: msg.event_id } }));
+      } else if (msg.type === "thread.updated" && msg.thread === threadId) {
+        if (countEl && typeof msg.reply_count === "number") countEl.textContent = String(msg.reply_count);
+      } else if (msg.type === "post.hidden" && msg.event_id) {
+        const el = byEvent(list, msg.event_id);
+        if (el) el.remove();
+      }
+    });
+  }
+
+  function showNotice(list, text) {
+    let note = document.getElementById("live-notice");
+    if (!note) {
+      note = document.createElement("p");
+      note.id = "live-notice";
+      note.className = "notice";
+      list.after(note);
+    }
+    note.textContent = text;
+  }
+
+  // --- board page ----------------------------------------------------------------------------
+  function boardPage(list) {
+    const slug = list.dataset.liveBoard;
+    const params = new URLSearchParams(location.search);
+    const firstPage = (params.get("page") || "1") === "1";
+    const sort = params.get("sort") || "latest";
+    follow("/ws/board/" + slug + "/", async (msg) => {
+      if (msg.type === "post.published" && msg.board === slug) {
+        const threadId = msg.kind === 11 ? msg.event_id : msg.thread_event_id;
+        const existing = byEvent(list, threadId);
+        // A new thread tops "latest" and "newest"; a reply moves its thread up in "latest".
+        const moves = firstPage && (sort === "latest" || (sort === "newest" && msg.kind === 11));
+        if (!existing && !moves) return;
+        const el = await fragment(threadId);
+        if (!el) return;
+        const current = byEvent(list, threadId);
+        if (moves) {
+          if (current) current.remove();
+          const empty = list.querySelector(".empty");
+          if (empty) empty.remove();
+          const firstUnpinned = list.querySelector(".thread-row:not(.is-pinned)");
+          list.insertBefore(el, el.classList.contains("is-pinned") ? list.firstChild : firstUnpinned);
+        } else if (current) {
+          list.replaceChild(el, current);
+        }
+        flash(el);
+      } else if (msg.type === "post.hidden" && msg.event_id) {
+        const el = byEvent(list, msg.event_id);
+        if (el) el.remove();
+      }
+    });
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const thread = document.querySelector("[data-live-thread]");
+    if (thread) threadPage(thread);
+    const board = document.querySelector("[data-live-board]");
+    if (board) boardPage(board);
+  });
+
+  window.ForumLive = { follow, socketUrl };
+})();
