@@ -1,0 +1,121 @@
+"""NIP-11 on the HTTP side of /relay: the JSON document, CORS, the preflight, the browser page."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from forum.relay import selectors
+from tests.forum.relay.conftest import make_board
+
+pytestmark = pytest.mark.django_db
+
+NODE = "03" + "cd" * 32
+NOSTR_JSON = "application/nostr+json"
+
+
+@pytest.fixture(autouse=True)
+def node(monkeypatch):
+    monkeypatch.setattr(selectors, "forum_node_pubkey", lambda: NODE)
+
+
+def test_document_with_limitation_and_publication_fees(client, settings):
+    settings.NOSTR_RELAY_LIMITS = {"max_subscriptions": 7}
+    make_board("general", position=0, thread_price_msat=12_000, reply_price_msat=3_000)
+    make_board("big", position=1, thread_price_msat=99_000, max_content_length=50_000)
+    response = client.get("/relay", HTTP_ACCEPT=NOSTR_JSON)
+    assert response.status_code == 200
+    assert response["Content-Type"] == NOSTR_JSON
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert response["Vary"] == "Accept"
+    document = json.loads(response.content)
+    assert document["supported_nips"] == [1, 11]
+    assert document["software"] == "lnforum"
+    assert document["version"] == "0.1.0"
+    assert document["name"]
+    assert len(document["name"]) < 30
+    assert document["limitation"] == {
+        "max_message_length": 65_536,
+        "max_subscriptions": 7,
+        "max_filters": 10,
+        "max_limit": 500,
+        "default_limit": 100,
+        "max_subid_length": 64,
+        "max_content_length": 50_000,
+        "auth_required": False,
+        "payment_required": False,
+        "restricted_writes": True,
+    }
+    # Fees are the default board's (the first listed one).
+    assert document["fees"] == {
+        "publication": [
+            {"kinds": [11], "amount": 12_000, "unit": "msats"},
+            {"kinds": [1111], "amount": 3_000, "unit": "msats"},
+        ]
+    }
+    assert document["payments_url"] == "http://testserver/how-to-post/"
+    assert document["lightning_node"] == NODE
+
+
+def test_document_without_boards_or_node(client, monkeypatch):
+    monkeypatch.setattr(selectors, "forum_node_pubkey", lambda: None)
+    response = client.get("/relay", HTTP_ACCEPT=f"{NOSTR_JSON}, application/json;q=0.5")
+    document = json.loads(response.content)
+    assert "fees" not in document
+    assert "lightning_node" not in document
+    assert "max_content_length" not in document["limitation"]
+
+
+def test_cors_preflight(client):
+    response = client.options(
+        "/relay",
+        HTTP_ORIGIN="https://client.example",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="accept",
+    )
+    assert response.status_code == 204
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert "GET" in response["Access-Control-Allow-Methods"]
+    assert response["Access-Control-Allow-Headers"] == "*"
+    assert response.content == b""
+
+
+def test_browser_gets_a_page_explaining_the_relay(client):
+    response = client.get("/relay", HTTP_ACCEPT="text/html")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/html")
+    assert response["Access-Control-Allow-Origin"] == "*"
+    page = response.content.decode()
+    assert "ws://testserver/relay" in page
+    assert "application/nostr+json" in page
+    assert "http://testserver/how-to-post/" in page
+
+
+def test_other_methods_are_refused(client):
+    assert client.post("/relay").status_code == 405
+
+
+def test_node_pubkey_lookup_never_raises(settings, tmp_path, monkeypatch):
+    monkeypatch.undo()  # the real lookup, not the fixture's stand-in
+    selectors.reset_node_pubkey_cache()
+    settings.SIMNET_ENABLED = True
+    settings.LND_GRPC_HOST = ""
+    settings.LND_CONNECT = ""
+    settings.SIMNET_DATA_DIR = tmp_path  # no simnet running here: no nodes file
+    try:
+        assert selectors.forum_node_pubkey() is None
+        (tmp_path / "nodes.json").write_text(json.dumps({settings.LND_NODE_NAME: {"pubkey": NODE}}))
+        assert selectors.forum_node_pubkey() is None  # failures are cached for a while too
+        selectors.reset_node_pubkey_cache()
+        assert selectors.forum_node_pubkey() == NODE
+
+        settings.SIMNET_ENABLED = False
+        settings.LND_GRPC_HOST = "127.0.0.1:1"  # nothing listens there
+        selectors.reset_node_pubkey_cache()
+        assert selectors.forum_node_pubkey() is None
+    finally:
+        selectors.reset_node_pubkey_cache()
+        from forum.services import node
+
+        node.reset_clients()  # drop the client built for the dead address
