@@ -47,16 +47,16 @@ def _broadcast_post_hidden(*, thread: Thread, event_id: str, number: int) -> Non
 
 
 def _broadcast_thread_updated(thread: Thread) -> None:
-    payload = {
-        "thread": thread.event.event_id,
-        "is_hidden": thread.is_hidden,
-        "is_locked": thread.is_locked,
-        "is_pinned": thread.is_pinned,
-    }
-    realtime.broadcast_on_commit(
-        realtime.thread_group(thread.event.event_id), "thread.updated", payload
-    )
-    realtime.broadcast_on_commit(realtime.board_group(thread.board.slug), "thread.updated", payload)
+    """The same `thread.updated` message the core sends when a reply arrives (fresh counters)."""
+    from forum.services.publish import thread_updated_payload
+
+    fresh = Thread.objects.select_related("event", "board").get(pk=thread.pk)
+    payload = thread_updated_payload(fresh)
+    for group in (
+        realtime.thread_group(fresh.event.event_id),
+        realtime.board_group(fresh.board.slug),
+    ):
+        realtime.broadcast_on_commit(group, "thread.updated", payload)
 
 
 def _set_post_hidden(
@@ -97,6 +97,7 @@ def _set_post_hidden(
             _broadcast_post_hidden(
                 thread=thread, event_id=locked.event.event_id, number=locked.number
             )
+        _broadcast_thread_updated(thread)
         post.is_hidden = hidden
         return True
 

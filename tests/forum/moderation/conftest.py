@@ -11,7 +11,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
-from forum.models import Author, Board, Event, LedgerEntry, Post, Rejection, Thread
+from forum.models import Author, Ban, Board, Event, LedgerEntry, Post, Rejection, Thread
 from forum.permissions import MODERATOR_GROUP
 
 
@@ -190,3 +190,29 @@ def staff(db) -> User:
 @pytest.fixture
 def member(db) -> User:
     return User.objects.create_user("member", password="correct horse battery")
+
+
+def deliver(forum_node, event, amount_msat: int, *, sender: str = "alice") -> LedgerEntry:
+    """Pay `event` to the simnet forum node from `sender`, record and reconcile it (as the
+    listener and the Celery task would), and return the ledger row."""
+    from forum import protocol
+    from forum.services import ledger, reconcile
+
+    invoice = forum_node.keysend(protocol.encode_event(event), amount_msat, sender=sender)
+    entry, _ = ledger.ledger_record_invoice(
+        invoice=invoice, node_pubkey=forum_node.pubkey, advance_cursor=False, enqueue=False
+    )
+    reconcile.ledger_entry_reconcile(payment_hash=entry.payment_hash)
+    entry.refresh_from_db()
+    return entry
+
+
+def local_balance_sat(client) -> int:
+    """A node's own view of its spendable sats: the sum of its channels' local balances."""
+    return sum(channel.local_balance_sat for channel in client.list_channels())
+
+
+def backdate_bans(seconds: int = 60) -> None:
+    """lnd (and simnet) report settle times in whole seconds: a ban made a moment before a
+    payment in the same second would not cover it, so tests move their bans back a little."""
+    Ban.objects.update(created_at=timezone.now() - dt.timedelta(seconds=seconds))
