@@ -1,8 +1,8 @@
-"""Relay test helpers: forum rows made through the ORM, and a real daphne serving the app.
+"""Relay test fixtures: a real daphne serving the app, in a thread of the test process.
 
-The server runs in a thread of the test process (not a subprocess) so that it shares the test
-database on SQLite (pytest-django's in-memory database is only visible inside this process) as
-well as on PostgreSQL, and shares the in-memory channel layer when there is no Redis.
+The server runs in-process (not as a subprocess) so that it shares the test database on SQLite
+(pytest-django's in-memory database is only visible inside this process) as well as on
+PostgreSQL, and shares the in-memory channel layer when there is no Redis.
 """
 
 from __future__ import annotations
@@ -16,88 +16,8 @@ from typing import Any
 
 import pytest
 from django.db import connections
-from django.utils import timezone
 
-from forum import nostr, realtime
-from forum.models import Author, Board, Event, Post, Thread
-
-# Fixed keys so failures are reproducible (any 32-byte value below the curve order works).
-ALICE = "01" * 32
-BOB = "02" * 32
-
-
-def make_board(slug: str = "general", **fields: Any) -> Board:
-    return Board.objects.create(slug=slug, title=slug.title(), **fields)
-
-
-def store(
-    event: nostr.Event,
-    board: Board,
-    *,
-    hidden: bool = False,
-    state: str = Event.State.PUBLISHED,
-) -> Event:
-    """Persist ``event`` the way the forum core does once its payment reconciled."""
-    author, _ = Author.objects.get_or_create(pubkey=event.pubkey)
-    row = Event.objects.create(
-        event_id=event.id,
-        pubkey=event.pubkey,
-        kind=event.kind,
-        created_at=event.created_at,
-        raw_json=event.to_json(),
-        board=board,
-        state=state,
-    )
-    if state != Event.State.PUBLISHED:
-        return row
-    now = timezone.now()
-    if event.kind == nostr.KIND_THREAD:
-        Thread.objects.create(
-            event=row,
-            board=board,
-            author=author,
-            title=event.tag_value("title") or "",
-            content=event.content,
-            settled_at=now,
-            last_activity_at=now,
-            is_hidden=hidden,
-        )
-    else:
-        thread = Thread.objects.get(event__event_id=event.tag_value("E"))
-        Post.objects.create(
-            event=row,
-            thread=thread,
-            author=author,
-            board=board,
-            content=event.content,
-            number=thread.posts.count() + 1,
-            settled_at=now,
-            is_hidden=hidden,
-        )
-    return row
-
-
-def thread(board: str = "general", *, secret: str = ALICE, **kwargs: Any) -> nostr.Event:
-    kwargs.setdefault("title", "A thread")
-    kwargs.setdefault("content", "Hello relay")
-    return nostr.thread_event(secret, board=board, **kwargs)
-
-
-def reply(root: nostr.Event, *, secret: str = BOB, **kwargs: Any) -> nostr.Event:
-    kwargs.setdefault("content", "A reply")
-    return nostr.reply_event(secret, board=root.tag_value("h") or "general", root=root, **kwargs)
-
-
-def feed_payload(row: Event, *, with_raw: bool = True) -> dict[str, Any]:
-    """What the core broadcasts to the public feed after a publish commits."""
-    payload: dict[str, Any] = {
-        "event_id": row.event_id,
-        "kind": row.kind,
-        "board": row.board.slug if row.board else "",
-    }
-    if with_raw:
-        payload["raw"] = row.raw_json
-    return payload
+from forum import realtime
 
 
 @dataclass

@@ -14,7 +14,7 @@ from channels.testing import WebsocketCommunicator
 from config.asgi import application
 from forum import nostr, realtime
 from forum.relay import selectors
-from tests.forum.relay.conftest import ALICE, feed_payload, make_board, reply, store, thread
+from tests.forum.relay.factories import ALICE, feed_payload, make_board, reply, store, thread
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from forum.relay import selectors
-from tests.forum.relay.conftest import make_board
+from tests.forum.relay.factories import make_board
 
 pytestmark = pytest.mark.django_db
 

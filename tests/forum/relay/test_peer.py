@@ -16,9 +16,9 @@ import nostr_sdk as ns
 import pytest
 
 from forum.relay.info import RelayLimits
-from tests.forum.relay.conftest import (
+from tests.forum.relay.conftest import LiveRelay
+from tests.forum.relay.factories import (
     ALICE,
-    LiveRelay,
     feed_payload,
     make_board,
     reply,

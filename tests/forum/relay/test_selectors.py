@@ -8,7 +8,7 @@ from django.utils import timezone
 from forum.models import Event
 from forum.relay import selectors
 from forum.relay.filters import parse_filter
-from tests.forum.relay.conftest import BOB, make_board, reply, store, thread
+from tests.forum.relay.factories import BOB, make_board, reply, store, thread
 
 pytestmark = pytest.mark.django_db
 

@@ -1,0 +1,88 @@
+"""Forum rows for relay tests, made through the ORM the way the forum core leaves them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.utils import timezone
+
+from forum import nostr
+from forum.models import Author, Board, Event, Post, Thread
+
+# Fixed keys so failures are reproducible (any 32-byte value below the curve order works).
+ALICE = "01" * 32
+BOB = "02" * 32
+
+
+def make_board(slug: str = "general", **fields: Any) -> Board:
+    return Board.objects.create(slug=slug, title=slug.title(), **fields)
+
+
+def store(
+    event: nostr.Event,
+    board: Board,
+    *,
+    hidden: bool = False,
+    state: str = Event.State.PUBLISHED,
+) -> Event:
+    """Persist ``event`` the way the forum core does once its payment reconciled."""
+    author, _ = Author.objects.get_or_create(pubkey=event.pubkey)
+    row = Event.objects.create(
+        event_id=event.id,
+        pubkey=event.pubkey,
+        kind=event.kind,
+        created_at=event.created_at,
+        raw_json=event.to_json(),
+        board=board,
+        state=state,
+    )
+    if state != Event.State.PUBLISHED:
+        return row
+    now = timezone.now()
+    if event.kind == nostr.KIND_THREAD:
+        Thread.objects.create(
+            event=row,
+            board=board,
+            author=author,
+            title=event.tag_value("title") or "",
+            content=event.content,
+            settled_at=now,
+            last_activity_at=now,
+            is_hidden=hidden,
+        )
+    else:
+        thread = Thread.objects.get(event__event_id=event.tag_value("E"))
+        Post.objects.create(
+            event=row,
+            thread=thread,
+            author=author,
+            board=board,
+            content=event.content,
+            number=thread.posts.count() + 1,
+            settled_at=now,
+            is_hidden=hidden,
+        )
+    return row
+
+
+def thread(board: str = "general", *, secret: str = ALICE, **kwargs: Any) -> nostr.Event:
+    kwargs.setdefault("title", "A thread")
+    kwargs.setdefault("content", "Hello relay")
+    return nostr.thread_event(secret, board=board, **kwargs)
+
+
+def reply(root: nostr.Event, *, secret: str = BOB, **kwargs: Any) -> nostr.Event:
+    kwargs.setdefault("content", "A reply")
+    return nostr.reply_event(secret, board=root.tag_value("h") or "general", root=root, **kwargs)
+
+
+def feed_payload(row: Event, *, with_raw: bool = True) -> dict[str, Any]:
+    """What the core broadcasts to the public feed after a publish commits."""
+    payload: dict[str, Any] = {
+        "event_id": row.event_id,
+        "kind": row.kind,
+        "board": row.board.slug if row.board else "",
+    }
+    if with_raw:
+        payload["raw"] = row.raw_json
+    return payload
