@@ -14,6 +14,9 @@ Locking contract: the rejection row is locked with `select_for_update` for the w
 waits and then sees it refunded. Holding a row lock across a network call is acceptable here:
 refunds are rare, manual, and the keysend has a timeout.
 
+Refunding an underpaid event that still waits for a top-up also ends that wait (see
+`_close_underpaid_event`), so a later top-up cannot publish it with money already sent back.
+
 A keysend that fails records no ledger row, only an audit entry with lnd's failure reason, and
 raises `RefundFailed` after that entry is committed.
 """
@@ -29,7 +32,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
-from forum.models import LedgerEntry, Rejection
+from forum.models import Event, LedgerEntry, Rejection
 from forum.services import node
 from forum.services.moderation.audit import audit_record
 from lightning.types import LightningError, LightningUnavailable, Payment
@@ -98,6 +101,21 @@ def _send(destination: str, amount_msat: int, preimage: bytes) -> tuple[Payment 
     return None, payment.failure_reason or payment.status
 
 
+def _close_underpaid_event(event: Event, *, amount_msat: int) -> bool:
+    """An underpaid event waits for a top-up that would count the money just sent back.
+
+    Refunding it takes that money off the event and stops the wait (state `rejected`): a later
+    top-up is then refused as `unknown_target`, and paying the whole event again gets a fresh
+    hearing, as for any rejected event. Other underpaid payments for it stay refundable.
+    """
+    if event.state != Event.State.PENDING or event.waiting_for != "underpaid":
+        return False
+    event.paid_msat = max(event.paid_msat - amount_msat, 0)
+    event.state, event.waiting_for = Event.State.REJECTED, ""
+    event.save(update_fields=["paid_msat", "state", "waiting_for"])
+    return True
+
+
 def rejection_refund(
     *, actor: AbstractBaseUser | None, rejection: Rejection, reason: str = ""
 ) -> bool:
@@ -118,6 +136,8 @@ def rejection_refund(
         if blocker:
             raise RefundImpossible(blocker)
         destination = refund_destination(locked)
+        # Lock the event too: a top-up being reconciled right now must see the refund's outcome.
+        event = Event.objects.select_for_update().get(pk=locked.event_id)
         details = {
             "amount_msat": locked.amount_msat,
             "destination": destination,
@@ -163,6 +183,7 @@ def rejection_refund(
             )
             locked.refund_entry = entry
             locked.save(update_fields=["refund_entry"])
+            details["event_closed"] = _close_underpaid_event(event, amount_msat=entry.amount_msat)
             audit_record(
                 actor=actor,
                 action="rejection.refund",
