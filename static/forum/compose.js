@@ -201,7 +201,11 @@
       const line = this.quoteBox.querySelector(".wallet-line");
       if (w && w.isDemoWallet) {
         payButton.textContent = "Sign and pay " + sats(q.priceMsat) + " with the demo wallet";
-        line.textContent = "Demo wallet: simulated sats from the demo user's node on the simulated Lightning network.";
+        line.replaceChildren();
+        const badge = document.createElement("span");
+        badge.className = "demo-wallet-label";
+        badge.textContent = "demo wallet";
+        line.append(badge, " Simulated sats, paid by keysend from the demo user's node on the simulated Lightning network. Nothing real is spent.");
       } else if (w) {
         payButton.textContent = "Sign and pay " + sats(q.priceMsat) + " with your wallet";
         line.textContent = "Your WebLN wallet will ask you to confirm a keysend to the forum's node.";
@@ -239,6 +243,7 @@
         this.step("signed", "done");
         this.step("waiting", "current");
         if (manual || !wallet()) {
+          this.manual = true;
           this.showManual(plan);
           this.showStatus("waiting", "Waiting for your payment to arrive…");
           return;
@@ -298,10 +303,12 @@
         (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/status/" + eventId + "/");
       socket.addEventListener("message", (e) => {
         const msg = JSON.parse(e.data);
-        if (msg.type === "hello") this.poll();
+        if (msg.type === "hello" && this.paid) this.poll();
         if (msg.type === "message.status") this.onStatus(msg);
       });
-      const timer = setInterval(() => this.poll(), 3000);
+      // Polling covers a socket that drops or connects after the news; before anything is
+      // paid the status API has nothing to say (404), so it only runs once there is.
+      const timer = setInterval(() => { if (this.paid || this.manual) this.poll(); }, 3000);
       this.watch = { stop: () => { if (!stopped) { stopped = true; clearInterval(timer); socket.close(); } } };
     }
 
@@ -409,6 +416,7 @@
       this.payBox.hidden = true;
       this.setParent(null);
       this.paid = false;
+      this.manual = false;
       this.eventId = null;
     }
 
