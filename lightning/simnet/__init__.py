@@ -198,6 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         help="extra DNS name or IP for the TLS certificates (repeatable, like lnd)",
     )
     args = parser.parse_args(argv)
+    # Many payment threads share the GIL with each invoice stream; a shorter
+    # switch interval keeps stream latency low under load (main() owns the
+    # process, so changing it here is fine).
+    sys.setswitchinterval(0.0005)
     simnet = SimNet.start(
         args.data_dir,
         topology=args.topology,
