@@ -181,7 +181,9 @@ class _IndexCursor:
         if index <= 0 or self.seen(index):
             return
         self._above.add(index)
-        if self._mark is None and len(self._above) > self._LAZY_LIMIT:
+        if len(self._above) > self._LAZY_LIMIT:
+            # A gap this old is one the stream will never fill (events from
+            # before the subscription started): stop waiting for it.
             self._pin()
         self._advance()
 
@@ -195,7 +197,7 @@ class _IndexCursor:
         return self._mark
 
     def _pin(self) -> None:
-        self._mark = min(self._above) - 1
+        self._mark = max(self._mark or 0, min(self._above) - 1)
 
     def _advance(self) -> None:
         if self._mark is None:

@@ -15,9 +15,8 @@ import argparse
 import dataclasses
 import json
 import sys
-from pathlib import Path
 
-from lightning.client import LightningClient
+from lightning.cli import add_connection_args, client_from_args
 from lightning.types import LightningError
 
 
@@ -39,11 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m lightning.pay", description=__doc__.splitlines()[0]
     )
-    conn = parser.add_argument_group("connection (like lncli's global flags)")
-    conn.add_argument("--lndconnect", help="lndconnect:// URI (cert and macaroon included)")
-    conn.add_argument("--rpcserver", default="localhost:10009", help="host:port of lnd's gRPC")
-    conn.add_argument("--tlscertpath", type=Path, help="lnd's tls.cert")
-    conn.add_argument("--macaroonpath", type=Path, help="admin.macaroon")
+    add_connection_args(parser)
     pay = parser.add_argument_group("payment (like lncli sendpayment)")
     pay.add_argument("--keysend", action="store_true", help="spontaneous payment to --dest")
     pay.add_argument("--dest", help="33-byte destination pubkey, hex")
@@ -72,11 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.pay_req and not (args.keysend and args.dest and amt_msat):
         parser.error("need --keysend --dest PUBKEY --amt SATS, or --pay_req")
     try:
-        if args.lndconnect:
-            client = LightningClient.from_lndconnect(args.lndconnect)
-        else:
-            client = LightningClient.from_files(args.rpcserver, args.tlscertpath, args.macaroonpath)
-        with client:
+        with client_from_args(args) as client:
             if args.pay_req:
                 payment = client.pay_invoice(
                     args.pay_req,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import MappingProxyType
 
 # bLIP-0003: the keysend preimage travels in this onion TLV record.
 KEYSEND_PREIMAGE_RECORD = 5482373484
@@ -63,8 +62,8 @@ class LightningRequestError(LightningError):
     """lnd rejected the request; ``message`` keeps lnd's own text."""
 
 
-def _frozen_records(records: Mapping[int, bytes]) -> Mapping[int, bytes]:
-    return MappingProxyType(dict(sorted(records.items())))
+def _sorted_records(records: Mapping[int, bytes]) -> dict[int, bytes]:
+    return dict(sorted(records.items()))
 
 
 @dataclass(frozen=True)
@@ -85,12 +84,13 @@ class InvoiceHtlc:
     state: str  # "ACCEPTED" | "SETTLED" | "CANCELED"
     accept_time: int
     resolve_time: int
-    # Left out of hash() because a mapping is not hashable; still compared.
+    # Left out of hash() because a dict is not hashable; still compared. A
+    # plain dict (not a read-only proxy) so dataclasses.asdict/deepcopy work.
     custom_records: Mapping[int, bytes] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
-        # Read-only and sorted by type, like the onion TLV stream.
-        object.__setattr__(self, "custom_records", _frozen_records(self.custom_records))
+        # Sorted by type, like the onion TLV stream.
+        object.__setattr__(self, "custom_records", _sorted_records(self.custom_records))
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ reserve or commitment fee, hold invoices are not implemented yet.
 from __future__ import annotations
 
 import argparse
+import fcntl
 import signal
 import socket
 import sys
@@ -73,10 +74,17 @@ class SimNode:
 class SimNet:
     """A running simulated network; build it with ``SimNet.start``."""
 
-    def __init__(self, network: Network, nodes: dict[str, SimNode], servers: list[grpc.Server]):
+    def __init__(
+        self,
+        network: Network,
+        nodes: dict[str, SimNode],
+        servers: list[grpc.Server],
+        lock_file: Any,
+    ) -> None:
         self.network = network
         self.nodes = nodes
         self._servers = servers
+        self._lock_file = lock_file
         self._stopped = False
 
     @classmethod
@@ -96,7 +104,13 @@ class SimNet:
         base gives node i the port ``base_port + i``.
         """
         data_dir = Path(data_dir)
-        network = Network(data_dir, topology)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        lock_file = _lock(data_dir)
+        try:
+            network = Network(data_dir, topology)
+        except BaseException:
+            lock_file.close()
+            raise
         advertise = "127.0.0.1" if host in _WILDCARD_HOSTS else host
         san_hosts = [advertise, host, socket.gethostname(), *tls_extra_domains]
         nodes: dict[str, SimNode] = {}
@@ -143,8 +157,9 @@ class SimNet:
             for server in servers:
                 server.stop(None)
             network.close()
+            lock_file.close()
             raise
-        return cls(network, nodes, servers)
+        return cls(network, nodes, servers, lock_file)
 
     def stop(self, grace: float = 0.5) -> None:
         """Stop serving and close the database; safe to call twice."""
@@ -157,12 +172,24 @@ class SimNet:
         for event in events:
             event.wait()
         self.network.close()
+        self._lock_file.close()  # releases the flock
 
     def __enter__(self) -> SimNet:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _lock(data_dir: Path) -> Any:
+    """Hold an exclusive lock on the data dir: two simnets must not share one state."""
+    handle = (data_dir / "simnet.lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise RuntimeError(f"another simnet is already serving {data_dir}") from None
+    return handle
 
 
 def _bind(

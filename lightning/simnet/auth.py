@@ -34,13 +34,30 @@ def _san_entries(hosts: list[str]) -> list[x509.GeneralName]:
     return names
 
 
-def ensure_tls(cert_path: Path, key_path: Path, *, common_name: str, hosts: list[str]) -> bytes:
-    """Create a self-signed cert/key pair unless both exist; return the cert PEM.
+def _covers(pem: bytes, hosts: list[str]) -> bool:
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+        sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, x509.ExtensionNotFound):
+        return False
+    if cert.not_valid_after_utc < dt.datetime.now(dt.UTC) + dt.timedelta(days=7):
+        return False
+    present = {str(v) for v in sans.get_values_for_type(x509.IPAddress)}
+    present |= set(sans.get_values_for_type(x509.DNSName))
+    return all(str(name.value) in present for name in _san_entries(hosts))
 
-    Like lnd, an existing pair is kept so clients holding the cert keep working.
+
+def ensure_tls(cert_path: Path, key_path: Path, *, common_name: str, hosts: list[str]) -> bytes:
+    """Create a self-signed cert/key pair unless a valid one exists; return the cert PEM.
+
+    Like lnd, an existing pair is kept so clients holding the cert keep
+    working; it is replaced (as lnd's tlsautorefresh does) when it misses a
+    requested host or is about to expire.
     """
     if cert_path.exists() and key_path.exists():
-        return cert_path.read_bytes()
+        pem = cert_path.read_bytes()
+        if _covers(pem, hosts):
+            return pem
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name(
         [

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -121,3 +122,37 @@ def test_simnet_command_prints_nodes_and_stops_on_sigterm(tmp_path: Path) -> Non
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
+
+
+def test_watch_prints_keysend_with_records(simnet: SimNet, tmp_path: Path) -> None:
+    forum = simnet.nodes["forum"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lightning.watch", "--lndconnect", forum.lndconnect_uri()],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert proc.stdout is not None
+        with simnet.nodes["alice"].client() as alice:
+            # The watcher subscribes with no backlog: pay until it has seen one.
+            for _ in range(50):
+                alice.keysend(forum.pubkey, 1_000, {34349334: "gm ☀".encode()})
+                if simnet.network._subscriptions:
+                    break
+                time.sleep(0.1)
+            alice.keysend(forum.pubkey, 1_000, {34349334: "gm ☀".encode()})
+        events = [json.loads(proc.stdout.readline()) for _ in range(2)]
+        assert [e["state"] for e in events] == ["OPEN", "SETTLED"]
+        assert events[1]["custom_records"]["34349334"]["utf8"] == "gm ☀"
+        assert events[1]["is_keysend"] and events[1]["amt_paid_msat"] == 1_000
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+
+
+def test_second_simnet_on_same_dir_is_refused(simnet: SimNet, tmp_path: Path) -> None:
+    with pytest.raises(RuntimeError, match="another simnet is already serving"):
+        SimNet.start(tmp_path / "simnet")
