@@ -122,3 +122,35 @@ def test_hide_never_goes_below_zero(forum, moderator):
     Thread.objects.filter(pk=forum.thread.pk).update(reply_count=0)
     assert moderation.post_hide(actor=moderator, post=forum.replies[0])
     assert Thread.objects.get(pk=forum.thread.pk).reply_count == 0
+
+
+def test_deltas_agree_with_a_full_recount(forum, moderator, sent):
+    """After any mix of hides and unhides, the counters equal the core's exact recount."""
+    import random
+
+    from forum.services.counters import counters_recompute
+
+    other = make_thread(author=forum.bob, board=forum.board, title="second")
+    replies = [*forum.replies, make_reply(author=forum.alice, thread=other)]
+    threads = [forum.thread, other]
+    rng = random.Random(7)
+    for _ in range(40):
+        if rng.random() < 0.6:
+            post = rng.choice(replies)
+            verb = rng.choice([moderation.post_hide, moderation.post_unhide])
+            verb(actor=moderator, post=post)
+        else:
+            thread = rng.choice(threads)
+            verb = rng.choice([moderation.thread_hide, moderation.thread_unhide])
+            verb(actor=moderator, thread=thread)
+
+    def snapshot():
+        return (
+            list(Board.objects.values_list("thread_count", "post_count")),
+            list(Thread.objects.order_by("pk").values_list("reply_count", flat=True)),
+            list(Author.objects.order_by("pk").values_list("thread_count", "reply_count")),
+        )
+
+    by_deltas = snapshot()
+    counters_recompute()
+    assert snapshot() == by_deltas
