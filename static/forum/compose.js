@@ -360,8 +360,8 @@
         this.markPaid();
         if (st.reason === "underpaid") { this.underpaid(st); return; }
         this.step("published", "failed");
-        const human = (st.message || st.reason || "rejected").replace(/^[a-z-]+:\s*/, "");
-        this.showStatus("rejected", "Rejected: " + human + ". " + (ADVICE[st.reason] || ""), "bad");
+        this.quoteBox.hidden = true;
+        this.showStatus("rejected", "Rejected: " + humanReason(st, "rejected") + " " + (ADVICE[st.reason] || ""), "bad");
         this.form.querySelectorAll("input, textarea").forEach((el) => { el.disabled = false; });
       }
     }
@@ -369,8 +369,8 @@
     underpaid(st) {
       this.step("published", "failed");
       const missing = Math.max((st.price_msat || 0) - (st.paid_msat || 0), 1000);
-      const human = (st.message || "paid less than the price").replace(/^[a-z-]+:\s*/, "");
-      this.showStatus("rejected", "Rejected: " + human + ". " + ADVICE.underpaid, "bad");
+      this.quoteBox.hidden = true;
+      this.showStatus("rejected", "Rejected: " + humanReason(st, "paid less than the price") + " " + ADVICE.underpaid, "bad");
       if (!wallet()) return;
       const button = document.createElement("button");
       button.type = "button";
@@ -438,6 +438,12 @@
       this.statusText.className = "status-text" + (tone ? " " + tone : "");
       this.statusText.textContent = text;
     }
+  }
+
+  /** The server's sentence without its NIP-01 machine prefix ("rate-limited: ..."), one period. */
+  function humanReason(st, fallback) {
+    const text = (st.message || st.reason || fallback).replace(/^[a-z-]+:\s*/, "").trim();
+    return /[.!?]$/.test(text) ? text : text + ".";
   }
 
   function shellQuote(text) {

@@ -1,0 +1,134 @@
+"""Real Chromium against a real forum: read, post with the demo wallet, watch it go live."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def _welcome_thread_url(page, forum_server) -> str:
+    page.goto(forum_server.url + "/b/general/")
+    page.get_by_role("link", name=re.compile("^Welcome")).click()
+    page.wait_for_selector("#post-list")
+    return page.url
+
+
+def _compose(page, text: str, *, title: str | None = None) -> str:
+    """Write, ask for the price; returns the quoted amount text."""
+    if title is not None:
+        page.fill("#compose-title-input", title)
+    page.fill("#compose textarea", text)
+    page.click("#compose .compose-quote")
+    page.wait_for_selector("#compose .quote-box:not([hidden])")
+    return page.inner_text("#compose .quote-box .amount")
+
+
+def _pay_and_wait(page, state: str = "published") -> str:
+    page.click("#compose .compose-pay")
+    page.wait_for_selector(f"#compose .status-box[data-state={state}]", timeout=30_000)
+    return page.inner_text("#compose .status-text")
+
+
+def test_reply_with_demo_wallet_appears_in_both_pages(new_page, forum_server, artifacts):
+    writer = new_page()
+    reader = new_page()
+    url = _welcome_thread_url(writer, forum_server)
+    reader.goto(url)
+    reader.wait_for_function("document.body.dataset.live === 'on'")
+    writer.wait_for_function("document.body.dataset.live === 'on'")
+    reader.evaluate("window.__sameDocument = true")  # gone if the page reloads
+
+    text = f"Hello from a real browser {uuid.uuid4().hex[:8]}"
+    price = _compose(writer, text)
+    assert writer.inner_text("#compose .wallet-line").lower().startswith("demo wallet")
+    assert re.fullmatch(r"\d[\d,]* sats?", price)
+    status = _pay_and_wait(writer)
+    assert "Published" in status
+
+    for page in (writer, reader):
+        post = page.locator("#post-list .post", has_text=text)
+        post.wait_for(timeout=15_000)
+        assert post.locator(".verify").count() == 1
+    assert reader.evaluate("window.__sameDocument") is True
+    # The writer's page shows the same post that a reload shows.
+    writer.screenshot(path=str(artifacts / "reply-writer.png"), full_page=True)
+    reader.screenshot(path=str(artifacts / "reply-reader.png"), full_page=True)
+    reader.reload()
+    assert reader.locator("#post-list .post", has_text=text).count() == 1
+    assert writer.js_errors == [] and reader.js_errors == []
+
+
+def test_new_thread_appears_on_the_board_for_other_viewers(new_page, forum_server, artifacts):
+    author = new_page()
+    viewer = new_page()
+    author.goto(forum_server.url + "/b/meta/")
+    viewer.goto(forum_server.url + "/b/meta/")
+    viewer.wait_for_function("document.body.dataset.live === 'on'")
+    title = f"A thread from the browser {uuid.uuid4().hex[:6]}"
+    _compose(author, "Opening post, **signed in the browser**.", title=title)
+    assert "Published" in _pay_and_wait(author)
+    viewer.locator("#thread-list .thread-row", has_text=title).wait_for(timeout=15_000)
+    viewer.screenshot(path=str(artifacts / "board-live.png"), full_page=True)
+    author.get_by_role("link", name="Open your thread").click()
+    author.wait_for_selector("h1.thread-heading")
+    assert title in author.inner_text("h1.thread-heading")
+    assert viewer.js_errors == [] and author.js_errors == []
+
+
+def test_underpaid_reply_shows_the_reason_and_a_top_up_publishes_it(
+    new_page, forum_server, artifacts
+):
+    stale = new_page()
+    url = _welcome_thread_url(stale, forum_server)
+    # A second tab of the same person (same browser key) posts first: the price doubles.
+    fresh = new_page(stale.context)
+    fresh.goto(url)
+    stale_price = _compose(stale, f"Quoted before my other post {uuid.uuid4().hex[:6]}")
+    _compose(fresh, f"Posted first {uuid.uuid4().hex[:6]}")
+    assert "Published" in _pay_and_wait(fresh)
+
+    assert stale_price in stale.inner_text("#compose .compose-pay")  # still the old quote
+    status = _pay_and_wait(stale, state="rejected")
+    assert status.startswith("Rejected:") and "top-up" in status, status
+    stale.screenshot(path=str(artifacts / "underpaid.png"), full_page=True)
+
+    stale.click("#compose .topup-button")
+    stale.wait_for_selector("#compose .status-box[data-state=published]", timeout=30_000)
+    stale.screenshot(path=str(artifacts / "underpaid-topped-up.png"), full_page=True)
+    assert stale.js_errors == [] and fresh.js_errors == []
+
+
+def test_pages_read_without_javascript_and_look_right(browser, forum_server, artifacts):
+    context = browser.new_context(java_script_enabled=False, viewport={"width": 1100, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(forum_server.url + "/")
+        assert page.locator(".board-card").count() >= 3
+        page.screenshot(path=str(artifacts / "home.png"), full_page=True)
+        page.get_by_role("link", name="General").first.click()
+        page.screenshot(path=str(artifacts / "board.png"), full_page=True)
+        page.get_by_role("link", name=re.compile("^Welcome")).click()
+        assert page.locator("#post-list .post").count() >= 1
+        assert "needs JavaScript" in page.inner_text("#compose")
+        verify = page.locator(".verify").first.get_attribute("href")
+        assert verify.endswith(".json")
+        page.screenshot(path=str(artifacts / "thread-nojs.png"), full_page=True)
+        page.goto(forum_server.url + "/how-to-post/")
+        assert "lncli sendpayment --keysend" in page.inner_text("main")
+        assert page.locator("main svg").count() == 1  # the node's QR code, server-rendered
+        page.screenshot(path=str(artifacts / "how-to-post.png"), full_page=True)
+    finally:
+        context.close()
+    phone = browser.new_context(viewport={"width": 390, "height": 844})
+    try:
+        page = phone.new_page()
+        page.goto(forum_server.url + "/b/general/")
+        page.screenshot(path=str(artifacts / "board-phone.png"), full_page=True)
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, f"horizontal scroll on a phone: {width}px"
+    finally:
+        phone.close()
