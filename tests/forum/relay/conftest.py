@@ -37,39 +37,47 @@ class LiveRelay:
 
     def broadcast(self, payload: dict[str, Any]) -> None:
         """Announce a publish on the public feed, from a thread without an event loop."""
+        self.group_send(realtime.PUBLIC_FEED_GROUP, "post.published", payload)
+
+    def group_send(self, group: str, message_type: str, payload: dict[str, Any]) -> None:
         from channels.layers import InMemoryChannelLayer, get_channel_layer
 
         layer = get_channel_layer()
         if isinstance(layer, InMemoryChannelLayer):
             # In-memory queues belong to the server's event loop: hand the send to that loop.
-            message = {"type": "post.published", "payload": payload}
-            future = asyncio.run_coroutine_threadsafe(
-                layer.group_send(realtime.PUBLIC_FEED_GROUP, message), self.loop
-            )
+            message = {"type": message_type, "payload": payload}
+            future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), self.loop)
             future.result(timeout=5)
         else:
             # With Redis, the same call the core makes.
-            realtime.broadcast_now(realtime.PUBLIC_FEED_GROUP, "post.published", payload)
+            realtime.broadcast_now(group, message_type, payload)
 
 
-def _close_thread_connections() -> None:
-    connections.close_all()
+@pytest.fixture(scope="session", autouse=True)
+def _no_lingering_db_connections(django_db_blocker) -> Iterator[None]:
+    """Consumers read through ``database_sync_to_async``, i.e. on asgiref's single worker
+    thread, and PostgreSQL cannot flush or drop the test database while that thread keeps a
+    connection open. So connections there close after every use (CONN_MAX_AGE 0), and
+    whatever is still open closes at the end of the session.
+    """
+    from asgiref.sync import SyncToAsync
+    from django.conf import settings
+
+    db_settings = settings.DATABASES["default"]
+    previous_max_age = db_settings.get("CONN_MAX_AGE", 0)
+    db_settings["CONN_MAX_AGE"] = 0
+    yield
+    with django_db_blocker.unblock():
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+    db_settings["CONN_MAX_AGE"] = previous_max_age
 
 
 @pytest.fixture(scope="session")
 def live_relay(django_db_setup, django_db_blocker) -> Iterator[LiveRelay]:
     import daphne.server  # first: it installs the asyncio Twisted reactor
-    from channels.db import database_sync_to_async
-    from django.conf import settings
     from twisted.internet import reactor
 
     from config.asgi import application
-
-    # Server threads must not keep database connections between calls: PostgreSQL cannot
-    # flush or drop the test database while another thread holds one open.
-    db_settings = settings.DATABASES["default"]
-    previous_max_age = db_settings.get("CONN_MAX_AGE", 0)
-    db_settings["CONN_MAX_AGE"] = 0
 
     ready = threading.Event()
     server = daphne.server.Server(
@@ -91,10 +99,19 @@ def live_relay(django_db_setup, django_db_blocker) -> Iterator[LiveRelay]:
     try:
         yield LiveRelay(port=server.listening_addresses[0][1], loop=loop)
     finally:
-        with django_db_blocker.unblock():
-            asyncio.run_coroutine_threadsafe(
-                database_sync_to_async(_close_thread_connections)(), loop
-            ).result(timeout=10)
         reactor.callFromThread(reactor.stop)
         runner.join(timeout=10)
-        db_settings["CONN_MAX_AGE"] = previous_max_age
+
+
+@pytest.fixture
+def core_feed(live_relay: LiveRelay, monkeypatch: pytest.MonkeyPatch) -> LiveRelay:
+    """Let the core's own broadcasts (``realtime.broadcast_now``) reach the threaded server.
+
+    With Redis nothing changes. With the in-memory layer, a send from the test's thread would
+    touch queues owned by the server's event loop, so it is handed to that loop instead.
+    """
+    from channels.layers import InMemoryChannelLayer, get_channel_layer
+
+    if isinstance(get_channel_layer(), InMemoryChannelLayer):
+        monkeypatch.setattr(realtime, "broadcast_now", live_relay.group_send)
+    return live_relay

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
 
 from forum import nostr
@@ -86,3 +87,36 @@ def feed_payload(row: Event, *, with_raw: bool = True) -> dict[str, Any]:
     if with_raw:
         payload["raw"] = row.raw_json
     return payload
+
+
+def publish_via_core(event: nostr.Event, board: Board) -> Event:
+    """Publish ``event`` with the core's own service, as reconciliation does after payment:
+    the rows, the counters and the ``post.published`` broadcasts (sent on commit)."""
+    from forum.services import publish
+
+    at = timezone.now()
+    with transaction.atomic():
+        author, _ = Author.objects.get_or_create(pubkey=event.pubkey)
+        row = Event.objects.create(
+            event_id=event.id,
+            pubkey=event.pubkey,
+            kind=event.kind,
+            created_at=event.created_at,
+            raw_json=event.to_json(),
+            board=board,
+            settled_at=at,
+        )
+        if event.kind == nostr.KIND_THREAD:
+            publish.thread_publish(event=row, parsed=event, author=author, at=at)
+            return row
+        target = nostr.reply_target(event)
+        thread = Thread.objects.get(event__event_id=target.root_id)
+        parent = (
+            None
+            if target.parent_id == target.root_id
+            else Post.objects.get(event__event_id=target.parent_id)
+        )
+        publish.reply_publish(
+            event=row, parsed=event, author=author, thread=thread, parent=parent, at=at
+        )
+    return row

@@ -14,7 +14,15 @@ from channels.testing import WebsocketCommunicator
 from config.asgi import application
 from forum import nostr, realtime
 from forum.relay import selectors
-from tests.forum.relay.factories import ALICE, feed_payload, make_board, reply, store, thread
+from tests.forum.relay.factories import (
+    ALICE,
+    feed_payload,
+    make_board,
+    publish_via_core,
+    reply,
+    store,
+    thread,
+)
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
@@ -308,4 +316,17 @@ async def test_forged_events_are_answered_invalid():
     verb, event_id, accepted, message = await receive(communicator)
     assert (verb, event_id, accepted) == ("OK", event["id"], False)
     assert message.startswith("invalid: ")
+    await communicator.disconnect()
+
+
+async def test_the_cores_publish_broadcast_reaches_matching_subscriptions():
+    forum = await seed_forum()
+    board, root = forum["board"], forum["root"]
+    communicator = await connect()
+    await send(communicator, ["REQ", "board", {"#h": ["general"], "kinds": [1111]}])
+    assert await receive_until_eose(communicator, "board") == []
+    one = reply(root, content="through the core", created_at=1_010)
+    # The core's publish service: rows, counters, and `post.published` on commit.
+    await database_sync_to_async(publish_via_core)(one, board)
+    assert await receive(communicator) == ["EVENT", "board", one.to_dict()]
     await communicator.disconnect()

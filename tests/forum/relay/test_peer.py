@@ -14,13 +14,14 @@ from datetime import timedelta
 
 import nostr_sdk as ns
 import pytest
+from django.db import connections
 
 from forum.relay.info import RelayLimits
 from tests.forum.relay.conftest import LiveRelay
 from tests.forum.relay.factories import (
     ALICE,
-    feed_payload,
     make_board,
+    publish_via_core,
     reply,
     store,
     thread,
@@ -112,19 +113,20 @@ def test_subscription_order_and_eose_on_the_wire(live_relay):
     assert asyncio.run(scenario()) == [newer.id, older.id]
 
 
-def test_live_event_is_delivered_then_close_stops_delivery(live_relay):
+def test_live_event_is_delivered_then_close_stops_delivery(core_feed):
     board = make_board()
     root = thread(created_at=3_000)
-    store(root, board)
+    publish_via_core(root, board)
     live_one = reply(root, content="live one", created_at=3_001)
     live_two = reply(root, content="live two", created_at=3_002)
 
     def publish(event) -> None:
-        row = store(event, board)
-        live_relay.broadcast(feed_payload(row))
+        # The forum core's publish service: rows, then `post.published` on the feed on commit.
+        publish_via_core(event, board)
+        connections.close_all()  # this helper thread's connection must not outlive the test
 
     async def scenario() -> tuple[list[str], list[str], list[str]]:
-        client = await connected_client(live_relay)
+        client = await connected_client(core_feed)
         stream = client.notifications()
         try:
             flt = ns.Filter().kinds([ns.Kind(1111)]).event(ns.EventId.parse(root.id))
