@@ -93,3 +93,14 @@ def test_lndconnect_roundtrip(simnet: SimNet) -> None:
         None,
         b"\x02\x01\x03lnd",
     )
+
+
+def test_invoice_events_raise_auth_errors_instead_of_retrying(simnet: SimNet) -> None:
+    forum = simnet.nodes["forum"]
+    with (
+        LightningClient(
+            forum.grpc_address, tls_cert=forum.tls_cert_path.read_bytes(), macaroon=None
+        ) as client,
+        pytest.raises(LightningAuthError),
+    ):
+        next(client.invoice_events(add_index=0, settle_index=0))
