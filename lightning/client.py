@@ -164,7 +164,8 @@ class _IndexCursor:
     A start of 0 ("no backlog") is pinned lazily to the first index seen.
     """
 
-    _LAZY_LIMIT = 1000
+    # Seen indices kept above the watermark before old gaps are given up on.
+    _MAX_PENDING = 1000
 
     def __init__(self, start: int) -> None:
         self._mark: int | None = start if start > 0 else None
@@ -181,7 +182,7 @@ class _IndexCursor:
         if index <= 0 or self.seen(index):
             return
         self._above.add(index)
-        if len(self._above) > self._LAZY_LIMIT:
+        if len(self._above) > self._MAX_PENDING:
             # A gap this old is one the stream will never fill (events from
             # before the subscription started): stop waiting for it.
             self._pin()

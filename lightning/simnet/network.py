@@ -835,10 +835,18 @@ class Network:
             fee_msat=route.total_fees_msat,
             htlcs=(attempt,),
         )
-        with self._tx():
-            htlc_index = self._move_balances(node, route)
-            events = self._settle_at_receiver(dest, req, route, htlc_index, preimage, now)
-            record = self._store_payment(record, in_tx=True)
+        touched = [self.channels[hop.chan_id] for hop in route.hops]
+        snapshot = [(dict(c.balance), dict(c.sent), c.num_updates) for c in touched]
+        try:
+            with self._tx():
+                htlc_index = self._move_balances(node, route)
+                events = self._settle_at_receiver(dest, req, route, htlc_index, preimage, now)
+                record = self._store_payment(record, in_tx=True)
+        except BaseException:
+            # The transaction rolled back; keep memory in step with the disk.
+            for chan, (balance, sent, updates) in zip(touched, snapshot, strict=True):
+                chan.balance, chan.sent, chan.num_updates = balance, sent, updates
+            raise
         for inv, is_add in events:
             self._dispatch(inv, add_event=is_add)
         return record

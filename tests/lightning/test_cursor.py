@@ -29,4 +29,4 @@ def test_lazy_set_is_bounded() -> None:
     cursor = _IndexCursor(0)
     for index in range(100, 100 + 3000, 2):  # gaps never close
         cursor.add(index)
-    assert len(cursor._above) <= _IndexCursor._LAZY_LIMIT + 1
+    assert len(cursor._above) <= _IndexCursor._MAX_PENDING + 1
