@@ -209,3 +209,13 @@ def test_large_responses_pass_the_4_mib_default(simnet: SimNet) -> None:
     with simnet.nodes["forum"].client() as client:
         page = client.list_invoices(num_max_invoices=10_000)
     assert len(page.invoices) == 5_000
+
+
+def test_keysend_with_wrong_preimage_is_rejected_by_receiver(
+    simnet: SimNet, stubs: dict[str, Stubs]
+) -> None:
+    alice = stubs["alice"]
+    request = _keysend_request(simnet.nodes["forum"].pubkey, 1_000, no_inflight_updates=True)
+    request.payment_hash = b"\x09" * 32  # not sha256 of the preimage record
+    (final,) = alice.router.SendPaymentV2(request, metadata=alice.md)
+    assert final.failure_reason == lightning_pb2.FAILURE_REASON_INCORRECT_PAYMENT_DETAILS
