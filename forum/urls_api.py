@@ -1,3 +1,10 @@
 """JSON API (quote, status) — owned by the forum core."""
 
-urlpatterns: list = []
+from django.urls import path
+
+from forum.views import api
+
+urlpatterns = [
+    path("quote", api.quote, name="api-quote"),
+    path("status/<str:key>", api.status, name="api-status"),
+]

@@ -15,7 +15,8 @@ from forum.models import Event, LedgerEntry, MessagePart, Rejection
 IN = LedgerEntry.Direction.IN
 
 
-def _blank(key: str) -> dict[str, Any]:
+def status_unknown(key: str) -> dict[str, Any]:
+    """The shape for a key nobody has paid (yet): state `unknown`."""
     return {
         "key": key,
         "state": "unknown",
@@ -80,7 +81,7 @@ def _parts(status: dict[str, Any], event_id: str) -> dict[str, Any]:
 def message_status(*, key: str) -> dict[str, Any] | None:
     """The status of the message paid by payment hash `key`, or of the event with id `key`."""
     key = key.strip().lower()
-    status = _blank(key)
+    status = status_unknown(key)
     entry = LedgerEntry.objects.filter(payment_hash=key, direction=IN).first()
     event_id = entry.event_id if entry is not None else key
     if entry is not None:

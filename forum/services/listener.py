@@ -141,9 +141,18 @@ class Listener:
                 stop=session,
                 max_backoff=self.max_backoff,
             )
+            last = cursor.settle_index
             for invoice in stream:
-                if invoice.settled:
-                    self._record(invoice)
+                if not invoice.settled:
+                    continue
+                if invoice.settle_index > last + 1:
+                    # Settle indices are dense: a jump means we subscribed after some settled
+                    # (only possible from settle_index 0, which replays nothing). Fill it now.
+                    for missed in settled_backlog(self.client, after_settle_index=last):
+                        if missed.settle_index < invoice.settle_index:
+                            self._record(missed)
+                self._record(invoice)
+                last = max(last, invoice.settle_index)
             if not stop.is_set():
                 raise ledger.LeaseLost("heartbeat could not renew the lease")
         finally:

@@ -18,7 +18,7 @@ poisoned payment cannot hold up its author's later messages forever.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -50,6 +50,7 @@ State = LedgerEntry.ReconcileState
 OPEN_STATES = (State.PENDING, State.ERROR)
 IN = LedgerEntry.Direction.IN
 MAX_TITLE_LENGTH = 300  # Thread.title
+SETTLE_RESOLUTION = timedelta(seconds=1) - timedelta(microseconds=1)
 
 
 def max_attempts() -> int:
@@ -264,7 +265,7 @@ def _event_evaluate(
     slug = parsed.tag_value("h") or ""
     board = Board.objects.filter(slug=slug, destroyed_at__isnull=True).first() if slug else None
     if board is None:
-        _event_reject(event, Reason.UNKNOWN_BOARD, entry=entry, board=slug)
+        _event_reject(event, Reason.UNKNOWN_BOARD, entry=entry, slug=slug)
         return
     event.board = board
     title = parsed.tag_value("title") or ""
@@ -311,7 +312,12 @@ def _event_evaluate(
 
 def _gate(event: Event, *, entry: LedgerEntry | None, at: datetime) -> bool:
     """Ban and thread-lock checks at settle time `at`; True when the event was rejected."""
-    ban = Ban.objects.active(at=at).filter(pubkey=event.pubkey).order_by("-created_at").first()
+    # lnd reports settle times in whole seconds: a ban made within that second counts as
+    # before the payment (a moderator who just banned someone expects the next post blocked).
+    judged_at = at + SETTLE_RESOLUTION
+    ban = (
+        Ban.objects.active(at=judged_at).filter(pubkey=event.pubkey).order_by("-created_at").first()
+    )
     if ban is not None:
         until = f" until {ban.expires_at:%Y-%m-%d %H:%M} UTC" if ban.expires_at else ""
         _event_reject(event, Reason.BANNED, entry=entry, until=until)

@@ -39,7 +39,7 @@ _SENTENCES: dict[str, str] = {
     "and resend.",
     Reason.UNSUPPORTED_KIND: "kind {kind} is not accepted here. Send a kind 11 thread or a kind "
     "1111 reply.",
-    Reason.UNKNOWN_BOARD: "there is no board {board!r}. Choose one of the forum's boards and "
+    Reason.UNKNOWN_BOARD: "there is no board {slug!r}. Choose one of the forum's boards and "
     "resend.",
     Reason.TOO_LARGE: "{what} is {length} characters, over the limit of {limit}. Shorten it and "
     "resend.",

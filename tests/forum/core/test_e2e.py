@@ -18,6 +18,8 @@ def test_thread_and_reply_through_the_listener(forum_node, board, alice_key, bob
     from forum import protocol
 
     forum_node.cursor_to_now()
+    # Something settled before the listener starts: caught up by ListInvoices, not the stream.
+    donation = forum_node.keysend({}, 1_000)
     listener = Listener(client=forum_node.client, node_pubkey=forum_node.pubkey, lease_seconds=5)
     stop = threading.Event()
     runner = threading.Thread(target=listener.run, args=(stop,), daemon=True)
@@ -38,6 +40,7 @@ def test_thread_and_reply_through_the_listener(forum_node, board, alice_key, bob
     post = Post.objects.get(event__event_id=reply_ev.id)
     assert post.thread == thread and post.number == 1 and post.content == "welcome"
     assert Event.objects.filter(state=Event.State.PUBLISHED).count() == 2
-    assert LedgerEntry.objects.filter(reconcile_state="done").count() == 2
+    assert LedgerEntry.objects.filter(reconcile_state="done").count() == 3
+    assert LedgerEntry.objects.get(payment_hash=donation.payment_hash).purpose == "other"
     board.refresh_from_db()
     assert (board.thread_count, board.post_count) == (1, 2)

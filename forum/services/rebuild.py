@@ -1,0 +1,249 @@
+"""Rebuild the ledger and every derived table from the node's invoice history.
+
+The node's settled invoices are the forum's money and messages; everything else is derived,
+except moderation decisions, which are kept and re-applied:
+
+- bans stay as rows (they are judged by time, `Ban.objects.active(at)`, so replay is exact);
+- thread locks and board setting changes are replayed from the audit log at their moment,
+  interleaved with the payments in settle order, so a reply that met a locked thread (or an old
+  price) meets it again;
+- hidden and pinned flags are re-applied by event id at the end, then counters are recounted;
+- refunds (outgoing ledger rows) stay and are linked again to the rejection they refunded.
+
+Orphan and multipart timeouts are applied along the replay at each payment's settle time.
+Limits: a board created or destroyed after some payments is treated as always existing, and a
+lock set within the same second as a payment settled may fall on the other side of it (settle
+times are whole seconds).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from forum.models import (
+    Author,
+    Board,
+    Event,
+    LedgerEntry,
+    ListenerCursor,
+    MessagePart,
+    ModerationAction,
+    Post,
+    Rejection,
+    Thread,
+)
+from forum.services import counters, identity, ledger, listener, reconcile, sweep
+
+log = logging.getLogger(__name__)
+
+REBUILD_HOLDER = "rebuild_from_node"
+TIMELINE_ACTIONS = ("thread.lock", "thread.unlock", "board.update")
+
+
+class RebuildRefused(RuntimeError):
+    """A live listener holds the node's lease: stop it first."""
+
+
+@dataclass
+class ModerationSnapshot:
+    hidden_threads: set[str] = field(default_factory=set)
+    hidden_posts: set[str] = field(default_factory=set)
+    pinned_threads: set[str] = field(default_factory=set)
+    locked_threads: set[str] = field(default_factory=set)
+    aliases: dict[str, str] = field(default_factory=dict)
+    # (refunded payment hash, reason) -> outgoing refund ledger row id
+    refunds: dict[tuple[str, str], int] = field(default_factory=dict)
+
+
+@dataclass
+class RebuildReport:
+    invoices: int = 0
+    ledger_entries: int = 0
+    published: int = 0
+    rejected: int = 0
+    waiting: int = 0
+    refunds_relinked: int = 0
+    flags_reapplied: int = 0
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def moderation_snapshot() -> ModerationSnapshot:
+    snap = ModerationSnapshot()
+    for event_id, hidden, pinned, locked in Thread.objects.values_list(
+        "event__event_id", "is_hidden", "is_pinned", "is_locked"
+    ):
+        if hidden:
+            snap.hidden_threads.add(event_id)
+        if pinned:
+            snap.pinned_threads.add(event_id)
+        if locked:
+            snap.locked_threads.add(event_id)
+    snap.hidden_posts = set(
+        Post.objects.filter(is_hidden=True).values_list("event__event_id", flat=True)
+    )
+    snap.aliases = dict(Author.objects.exclude(alias="").values_list("pubkey", "alias"))
+    for payment_hash, reason, refund_id in Rejection.objects.filter(
+        refund_entry__isnull=False, ledger_entry__isnull=False
+    ).values_list("ledger_entry__payment_hash", "reason", "refund_entry_id"):
+        snap.refunds[(payment_hash, reason)] = refund_id
+    return snap
+
+
+def _derived_clear(*, node_pubkey: str) -> None:
+    """Delete everything the ledger derives (and the incoming ledger itself)."""
+    Rejection.objects.all().delete()
+    MessagePart.objects.all().delete()
+    Post.objects.filter(parent__isnull=False).update(parent=None)
+    Post.objects.all().delete()
+    Thread.objects.all().delete()
+    Event.objects.all().delete()
+    Author.objects.all().delete()
+    LedgerEntry.objects.filter(direction=LedgerEntry.Direction.IN).delete()
+    ListenerCursor.objects.filter(node_pubkey=node_pubkey).update(add_index=0, settle_index=0)
+    Board.objects.update(thread_count=0, post_count=0, last_activity_at=None)
+
+
+def _timeline() -> list[ModerationAction]:
+    return list(
+        ModerationAction.objects.filter(action__in=TIMELINE_ACTIONS).order_by("created_at", "id")
+    )
+
+
+def _board_values(values: dict) -> dict:
+    editable = {f.name for f in Board._meta.get_fields() if hasattr(f, "attname")}
+    return {k: v for k, v in (values or {}).items() if k in editable}
+
+
+def _rewind_boards(actions: list[ModerationAction]) -> None:
+    """Put every board back to its settings before the first logged change."""
+    for action in reversed(actions):
+        if action.action == "board.update":
+            before = _board_values((action.details or {}).get("before", {}))
+            if before:
+                Board.objects.filter(slug=action.target_id).update(**before)
+
+
+def _apply(action: ModerationAction) -> None:
+    if action.action == "board.update":
+        after = _board_values((action.details or {}).get("after", {}))
+        if after:
+            Board.objects.filter(slug=action.target_id).update(**after)
+    else:
+        Thread.objects.filter(event__event_id=action.target_id).update(
+            is_locked=action.action == "thread.lock"
+        )
+
+
+def _run_tasks_inline():
+    """Reconciliation queues follow-ups (orphan attachment) on commit: run them here, now."""
+    from config.celery import app
+
+    class _Inline:
+        def __enter__(self) -> None:
+            self.previous = app.conf.task_always_eager
+            app.conf.task_always_eager = True
+
+        def __exit__(self, *exc: object) -> None:
+            app.conf.task_always_eager = self.previous
+
+    return _Inline()
+
+
+def _expire_at(at: datetime) -> None:
+    sweep.orphans_expire(now=at)
+    sweep.parts_expire(now=at)
+
+
+def forum_rebuild_from_node(*, client=None, now: datetime | None = None) -> RebuildReport:
+    """Rebuild from the node's full invoice history; refuses while a listener holds the lease."""
+    client = client or identity.forum_client()
+    node_pubkey = identity.forum_node_pubkey(client)
+    report = RebuildReport()
+    ledger.cursor_ensure(node_pubkey=node_pubkey)
+    if not listener.lease_acquire(node_pubkey=node_pubkey, holder=REBUILD_HOLDER, seconds=3600):
+        raise RebuildRefused("a listener holds this node's lease; stop it, then rebuild")
+    try:
+        invoices = listener.settled_backlog(client)
+        report.invoices = len(invoices)
+        snap = moderation_snapshot()
+        actions = _timeline()
+        with transaction.atomic():
+            _derived_clear(node_pubkey=node_pubkey)
+            _rewind_boards(actions)
+        with _run_tasks_inline():
+            pending = list(actions)
+            for invoice in invoices:
+                entry, _ = ledger.ledger_record_invoice(
+                    invoice=invoice,
+                    node_pubkey=node_pubkey,
+                    lease_holder=REBUILD_HOLDER,
+                    lease_seconds=3600,
+                    enqueue=False,
+                )
+                while pending and pending[0].created_at <= entry.settled_at:
+                    _apply(pending.pop(0))
+                _expire_at(entry.settled_at)
+                reconcile.ledger_entry_reconcile(payment_hash=entry.payment_hash)
+                report.ledger_entries += 1
+            for action in pending:
+                _apply(action)
+            _expire_at(now or timezone.now())
+        report.flags_reapplied = _reapply(snap)
+        report.refunds_relinked = _relink_refunds(snap)
+        counters.counters_recompute()
+        states = defaultdict(int)
+        for state in Event.objects.values_list("state", flat=True):
+            states[state] += 1
+        report.published = states[Event.State.PUBLISHED]
+        report.rejected = Rejection.objects.filter(resolved_at__isnull=True).count()
+        report.waiting = states[Event.State.PENDING]
+        log.info("rebuild_from_node %s", report.as_dict())
+        return report
+    finally:
+        listener.lease_release(node_pubkey=node_pubkey, holder=REBUILD_HOLDER)
+
+
+def _reapply(snap: ModerationSnapshot) -> int:
+    changed = 0
+    with transaction.atomic():
+        changed += Thread.objects.filter(event__event_id__in=snap.hidden_threads).update(
+            is_hidden=True
+        )
+        changed += Thread.objects.filter(event__event_id__in=snap.pinned_threads).update(
+            is_pinned=True
+        )
+        # The timeline replayed locks; the snapshot is the final word for threads whose
+        # lock predates the audit log.
+        changed += Thread.objects.filter(event__event_id__in=snap.locked_threads).update(
+            is_locked=True
+        )
+        changed += Post.objects.filter(event__event_id__in=snap.hidden_posts).update(is_hidden=True)
+        for pubkey, alias in snap.aliases.items():
+            Author.objects.filter(pubkey=pubkey).update(alias=alias)
+    return changed
+
+
+def _relink_refunds(snap: ModerationSnapshot) -> int:
+    linked = 0
+    with transaction.atomic():
+        for (payment_hash, reason), refund_id in snap.refunds.items():
+            rejection = (
+                Rejection.objects.filter(
+                    ledger_entry__payment_hash=payment_hash, reason=reason, refund_entry=None
+                )
+                .order_by("id")
+                .first()
+            )
+            if rejection is not None:
+                rejection.refund_entry_id = refund_id
+                rejection.save(update_fields=["refund_entry"])
+                linked += 1
+    return linked
