@@ -116,12 +116,13 @@ def event_json(request: HttpRequest, event_id: str) -> HttpResponse:
 @require_GET
 def event_fragment(request: HttpRequest, event_id: str) -> HttpResponse:
     """Server-rendered HTML for a post that just went live, so live pages show exactly what a
-    reload would (same escaping, same Markdown) without rendering user content in JS."""
+    reload would (same card, escaping and Markdown) without rendering user content in JS."""
+    from forum.templatetags.forum_tags import post_card, thread_row
+
     located = sel.event_locate(_event_id(event_id))
     if located.post is not None:
-        context = {"post": located.post, "thread": located.thread}
-        return render(request, "forum/_post.html", context)
-    return render(request, "forum/_thread_row.html", {"thread": located.thread})
+        return HttpResponse(post_card(located.post))
+    return HttpResponse(thread_row(located.thread))
 
 
 @require_GET

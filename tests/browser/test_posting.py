@@ -103,7 +103,9 @@ def test_underpaid_reply_shows_the_reason_and_a_top_up_publishes_it(
 
 
 def test_pages_read_without_javascript_and_look_right(browser, forum_server, artifacts):
-    context = browser.new_context(java_script_enabled=False, viewport={"width": 1100, "height": 900})
+    context = browser.new_context(
+        java_script_enabled=False, viewport={"width": 1100, "height": 900}
+    )
     try:
         page = context.new_page()
         page.goto(forum_server.url + "/")

@@ -1,0 +1,176 @@
+"""Requests/s of the public pages against a bare Django view on the same server and settings.
+
+    .venv/bin/python bench/pages.py [--seconds 10] [--concurrency 8] [--replies 1000]
+
+Builds a fresh SQLite forum in a temporary directory (the embedded default's database):
+one board with 100 threads, one of them with `--replies` replies (every tenth a reply to an
+earlier reply, so the "in reply to" quotes are rendered). Then serves it with daphne (the
+forum's ASGI app, as `make run` and production do) in its own process, and drives it with
+`--concurrency` keep-alive HTTP clients for `--seconds` per page:
+
+* thread: `/t/<id>/` — the opening post and the first page of 50 replies out of 1,000
+* board:  `/b/<slug>/` — the first page of 30 threads, latest activity first
+* bare:   `/bench/bare` — a view that returns "ok" through the same middleware
+
+Each URL is warmed up first (Markdown rendering is memoised per process). Every response is
+checked for status 200. The last line is `pages: thread X req/s, board Y req/s, bare Z req/s`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def populate(replies: int) -> tuple[str, str]:
+    """Create the forum to measure; returns (thread event id, board slug)."""
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    from tests.forum.web import factories as f
+
+    call_command("migrate", verbosity=0, interactive=False)
+    board = f.board("bench", title="Bench", thread_price_msat=21_000, reply_price_msat=5_000)
+    thread, root = f.thread(
+        board,
+        title="A thread with many replies",
+        content="The opening post, with **Markdown**, a [link](https://example.com) and `code`.",
+    )
+    made: list = []
+    for start in range(0, replies, 100):
+        batch = f.replies(
+            thread,
+            root,
+            min(100, replies - start),
+            content="Reply {i}: *some* text with a link https://example.org and a list\n\n- a\n- b",
+        )
+        made.extend(batch)
+    # Some replies to replies: the page renders their quote of the parent.
+    for parent in made[: replies // 10 : 10]:
+        f.replies(thread, root, 1, parent=parent, content="Answering you, {i}.")
+    for i in range(99):
+        f.thread(board, title=f"Another thread {i}", content="Body")
+    return root.id, board.slug
+
+
+def wait_ready(port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", "/bench/bare")
+            if conn.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit("daphne did not start")
+
+
+def hammer(port: int, path: str, seconds: float, concurrency: int) -> float:
+    """Requests/s over `seconds` with `concurrency` keep-alive clients (all must be 200)."""
+    stop = time.monotonic() + seconds
+    counts = [0] * concurrency
+    errors: list[str] = []
+
+    def client(i: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        while time.monotonic() < stop:
+            conn.request("GET", path)
+            response = conn.getresponse()
+            response.read()
+            if response.status != 200:
+                errors.append(f"{path}: HTTP {response.status}")
+                return
+            counts[i] += 1
+        conn.close()
+
+    started = time.monotonic()
+    workers = [threading.Thread(target=client, args=(i,)) for i in range(concurrency)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.monotonic() - started
+    if errors:
+        raise SystemExit(errors[0])
+    return sum(counts) / elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--replies", type=int, default=1000)
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="bench-pages-") as tmp:
+        # The bench's own database and settings; nothing from the caller's environment leaks in.
+        for name in list(os.environ):
+            if name.startswith(("DATABASE_", "REDIS_", "LND_", "SIMNET", "DEBUG")):
+                del os.environ[name]
+        os.environ.update(
+            DJANGO_SETTINGS_MODULE="bench.pages_settings",
+            FORUM_DATA_DIR=tmp,
+            DATABASE_URL=f"sqlite:///{tmp}/forum.sqlite3",
+            SIMNET="0",
+            DEMO_MODE="0",
+            LOG_LEVEL="WARNING",
+            PYTHONPATH=str(ROOT),
+        )
+        thread_id, slug = populate(args.replies)
+        port = free_port()
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "config.asgi:application",
+            ],
+            cwd=ROOT,
+            env=dict(os.environ),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_ready(port)
+            paths = {"thread": f"/t/{thread_id}/", "board": f"/b/{slug}/", "bare": "/bench/bare"}
+            for path in paths.values():
+                hammer(port, path, 1.0, 2)  # warm-up: imports, template and Markdown caches
+            results = {}
+            for name, path in paths.items():
+                results[name] = hammer(port, path, args.seconds, args.concurrency)
+                print(f"{name:6} {path}: {results[name]:.1f} req/s", flush=True)
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    print(
+        f"pages: thread {results['thread']:.1f} req/s, board {results['board']:.1f} req/s, "
+        f"bare {results['bare']:.1f} req/s"
+    )
+
+
+if __name__ == "__main__":
+    main()
