@@ -59,3 +59,23 @@ class Poster:
 @pytest.fixture
 def poster(forum_node) -> Poster:
     return Poster(forum_node)
+
+
+@pytest.fixture
+def fresh_forum_node(simnet, tmp_path, settings):
+    """A forum node whose invoice history is only this test's (rebuild replays all of it)."""
+    from forum.services import identity, node
+    from lightning.simnet import SimNet
+    from tests.conftest import ForumNode
+
+    net = SimNet.start(tmp_path / "simnet")
+    node.write_simnet_nodes(net, tmp_path / "simnet")
+    settings.SIMNET_DATA_DIR = tmp_path / "simnet"
+    node.reset_clients()
+    identity.forget()
+    try:
+        yield ForumNode(net)
+    finally:
+        node.reset_clients()
+        identity.forget()
+        net.stop()
