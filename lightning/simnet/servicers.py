@@ -469,14 +469,15 @@ class RouterService(_NodeService, router_pb2_grpc.RouterServicer):
             self.net.begin_payment(self.node, req.payment_hash)
         except SimnetError as err:
             return _abort(context, err)
-        try:
-            created = time.time_ns()
-            if not request.no_inflight_updates:
-                yield payment_message(self.net.in_flight_record(self.node, req))
-            record = self.net.execute_payment(self.node, req, created)
-            yield payment_message(record)
-        finally:
-            self.net.abandon_payment(self.node, req.payment_hash)
+        created = time.time_ns()
+        # Run the payment before streaming anything: in lnd a payment goes on
+        # when the client drops the stream, and a generator closed at its
+        # first yield would otherwise never pay.
+        in_flight = self.net.in_flight_record(self.node, req)
+        record = self.net.execute_payment(self.node, req, created)
+        if not request.no_inflight_updates:
+            yield payment_message(in_flight)
+        yield payment_message(record)
 
     def TrackPaymentV2(self, request: Any, context: grpc.ServicerContext) -> Any:
         try:
