@@ -166,10 +166,15 @@ class RevenueForm(forms.Form):
     def __init__(self, *args, boards: list[Board], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["board"].choices = [("", "all boards")] + [(b.slug, b.slug) for b in boards]
+        if not self.is_bound:
+            # Show the default range in the date inputs instead of empty fields.
+            start, end = self.range()
+            self.initial.setdefault("start", start)
+            self.initial.setdefault("end", end)
 
     def range(self) -> tuple[dt.date, dt.date]:
         """The chosen days, defaulting to the last 30 (UTC), at most a year."""
-        data = self.cleaned_data if self.is_valid() else {}
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
         end = data.get("end") or timezone.now().astimezone(dt.UTC).date()
         start = data.get("start") or end - dt.timedelta(days=29)
         if start > end:

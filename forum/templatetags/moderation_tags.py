@@ -29,3 +29,19 @@ def here(context) -> str:
     """This page's path with its query, for the `next` field of the action forms."""
     request: HttpRequest | None = context.get("request")
     return request.get_full_path() if request is not None else ""
+
+
+@register.filter
+def audit_details(details: dict | None) -> list[str]:
+    """Audit details as short lines: changed fields as "name: before → after", else "key: value"."""
+    details = dict(details or {})
+    before, after = details.pop("before", None), details.pop("after", None)
+    lines: list[str] = []
+    if isinstance(after, dict):
+        before = before if isinstance(before, dict) else {}
+        for name, value in after.items():
+            lines.append(
+                f"{name}: {before[name]} → {value}" if name in before else f"{name}: {value}"
+            )
+    lines += [f"{key}: {value}" for key, value in details.items() if value not in (None, "")]
+    return lines

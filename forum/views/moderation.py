@@ -387,6 +387,7 @@ def revenue(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "revenue": result,
+            "days_newest_first": result.days[::-1],
             "chart": revenue_svg(result.days),
             "query": request.GET.urlencode(),
         },

@@ -126,3 +126,16 @@ def test_revenue_csv(mod_client, forum):
 def test_revenue_page_has_a_chart(mod_client, forum):
     body = mod_client.get(reverse("mod:revenue")).content.decode()
     assert "<svg" in body and 'class="bar"' in body
+
+
+def test_audit_details_read_as_changes(mod_client, forum):
+    from forum.services import moderation
+
+    moderation.board_update(actor=None, board=forum.board, reply_price_msat=9_000)
+    body = mod_client.get(reverse("mod:audit")).content.decode()
+    assert "reply_price_msat: 1000 → 9000" in body and "system" in body
+
+
+def test_revenue_form_shows_the_default_range(mod_client):
+    form = mod_client.get(reverse("mod:revenue")).context["form"]
+    assert form.initial["start"] and form.initial["end"]
