@@ -125,7 +125,9 @@ def forum_server(tmp_path_factory) -> Iterator[ForumServer]:
             proc.kill()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: Playwright's sync API keeps an event loop running on this thread
+# while it is open, and other packages' browser tests start their own afterwards.
+@pytest.fixture(scope="module")
 def browser():
     need(os.path.exists(CHROMIUM), f"Debian's Chromium is not installed at {CHROMIUM}")
     from playwright.sync_api import sync_playwright
