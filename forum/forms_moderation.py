@@ -13,6 +13,7 @@ from django.utils import timezone
 from forum import nostr
 from forum.models import Board, Rejection
 from forum.permissions import is_moderator
+from forum.services.moderation.boards import EDITABLE_FIELDS
 
 MSAT_PER_SAT = 1000
 
@@ -126,17 +127,7 @@ class BoardForm(forms.Form):
     is_listed = forms.BooleanField(required=False, initial=True, label="Listed on the home page")
     reason = forms.CharField(max_length=500, required=False, label="Reason (for the audit log)")
 
-    SETTINGS = (
-        "title",
-        "description",
-        "thread_price_msat",
-        "reply_price_msat",
-        "escalation_window_seconds",
-        "escalation_factor",
-        "max_content_length",
-        "position",
-        "is_listed",
-    )
+    SETTINGS = EDITABLE_FIELDS
 
     def __init__(self, *args, board: Board | None = None, **kwargs) -> None:
         if board is not None and "initial" not in kwargs:
