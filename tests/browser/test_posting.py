@@ -134,3 +134,48 @@ def test_pages_read_without_javascript_and_look_right(browser, forum_server, art
         assert width <= 390, f"horizontal scroll on a phone: {width}px"
     finally:
         phone.close()
+
+
+NIP07_SECRET = "7f" * 32
+
+# A stand-in NIP-07 extension: the page must ask it for the key and the signature instead of
+# using (or creating) its own key.
+FAKE_NIP07 = """
+window.__nip07Calls = [];
+window.nostr = {
+  async getPublicKey() {
+    window.__nip07Calls.push("getPublicKey");
+    return NobleSchnorr.bytesToHex(NobleSchnorr.schnorr.getPublicKey("SECRET_HEX"));
+  },
+  async signEvent(ev) {
+    window.__nip07Calls.push("signEvent");
+    const pubkey = await this.getPublicKey();
+    const full = { ...ev, pubkey };
+    const id = ForumKeys.eventId(full);
+    const sig = NobleSchnorr.bytesToHex(NobleSchnorr.schnorr.sign(id, "SECRET_HEX"));
+    return { ...full, id, sig };
+  },
+};
+""".replace("SECRET_HEX", NIP07_SECRET)
+
+
+def test_a_nip07_extension_signs_when_present(browser, forum_server, artifacts):
+    from forum import nostr
+
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    try:
+        context.add_init_script(FAKE_NIP07)
+        page = context.new_page()
+        _welcome_thread_url(page, forum_server)
+        assert "your Nostr extension" in page.inner_text("#compose .identity")
+        text = f"Signed by my extension {uuid.uuid4().hex[:6]}"
+        _compose(page, text)
+        assert "Published" in _pay_and_wait(page)
+        assert page.evaluate("window.__nip07Calls").count("signEvent") == 1
+        assert page.evaluate("localStorage.getItem('lnforum.secret_key')") is None
+        post = page.locator("#post-list .post", has_text=text)
+        post.wait_for()
+        npub = nostr.npub_encode(nostr.public_key(NIP07_SECRET))
+        assert post.locator("a.author").get_attribute("title") == npub
+    finally:
+        context.close()
