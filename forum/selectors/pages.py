@@ -236,10 +236,10 @@ def node_contact() -> NodeContact:
     cached = cache.get("forum:node_contact")
     if cached is not None:
         return cached
-    from forum.services import node
+    from forum.services import identity
 
     try:
-        info = node.client().get_info()
+        info = identity.forum_client().get_info()
     except Exception as exc:  # unreachable node, not configured, auth: say so on the page
         return NodeContact(error=str(exc) or exc.__class__.__name__)
     uri = info.uris[0] if info.uris else ""

@@ -43,12 +43,12 @@ class DemoWalletInfo:
 
 
 def _forum_node_pubkey() -> str:
-    from forum.selectors.pages import node_contact
+    from forum.services import identity
 
-    contact = node_contact()
-    if not contact.pubkey:
-        raise DemoWalletError(f"the forum node is not reachable: {contact.error}")
-    return contact.pubkey
+    try:
+        return identity.forum_node_pubkey()
+    except Exception as exc:  # not configured, unreachable, auth
+        raise DemoWalletError(f"the forum node is not reachable: {exc}") from exc
 
 
 def demo_keysend(
@@ -223,7 +223,7 @@ def demo_seed(*, timeout: float = SEED_TIMEOUT_SECONDS) -> bool:
         return False
     for values in DEMO_BOARDS:
         board_create(actor=None, reason="demo seed (first run)", **values)
-    forum_pubkey = node.client().get_info().identity_pubkey
+    forum_pubkey = _forum_node_pubkey()
     _wait_listener(timeout)
     nodes = node.simnet_nodes()
     boards = {b.slug: b for b in Board.objects.all()}
