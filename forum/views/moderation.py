@@ -22,6 +22,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
@@ -58,7 +59,10 @@ def moderator_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         check_moderator(request.user)
-        return view(request, *args, **kwargs)
+        response = view(request, *args, **kwargs)
+        # Console pages show private data: no shared or browser cache may keep them.
+        add_never_cache_headers(response)
+        return response
 
     return wrapper
 

@@ -139,3 +139,8 @@ def test_audit_details_read_as_changes(mod_client, forum):
 def test_revenue_form_shows_the_default_range(mod_client):
     form = mod_client.get(reverse("mod:revenue")).context["form"]
     assert form.initial["start"] and form.initial["end"]
+
+
+def test_console_pages_are_not_cached(mod_client):
+    response = mod_client.get(reverse("mod:home"))
+    assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
