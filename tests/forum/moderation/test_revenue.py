@@ -84,3 +84,14 @@ def test_revenue_today(db):
     now = timezone.now()
     make_payment(pubkey="", event_id="", amount_msat=1_234, at=now)
     assert selectors.revenue_today(now=now).net_msat == 1_234
+
+
+def test_chart_draws_losses_below_the_axis_and_escapes_labels():
+    from forum.views.moderation_chart import revenue_svg
+
+    gain = selectors.RevenueRow(key=dt.date(2026, 11, 1), received_msat=5_000)
+    loss = selectors.RevenueRow(key=dt.date(2026, 11, 2), refunded_msat=2_000)
+    svg = str(revenue_svg([gain, loss], title="<script>"))
+    assert svg.count('class="bar"') == 1 and svg.count('class="bar loss"') == 1
+    assert "<script>" not in svg and "&lt;script&gt;" in svg
+    assert ">-2<" in svg  # the lowest tick, in sats

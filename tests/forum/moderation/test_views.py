@@ -144,3 +144,13 @@ def test_revenue_form_shows_the_default_range(mod_client):
 def test_console_pages_are_not_cached(mod_client):
     response = mod_client.get(reverse("mod:home"))
     assert "no-store" in response["Cache-Control"] and "private" in response["Cache-Control"]
+
+
+def test_queue_finds_an_author_by_npub(mod_client, forum):
+    from forum import nostr
+
+    body = mod_client.get(reverse("mod:home"), {"author": nostr.npub_encode(forum.bob.pubkey)})
+    text = body.content.decode()
+    assert "reply 0" in text and forum.thread.title not in text.split("Newest replies")[0]
+    bad = mod_client.get(reverse("mod:home"), {"author": "npub1nonsense"})
+    assert bad.status_code == 200 and "does not decode" in bad.content.decode()
