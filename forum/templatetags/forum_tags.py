@@ -72,6 +72,17 @@ def ago(when) -> str:
 
 
 @register.filter
+def duration(seconds: int | None) -> str:
+    """600 -> "10 min", 90 -> "90 s", 7200 -> "2 h": escalation windows in words."""
+    seconds = int(seconds or 0)
+    if seconds % 3600 == 0 and seconds >= 3600:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0 and seconds >= 60:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
+
+
+@register.filter
 def npub_full(pubkey: str) -> str:
     return npub(pubkey)
 
