@@ -161,3 +161,33 @@ def test_compose_records_refuses_a_forged_event(client):
     )
     assert response.status_code == 400
     assert response.json()["error"].startswith("bad_id")
+
+
+def test_how_to_post_shows_node_qr_record_types_and_prices(client, forum_node):
+    from django.core.cache import cache
+
+    from forum import protocol
+
+    cache.delete("forum:node_contact")
+    f.board("general", thread_price_msat=21_000)
+    html = client.get(reverse("how-to-post")).content.decode()
+    assert forum_node.pubkey in html
+    assert f"{forum_node.pubkey}@127.0.0.1:" in html  # the URI, as GetInfo announces it
+    assert html.count("<svg") == 1
+    for name, number in protocol.RECORD_TYPES.items():
+        assert f'<td>{name}</td><td class="mono">{number}</td>' in html
+    assert "21 sats" in html and "lncli sendpayment --keysend" in html
+    qr = client.get(reverse("node-qr"))
+    assert qr["Content-Type"] == "image/svg+xml" and b"<svg" in qr.content
+
+
+def test_how_to_post_says_so_when_the_node_is_down(client, settings):
+    from django.core.cache import cache
+
+    cache.delete("forum:node_contact")
+    settings.SIMNET_ENABLED = False
+    settings.LND_GRPC_HOST = ""
+    settings.LND_CONNECT = ""
+    html = client.get(reverse("how-to-post")).content.decode()
+    assert "cannot be reached right now" in html
+    assert client.get(reverse("node-qr")).status_code == 404
