@@ -238,6 +238,8 @@
           destination: this.quote.node,
         });
         this.eventId = plan.event_id;
+        // Signed: paying again from the quote box would pay for the same event twice.
+        this.quoteBox.hidden = true;
         this.form.querySelectorAll("input, textarea").forEach((el) => { el.disabled = true; });
         this.startWatching(plan.event_id);
         this.step("signed", "done");
