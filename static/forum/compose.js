@@ -254,6 +254,10 @@
       } catch (err) {
         this.showStatus("waiting", "Not sent: " + err.message + ". Nothing was paid; you can try again.", "bad");
         this.step("waiting", "failed");
+        if (!this.paid) {
+          this.quoteBox.hidden = false;
+          this.form.querySelectorAll("input, textarea").forEach((el) => { el.disabled = false; });
+        }
       } finally {
         this.setBusy(false);
       }
