@@ -11,6 +11,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -53,12 +54,12 @@ class LiveRelay:
             realtime.broadcast_now(group, message_type, payload)
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _no_lingering_db_connections(django_db_blocker) -> Iterator[None]:
+@contextmanager
+def _no_lingering_db_connections(django_db_blocker: Any) -> Iterator[None]:
     """Consumers read through ``database_sync_to_async``, i.e. on asgiref's single worker
     thread, and PostgreSQL cannot flush or drop the test database while that thread keeps a
     connection open. So connections there close after every use (CONN_MAX_AGE 0), and
-    whatever is still open closes at the end of the session.
+    whatever is still open is closed at the end. Nesting is harmless.
     """
     from asgiref.sync import SyncToAsync
     from django.conf import settings
@@ -66,14 +67,33 @@ def _no_lingering_db_connections(django_db_blocker) -> Iterator[None]:
     db_settings = settings.DATABASES["default"]
     previous_max_age = db_settings.get("CONN_MAX_AGE", 0)
     db_settings["CONN_MAX_AGE"] = 0
-    yield
-    with django_db_blocker.unblock():
-        SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
-    db_settings["CONN_MAX_AGE"] = previous_max_age
+    try:
+        yield
+    finally:
+        with django_db_blocker.unblock():
+            SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+        db_settings["CONN_MAX_AGE"] = previous_max_age
 
 
-@pytest.fixture(scope="session")
-def live_relay(django_db_setup, django_db_blocker) -> Iterator[LiveRelay]:
+@pytest.fixture(scope="session", autouse=True)
+def _relay_tests_close_db_connections(django_db_blocker) -> Iterator[None]:
+    with _no_lingering_db_connections(django_db_blocker):
+        yield
+
+
+_server: LiveRelay | None = None
+
+
+def _start_daphne() -> LiveRelay:
+    """Start daphne once per test process.
+
+    Twisted's reactor is process-wide and cannot be restarted, so one server serves the whole
+    session, even if the fixture is instantiated again (e.g. imported into another folder's
+    module); it stops when the session's fixtures are torn down.
+    """
+    global _server
+    if _server is not None:
+        return _server
     import daphne.server  # first: it installs the asyncio Twisted reactor
     from twisted.internet import reactor
 
@@ -95,12 +115,25 @@ def live_relay(django_db_setup, django_db_blocker) -> Iterator[LiveRelay]:
         if time.monotonic() > deadline or not runner.is_alive():
             pytest.fail("daphne did not start listening")
         time.sleep(0.05)
-    loop = reactor._asyncioEventloop
-    try:
-        yield LiveRelay(port=server.listening_addresses[0][1], loop=loop)
-    finally:
+    _server = LiveRelay(port=server.listening_addresses[0][1], loop=reactor._asyncioEventloop)
+    return _server
+
+
+def _stop_daphne() -> None:
+    """At the end of the session: close the sockets and stop the reactor (once)."""
+    from twisted.internet import reactor
+
+    if reactor.running:
         reactor.callFromThread(reactor.stop)
-        runner.join(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def live_relay(django_db_setup, django_db_blocker) -> Iterator[LiveRelay]:
+    """A real daphne serving ``config.asgi.application`` (HTTP and websockets)."""
+    # Also here, not only in this folder's autouse fixture: other folders import this fixture.
+    with _no_lingering_db_connections(django_db_blocker):
+        yield _start_daphne()
+    _stop_daphne()
 
 
 @pytest.fixture

@@ -34,9 +34,18 @@ WAIT = timedelta(seconds=5)
 
 async def connected_client(relay: LiveRelay) -> ns.Client:
     client = ns.Client()
-    await client.add_relay(ns.RelayUrl.parse(relay.ws_url))
+    # No automatic reconnection: a client that outlives its test would reconnect later and
+    # replay its subscriptions into another test.
+    opts = ns.RelayOptions().reconnect(False)
+    await client.add_relay(ns.RelayUrl.parse(relay.ws_url), opts=opts)
     await client.try_connect(timeout=WAIT)
     return client
+
+
+async def close_client(client: ns.Client) -> None:
+    await client.unsubscribe_all()
+    await client.disconnect()
+    await client.shutdown()
 
 
 async def fetch_ids(client: ns.Client, filter_json: dict) -> list[str]:
@@ -83,7 +92,7 @@ def test_req_returns_stored_events_newest_first_then_eose(live_relay):
             by_author = await fetch_ids(client, {"authors": [root.pubkey]})
             return everything, replies, by_author
         finally:
-            await client.shutdown()
+            await close_client(client)
 
     everything, replies, by_author = asyncio.run(scenario())
     assert sorted(everything) == sorted([root.id, first.id, second.id])
@@ -108,7 +117,7 @@ def test_subscription_order_and_eose_on_the_wire(live_relay):
             await client.subscribe(ns.ReqTarget.auto([flt]), id="ordered")
             return await until_eose(stream, "ordered")
         finally:
-            await client.shutdown()
+            await close_client(client)
 
     assert asyncio.run(scenario()) == [newer.id, older.id]
 
@@ -152,7 +161,7 @@ def test_live_event_is_delivered_then_close_stops_delivery(core_feed):
                 pass
             return stored, live, after_close
         finally:
-            await client.shutdown()
+            await close_client(client)
 
     stored, live, after_close = asyncio.run(scenario())
     assert stored == []
@@ -175,7 +184,7 @@ def test_publishing_by_websocket_is_refused_with_blocked_and_the_price(live_rela
         try:
             return await client.send_event(event)
         finally:
-            await client.shutdown()
+            await close_client(client)
 
     output = asyncio.run(scenario())
     assert output.success == []
@@ -203,7 +212,7 @@ def test_hidden_and_unlisted_events_are_never_served(live_relay):
         try:
             return await fetch_ids(client, {})
         finally:
-            await client.shutdown()
+            await close_client(client)
 
     assert asyncio.run(scenario()) == [visible.id]
 
