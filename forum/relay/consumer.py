@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -187,8 +188,10 @@ class RelayConsumer(AsyncWebsocketConsumer):
         board_slug = event.tag_value("h")
         boards = await database_sync_to_async(selectors.listed_board_prices)()
         try:
+            # Not on the shared thread-sensitive worker: a hung RPC to lnd there would stall
+            # every consumer's database reads behind it. This lookup touches no database.
             node_pubkey = await asyncio.wait_for(
-                database_sync_to_async(selectors.forum_node_pubkey)(),
+                sync_to_async(selectors.forum_node_pubkey, thread_sensitive=False)(),
                 timeout=NODE_LOOKUP_TIMEOUT_SECONDS,
             )
         except TimeoutError:

@@ -4,6 +4,7 @@ answer the relay gives, limits included, message by message."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -329,4 +330,28 @@ async def test_the_cores_publish_broadcast_reaches_matching_subscriptions():
     # The core's publish service: rows, counters, and `post.published` on commit.
     await database_sync_to_async(publish_via_core)(one, board)
     assert await receive(communicator) == ["EVENT", "board", one.to_dict()]
+    await communicator.disconnect()
+
+
+async def test_a_hanging_node_lookup_does_not_hold_the_answer(monkeypatch):
+    await seed_forum()
+    from forum.relay import consumer
+
+    def node_hangs() -> str:
+        time.sleep(1.0)
+        return NODE
+
+    monkeypatch.setattr(selectors, "forum_node_pubkey", node_hangs)
+    monkeypatch.setattr(consumer, "NODE_LOOKUP_TIMEOUT_SECONDS", 0.1)
+    communicator = await connect()
+    event = nostr.thread_event(ALICE, board="general", title="t", content="c")
+    started = time.monotonic()
+    await send(communicator, ["EVENT", event.to_dict()])
+    message = (await receive(communicator))[3]
+    assert time.monotonic() - started < 0.9
+    assert "to the forum's Lightning node" in message
+    # Database reads of other messages are not queued behind the lookup.
+    await send(communicator, ["REQ", "after", {"kinds": [11]}])
+    assert len(await receive_until_eose(communicator, "after")) == 1
+    assert time.monotonic() - started < 0.9
     await communicator.disconnect()
