@@ -19,6 +19,18 @@ def make_board(slug: str = "general", **fields: Any) -> Board:
     return Board.objects.create(slug=slug, title=slug.title(), **fields)
 
 
+def _event_row(event: nostr.Event, board: Board, **fields: Any) -> Event:
+    return Event.objects.create(
+        event_id=event.id,
+        pubkey=event.pubkey,
+        kind=event.kind,
+        created_at=event.created_at,
+        raw_json=event.to_json(),
+        board=board,
+        **fields,
+    )
+
+
 def store(
     event: nostr.Event,
     board: Board,
@@ -28,15 +40,7 @@ def store(
 ) -> Event:
     """Persist ``event`` the way the forum core does once its payment reconciled."""
     author, _ = Author.objects.get_or_create(pubkey=event.pubkey)
-    row = Event.objects.create(
-        event_id=event.id,
-        pubkey=event.pubkey,
-        kind=event.kind,
-        created_at=event.created_at,
-        raw_json=event.to_json(),
-        board=board,
-        state=state,
-    )
+    row = _event_row(event, board, state=state)
     if state != Event.State.PUBLISHED:
         return row
     now = timezone.now()
@@ -97,15 +101,8 @@ def publish_via_core(event: nostr.Event, board: Board) -> Event:
     at = timezone.now()
     with transaction.atomic():
         author, _ = Author.objects.get_or_create(pubkey=event.pubkey)
-        row = Event.objects.create(
-            event_id=event.id,
-            pubkey=event.pubkey,
-            kind=event.kind,
-            created_at=event.created_at,
-            raw_json=event.to_json(),
-            board=board,
-            settled_at=at,
-        )
+        # PENDING until the service publishes it, as reconciliation leaves it.
+        row = _event_row(event, board, state=Event.State.PENDING, settled_at=at)
         if event.kind == nostr.KIND_THREAD:
             publish.thread_publish(event=row, parsed=event, author=author, at=at)
             return row
