@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,30 +122,50 @@ def max_content_length() -> int | None:
 
 _NODE_PUBKEY_TTL_SECONDS = 60.0
 _node_pubkey_cache: tuple[float, str | None] | None = None
+# One lookup at a time, off the caller's thread, so that a caller can stop waiting for it.
+_node_lookup = ThreadPoolExecutor(max_workers=1, thread_name_prefix="relay-node-lookup")
 
 
-def forum_node_pubkey() -> str | None:
-    """The pubkey keysends go to, or None when the node cannot be reached right now.
+def _node_pubkey_cached() -> tuple[bool, str | None]:
+    cached = _node_pubkey_cache
+    if cached is not None and time.monotonic() - cached[0] < _NODE_PUBKEY_TTL_SECONDS:
+        return True, cached[1]
+    return False, None
 
-    Cached for a minute, failures too: a relay answer must never wait on a dead node twice.
-    With simnet the pubkey is in the simulator's nodes file, so no RPC is needed at all.
-    """
+
+def _node_pubkey_lookup() -> str | None:
     global _node_pubkey_cache
-    now = time.monotonic()
-    if _node_pubkey_cache is not None and now - _node_pubkey_cache[0] < _NODE_PUBKEY_TTL_SECONDS:
-        return _node_pubkey_cache[1]
+    # Callers that queued behind a slow lookup find its result here.
+    found, pubkey = _node_pubkey_cached()
+    if found:
+        return pubkey
     from forum.services import node
 
-    pubkey: str | None = None
     try:
         if settings.SIMNET_ENABLED and not (settings.LND_GRPC_HOST or settings.LND_CONNECT):
             pubkey = node.simnet_nodes().get(settings.LND_NODE_NAME, {}).get("pubkey") or None
         else:
             pubkey = node.client().get_info().identity_pubkey or None
-    except Exception:  # not configured, unreachable, bad credentials: the answer omits it
+    except Exception:  # not configured, unreachable, bad credentials: answers omit it
         pubkey = None
-    _node_pubkey_cache = (now, pubkey)
+    _node_pubkey_cache = (time.monotonic(), pubkey)
     return pubkey
+
+
+def forum_node_pubkey(*, wait_seconds: float = 2.0) -> str | None:
+    """The pubkey keysends go to, or None when the node cannot tell us right now.
+
+    Cached for a minute, failures too, and never waited on for more than ``wait_seconds``: a
+    relay answer or the NIP-11 document must not hang on a dead node (lnd RPCs time out only
+    after 15 s). With simnet the pubkey is in the simulator's nodes file, so no RPC at all.
+    """
+    found, pubkey = _node_pubkey_cached()
+    if found:
+        return pubkey
+    try:
+        return _node_lookup.submit(_node_pubkey_lookup).result(timeout=wait_seconds)
+    except FuturesTimeout:
+        return None
 
 
 def reset_node_pubkey_cache() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -119,3 +120,29 @@ def test_node_pubkey_lookup_never_raises(settings, tmp_path, monkeypatch):
         from forum.services import node
 
         node.reset_clients()  # drop the client built for the dead address
+
+
+def test_a_slow_node_lookup_is_not_waited_for(settings, monkeypatch):
+    monkeypatch.undo()
+    from forum.services import node
+
+    def slow_nodes() -> dict:
+        time.sleep(0.5)
+        return {settings.LND_NODE_NAME: {"pubkey": NODE}}
+
+    monkeypatch.setattr(node, "simnet_nodes", slow_nodes)
+    settings.SIMNET_ENABLED = True
+    settings.LND_GRPC_HOST = ""
+    settings.LND_CONNECT = ""
+    selectors.reset_node_pubkey_cache()
+    try:
+        started = time.monotonic()
+        assert selectors.forum_node_pubkey(wait_seconds=0.05) is None
+        assert time.monotonic() - started < 0.4
+        # The lookup finishes in the background and fills the cache for the next caller.
+        deadline = time.monotonic() + 5
+        while selectors.forum_node_pubkey(wait_seconds=0.05) != NODE:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        selectors.reset_node_pubkey_cache()
