@@ -167,7 +167,9 @@ def test_a_nip07_extension_signs_when_present(browser, forum_server, artifacts):
         context.add_init_script(FAKE_NIP07)
         page = context.new_page()
         _welcome_thread_url(page, forum_server)
-        assert "your Nostr extension" in page.inner_text("#compose .identity")
+        page.wait_for_function(
+            "document.querySelector('#compose .identity').textContent.includes('Nostr extension')"
+        )
         text = f"Signed by my extension {uuid.uuid4().hex[:6]}"
         _compose(page, text)
         assert "Published" in _pay_and_wait(page)
