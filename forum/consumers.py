@@ -11,6 +11,7 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
     """One socket per page; the URL says which board, thread or payment status it follows."""
 
     async def connect(self) -> None:
+        realtime.note_consumer_loop()
         kwargs = self.scope["url_route"]["kwargs"]
         scope_name = kwargs["scope"]
         key = kwargs["key"]

@@ -6,12 +6,14 @@ rollback later erased.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import threading
 from typing import Any
 
 from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import transaction
 
 log = logging.getLogger(__name__)
@@ -41,14 +43,46 @@ def payment_group(key: str) -> str:
 PUBLIC_FEED_GROUP = "feed.public"
 
 
+# The in-memory layer (embedded default, no Redis) keeps plain asyncio queues that belong to the
+# event loop serving the websockets. A broadcast from another thread (the listener, a sync view)
+# must run on that loop, or the waiting consumers are not woken. Consumers note their loop here.
+_consumer_loop: asyncio.AbstractEventLoop | None = None
+
+
+def note_consumer_loop() -> None:
+    """Called by consumers on connect, from inside the loop that serves them."""
+    global _consumer_loop
+    _consumer_loop = asyncio.get_running_loop()
+
+
+def _send_on_consumer_loop(layer: InMemoryChannelLayer, group: str, message: dict) -> bool:
+    loop = _consumer_loop
+    if loop is None or loop.is_closed() or not loop.is_running():
+        return False
+    try:
+        running = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        loop.create_task(layer.group_send(group, message))
+    else:
+        asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(timeout=5)
+    return True
+
+
 def broadcast_now(group: str, message_type: str, payload: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    message = {"type": message_type, "payload": payload}
     try:
-        async_to_sync(layer.group_send)(group, {"type": message_type, "payload": payload})
+        if isinstance(layer, InMemoryChannelLayer) and _send_on_consumer_loop(
+            layer, group, message
+        ):
+            return
+        async_to_sync(layer.group_send)(group, message)
     except Exception:  # a dead channel layer must never fail the write that triggered it
-        log.exception("broadcast to %s failed", group)
+        log.exception("broadcast to %s failed (thread %s)", group, threading.current_thread().name)
 
 
 def broadcast_on_commit(group: str, message_type: str, payload: dict[str, Any]) -> None:

@@ -54,6 +54,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
     groups = [realtime.PUBLIC_FEED_GROUP]
 
     async def connect(self) -> None:
+        realtime.note_consumer_loop()
         self.limits = RelayLimits.from_settings()
         self.subscriptions: dict[str, Subscription] = {}
         await self.accept()

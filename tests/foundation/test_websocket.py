@@ -38,3 +38,29 @@ async def test_foreign_origin_is_refused():
     )
     connected, _ = await communicator.connect()
     assert not connected
+
+
+@pytest.mark.asyncio
+async def test_broadcast_from_another_thread_reaches_an_open_socket_promptly():
+    """The embedded listener broadcasts from its own thread onto the in-memory layer."""
+    import threading
+    import time
+
+    communicator = WebsocketCommunicator(application, "/ws/thread/abc/", headers=ORIGIN)
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.receive_json_from()
+
+    sent_at: list[float] = []
+
+    def listener_thread() -> None:
+        time.sleep(0.2)  # the socket's loop is idle in select() by now, nothing else wakes it
+        sent_at.append(time.monotonic())
+        realtime.broadcast_now(realtime.thread_group("abc"), "post.published", {"number": 7})
+
+    threading.Thread(target=listener_thread, daemon=True).start()
+    message = await communicator.receive_json_from(timeout=3)
+    received_at = time.monotonic()
+    assert message == {"type": "post.published", "number": 7}
+    assert received_at - sent_at[0] < 0.5
+    await communicator.disconnect()
