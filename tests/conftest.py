@@ -29,6 +29,23 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(
+    django_db_modify_db_settings_parallel_suffix: None, tmp_path_factory
+) -> None:
+    """On SQLite, test in a file, not in shared-cache memory.
+
+    Threads that write while others read (the listener next to the web server, as in the
+    embedded default) get "database table is locked" from shared-cache memory databases, which
+    the busy timeout does not cover; a file database waits like production does.
+    """
+    from django.conf import settings as django_settings
+
+    db = django_settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        db.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("db") / "test.sqlite3")
+
+
 @pytest.fixture(autouse=True)
 def _eager_celery(settings) -> Iterator[None]:
     """Tasks run in-process unless a test starts a real worker (see `celery_worker`)."""
