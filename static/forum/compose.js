@@ -31,29 +31,7 @@
     unsupported_kind: "Only threads (kind 11) and replies (kind 1111) can be posted here.",
   };
 
-  function csrfToken() {
-    const meta = document.querySelector('meta[name="csrf-token"]');
-    return meta ? meta.content : "";
-  }
-
-  async function getJSON(url) {
-    const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } });
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(data.error || data.message || "HTTP " + response.status);
-    return data;
-  }
-
-  async function postJSON(url, body) {
-    const response = await fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-      body: JSON.stringify(body),
-    });
-    const data = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(data.error || "HTTP " + response.status);
-    return data;
-  }
+  const { getJSON, postJSON } = window.ForumHttp;
 
   const sats = (msat) => {
     const whole = Math.ceil(msat / 1000);

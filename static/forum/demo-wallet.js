@@ -9,22 +9,7 @@
 (function () {
   "use strict";
 
-  function csrfToken() {
-    const meta = document.querySelector('meta[name="csrf-token"]');
-    return meta ? meta.content : "";
-  }
-
-  async function post(url, body) {
-    const response = await fetch(url, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-      body: JSON.stringify(body),
-    });
-    const data = await response.json().catch(() => ({ error: "HTTP " + response.status }));
-    if (!response.ok) throw new Error(data.error || "HTTP " + response.status);
-    return data;
-  }
+  const post = (url, body) => window.ForumHttp.postJSON(url, body);
 
   const provider = {
     isDemoWallet: true,
@@ -32,9 +17,7 @@
     enabled: false,
     async enable() { this.enabled = true; },
     async getInfo() {
-      const response = await fetch("/demo/wallet", { credentials: "same-origin" });
-      const data = await response.json();
-      if (!response.ok) throw new Error(data.error || "demo wallet unavailable");
+      const data = await window.ForumHttp.getJSON("/demo/wallet");
       return { node: { alias: data.alias + " (demo wallet)", pubkey: data.pubkey }, balance_sat: data.balance_sat, methods: ["keysend", "getInfo"] };
     },
     /** WebLN keysend: {destination, amount (sats), customRecords {"type": "plain string"}}. */
