@@ -264,10 +264,11 @@
       this.payBox.querySelector(".node-uri").textContent = this.quote.uri || this.quote.node;
       this.payBox.querySelector(".lncli-cmd").textContent = plan.payments.map((p) => p.lncli).join("\n");
       const { title, content } = this.values();
-      const args = ["python -m forum.client post", "--board", this.board];
+      const args = ["python -m forum.client post", "--forum-url", location.origin, "--board", this.board];
       if (this.mode === "thread") args.push("--title", shellQuote(title));
       else args.push("--reply-to", (this.parent && this.parent.id) || this.root.dataset.rootId);
-      args.push(shellQuote(content));
+      args.push("--content", shellQuote(content), "--key-file my.key", "--rpcserver localhost:10009",
+        "--tlscertpath ~/.lnd/tls.cert", "--macaroonpath ~/.lnd/data/chain/bitcoin/mainnet/admin.macaroon");
       this.payBox.querySelector(".client-cmd").textContent = args.join(" ");
     }
 
