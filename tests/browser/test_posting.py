@@ -181,3 +181,30 @@ def test_a_nip07_extension_signs_when_present(browser, forum_server, artifacts):
         assert post.locator("a.author").get_attribute("title") == npub
     finally:
         context.close()
+
+
+def test_browser_key_export_and_import(new_page, forum_server, artifacts):
+    from forum import nostr
+
+    page = new_page()
+    page.goto(forum_server.url + "/")
+    page.click("#key-button")
+    page.click("#key-dialog .key-export")
+    exported = page.inner_text("#key-dialog .key-nsec")
+    assert exported.startswith("nsec1")
+    assert page.evaluate("localStorage.getItem('lnforum.secret_key')") == nostr.nsec_decode(
+        exported
+    )
+    page.screenshot(path=str(artifacts / "key-dialog.png"))
+
+    secret = "3c" * 32
+    page.on("dialog", lambda dialog: dialog.accept())  # "Replace the key in this browser?"
+    page.fill("#key-dialog .key-import-input", nostr.nsec_encode(secret))
+    page.click("#key-dialog .key-import")
+    page.wait_for_function(
+        "document.querySelector('.key-import-result').textContent === 'Imported.'"
+    )
+    expected = nostr.npub_encode(nostr.public_key(secret))
+    assert page.inner_text("#key-dialog .key-npub") == expected
+    assert page.evaluate("localStorage.getItem('lnforum.secret_key')") == secret
+    assert page.js_errors == []
