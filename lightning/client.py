@@ -21,6 +21,8 @@ import grpc
 
 from lightning import lndconnect
 from lightning.rpc import (
+    invoices_pb2,
+    invoices_pb2_grpc,
     lightning_pb2,
     lightning_pb2_grpc,
     router_pb2,
@@ -238,6 +240,7 @@ class LightningClient:
         )
         self._lightning = lightning_pb2_grpc.LightningStub(self._channel)
         self._router = router_pb2_grpc.RouterStub(self._channel)
+        self._invoices = invoices_pb2_grpc.InvoicesStub(self._channel)
 
     # -- construction -------------------------------------------------------
 
@@ -355,6 +358,34 @@ class LightningClient:
                 return
             index_offset = page.last_index_offset
 
+    # -- hold invoices (invoicesrpc) ------------------------------------------
+
+    def add_hold_invoice(
+        self, *, payment_hash: str, value_msat: int, memo: str = "", expiry: int = 3600
+    ) -> Invoice:
+        """An invoice whose preimage we keep: a payment leaves it ACCEPTED until
+        ``settle_invoice`` (or ``cancel_invoice``) releases it."""
+        request = invoices_pb2.AddHoldInvoiceRequest(
+            hash=_hash_bytes(payment_hash), value_msat=value_msat, memo=memo, expiry=expiry
+        )
+        self._unary(self._invoices.AddHoldInvoice, request)
+        return self.lookup_invoice(payment_hash)
+
+    def settle_invoice(self, preimage: bytes) -> None:
+        """Settle an ACCEPTED hold invoice (or keysend held by --keysend-hold-time)."""
+        self._unary(self._invoices.SettleInvoice, invoices_pb2.SettleInvoiceMsg(preimage=preimage))
+
+    def cancel_invoice(self, payment_hash: str) -> None:
+        """Cancel an OPEN or ACCEPTED invoice; an accepted payment fails back to its sender."""
+        request = invoices_pb2.CancelInvoiceMsg(payment_hash=_hash_bytes(payment_hash))
+        self._unary(self._invoices.CancelInvoice, request)
+
+    def subscribe_single_invoice(self, payment_hash: str) -> Iterator[Invoice]:
+        """Every state of one invoice, the current one first (ACCEPTED and CANCELED too)."""
+        request = invoices_pb2.SubscribeSingleInvoiceRequest(r_hash=_hash_bytes(payment_hash))
+        call = self._invoices.SubscribeSingleInvoice(request, metadata=self._metadata)
+        return self._iterate_invoices(call, ends_ok=True)
+
     def subscribe_invoices(self, *, add_index: int = 0, settle_index: int = 0) -> Iterator[Invoice]:
         """One raw SubscribeInvoices stream; raises LightningUnavailable when it drops.
 
@@ -362,25 +393,31 @@ class LightningClient:
         with a strictly greater index is replayed (adds, then settles) before
         live events. Only OPEN (add) and SETTLED events are sent.
         """
+        # Opened here, not at the first next(): events after this call are not missed.
         call = self._open_invoice_stream(add_index, settle_index)
-        try:
-            yield from self._read_invoice_stream(call)
-        finally:
-            call.cancel()
+        return self._iterate_invoices(call)
 
     def _open_invoice_stream(self, add_index: int, settle_index: int) -> Any:
         request = lightning_pb2.InvoiceSubscription(add_index=add_index, settle_index=settle_index)
         return self._lightning.SubscribeInvoices(request, metadata=self._metadata)
 
     @staticmethod
-    def _read_invoice_stream(call: Any) -> Iterator[Invoice]:
+    def _read_invoice_stream(call: Any, *, ends_ok: bool = False) -> Iterator[Invoice]:
         try:
             for msg in call:
                 yield _invoice(msg)
         except grpc.RpcError as exc:
             raise _translate(exc) from exc
-        # lnd never ends this stream by itself: an end is a drop.
-        raise LightningUnavailable("invoice stream ended", code="OK")
+        if not ends_ok:
+            # lnd never ends SubscribeInvoices by itself: an end is a drop.
+            raise LightningUnavailable("invoice stream ended", code="OK")
+
+    @classmethod
+    def _iterate_invoices(cls, call: Any, *, ends_ok: bool = False) -> Iterator[Invoice]:
+        try:
+            yield from cls._read_invoice_stream(call, ends_ok=ends_ok)
+        finally:
+            call.cancel()
 
     def invoice_events(
         self,

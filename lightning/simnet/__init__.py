@@ -167,7 +167,7 @@ class SimNet:
             return
         self._stopped = True
         # End invoice streams first so clients see UNAVAILABLE promptly.
-        self.network.close_subscriptions()
+        self.network.begin_shutdown()
         events = [server.stop(grace) for server in self._servers]
         for event in events:
             event.wait()

@@ -78,6 +78,7 @@ class Node:
     root_key: bytes
     macaroon: bytes
     port: int
+    keysend_hold_seconds: int = 0  # lnd --keysend-hold-time; 0 settles at once
 
 
 @dataclass
@@ -94,6 +95,13 @@ class ChannelState:
     channel_point: str
     num_updates: int = 0
     sent: dict[str, int] = field(default_factory=dict)
+    pending: int = 0  # msat locked in HTLCs held by a hold invoice
+
+    def snapshot(self) -> tuple[dict[str, int], dict[str, int], int, int]:
+        return dict(self.balance), dict(self.sent), self.num_updates, self.pending
+
+    def restore(self, snap: tuple[dict[str, int], dict[str, int], int, int]) -> None:
+        self.balance, self.sent, self.num_updates, self.pending = snap
 
     def peer(self, name: str) -> str:
         return self.node2 if name == self.node1 else self.node1
@@ -118,6 +126,8 @@ class InvoiceRecord:
     cltv_expiry: int
     payment_request: str
     htlcs: tuple[dict[str, Any], ...]  # chan_id, htlc_index, amt_msat, times, custom_records (hex)
+    is_hold: bool = False  # AddHoldInvoice: settled by SettleInvoice, not on payment
+    hold_deadline: float = 0.0  # keysend hold mode: auto-cancel time (unix s), 0 = none
 
 
 @dataclass(frozen=True)
@@ -242,10 +252,17 @@ class Network:
         self._subscriptions: list[Subscription] = []
         self._inflight: set[tuple[str, str]] = set()
         self._last_expiry_check = 0.0
+        # Notified whenever a payment record changes (held payments resolving).
+        self._payment_changed = threading.Condition()
         with self.lock:
             if self.db.execute("SELECT count(*) FROM nodes").fetchone()[0] == 0:
                 self._create(load_topology(topology))
             self._load()
+        self._closing = threading.Event()
+        self._hold_watcher = threading.Thread(
+            target=self._watch_holds, name="simnet-hold-watcher", daemon=True
+        )
+        self._hold_watcher.start()
 
     # -- setup --------------------------------------------------------------
 
@@ -259,7 +276,7 @@ class Network:
                 root_key = auth.new_root_key()
                 self.db.execute(
                     "INSERT INTO nodes (name, ord, alias, color, privkey, accept_keysend,"
-                    " root_key, macaroon) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " root_key, macaroon, keysend_hold_seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         spec["name"],
                         ord_,
@@ -269,6 +286,7 @@ class Network:
                         int(bool(spec.get("accept_keysend", False))),
                         root_key.hex(),
                         auth.mint_admin_macaroon(root_key).hex(),
+                        int(spec.get("keysend_hold_seconds", 0)),
                     ),
                 )
             names = {spec["name"] for spec in topo["nodes"]}
@@ -320,6 +338,7 @@ class Network:
                 root_key=bytes.fromhex(r["root_key"]),
                 macaroon=bytes.fromhex(r["macaroon"]),
                 port=r["port"],
+                keysend_hold_seconds=r["keysend_hold_seconds"],
             )
         for r in self.db.execute("SELECT * FROM channels ORDER BY chan_id"):
             a, b = r["node1"], r["node2"]
@@ -337,6 +356,7 @@ class Network:
                 channel_point=r["channel_point"],
                 num_updates=r["num_updates"],
                 sent={a: r["sent1_msat"], b: r["sent2_msat"]},
+                pending=r["pending_msat"],
             )
         self._by_pubkey = {n.pubkey: n.name for n in self.nodes.values()}
 
@@ -345,14 +365,22 @@ class Network:
             self.nodes[name].port = port
             self.db.execute("UPDATE nodes SET port=? WHERE name=?", (port, name))
 
-    def close_subscriptions(self) -> None:
+    @property
+    def shutting_down(self) -> bool:
+        return self._closing.is_set()
+
+    def begin_shutdown(self) -> None:
+        """End every stream: subscriptions close, payment waiters give up."""
+        self._closing.set()
         with self.lock:
             for sub in self._subscriptions:
                 sub.close()
             self._subscriptions.clear()
+        self._notify_payment()
 
     def close(self) -> None:
-        self.close_subscriptions()
+        self.begin_shutdown()
+        self._hold_watcher.join(timeout=5)
         with self.lock:
             self.db.close()
 
@@ -383,7 +411,7 @@ class Network:
     def total_balance_msat(self) -> int:
         """Sum of every channel side; constant unless channels are added."""
         with self.lock:
-            return sum(sum(c.balance.values()) for c in self.channels.values())
+            return sum(sum(c.balance.values()) + c.pending for c in self.channels.values())
 
     # -- invoices -----------------------------------------------------------
 
@@ -407,11 +435,16 @@ class Network:
             cltv_expiry=r["cltv_expiry"],
             payment_request=r["payment_request"],
             htlcs=tuple(json.loads(r["htlcs"])),
+            is_hold=bool(r["is_hold"]),
+            hold_deadline=r["hold_deadline"],
         )
 
     def _insert_invoice(self, inv: InvoiceRecord) -> None:
         self.db.execute(
-            "INSERT INTO invoices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO invoices (node, add_index, payment_hash, preimage, payment_addr, memo,"
+            " value_msat, amt_paid_msat, state, is_keysend, settle_index, creation_date,"
+            " settle_date, expiry, cltv_expiry, payment_request, htlcs, is_hold, hold_deadline)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 inv.node,
                 inv.add_index,
@@ -430,13 +463,15 @@ class Network:
                 inv.cltv_expiry,
                 inv.payment_request,
                 json.dumps(list(inv.htlcs)),
+                int(inv.is_hold),
+                inv.hold_deadline,
             ),
         )
 
     def _update_invoice(self, inv: InvoiceRecord) -> None:
         self.db.execute(
             "UPDATE invoices SET state=?, amt_paid_msat=?, settle_index=?, settle_date=?,"
-            " htlcs=?, preimage=? WHERE node=? AND add_index=?",
+            " htlcs=?, preimage=?, hold_deadline=? WHERE node=? AND add_index=?",
             (
                 inv.state,
                 inv.amt_paid_msat,
@@ -444,6 +479,7 @@ class Network:
                 inv.settle_date,
                 json.dumps(list(inv.htlcs)),
                 inv.preimage,
+                inv.hold_deadline,
                 inv.node,
                 inv.add_index,
             ),
@@ -465,10 +501,18 @@ class Network:
         preimage: bytes | None,
         cltv_expiry: int = 0,
         make_request: Any = None,
+        hold_hash: str | None = None,
     ) -> InvoiceRecord:
-        """A regular (non-keysend) OPEN invoice; ``make_request`` builds its BOLT 11 string."""
-        preimage = preimage or secrets.token_bytes(32)
-        payment_hash = hashlib.sha256(preimage).hexdigest()
+        """A regular (non-keysend) OPEN invoice; ``make_request`` builds its BOLT 11 string.
+
+        With ``hold_hash`` it is a hold invoice: the caller keeps the preimage,
+        a payment leaves it ACCEPTED until ``settle_invoice`` or ``cancel_invoice``.
+        """
+        if hold_hash is None:
+            preimage = preimage or secrets.token_bytes(32)
+            payment_hash = hashlib.sha256(preimage).hexdigest()
+        else:
+            preimage, payment_hash = None, hold_hash
         with self.lock:
             if self._find_invoice(node, payment_hash) is not None:
                 raise SimnetError("invoice with payment hash already exists", "ALREADY_EXISTS")
@@ -477,7 +521,7 @@ class Network:
                 node=node,
                 add_index=self._next_index(node, "add_index"),
                 payment_hash=payment_hash,
-                preimage=preimage.hex(),
+                preimage=preimage.hex() if preimage else None,
                 payment_addr=secrets.token_bytes(32).hex(),
                 memo=memo,
                 value_msat=value_msat,
@@ -491,6 +535,7 @@ class Network:
                 cltv_expiry=cltv_expiry or DEFAULT_FINAL_CLTV_DELTA,
                 payment_request="",
                 htlcs=(),
+                is_hold=hold_hash is not None,
             )
             if make_request is not None:
                 inv = replace(inv, payment_request=make_request(inv))
@@ -575,10 +620,45 @@ class Network:
                 raise SimnetError("invoice already settled")
             if inv.state == CANCELED:
                 return
+            if inv.state == ACCEPTED:
+                self._resolve_held(inv, settle=False)
+                return
             inv = replace(inv, state=CANCELED)
             with self._tx():
                 self._update_invoice(inv)
             self._dispatch(inv, add_event=False)
+
+    def settle_invoice(self, node: str, preimage: bytes) -> None:
+        """invoicesrpc.SettleInvoice: release an ACCEPTED hold invoice."""
+        payment_hash = hashlib.sha256(preimage).hexdigest()
+        with self.lock:
+            inv = self._find_invoice(node, payment_hash)
+            if inv is None:
+                raise SimnetError("unable to locate invoice", "NOT_FOUND")
+            if inv.state == SETTLED:
+                return  # lnd: settling a settled invoice succeeds
+            if inv.state == CANCELED:
+                raise SimnetError("invoice already canceled")
+            if inv.state == OPEN:
+                raise SimnetError("invoice still open")
+            self._resolve_held(inv, settle=True, preimage=preimage.hex())
+
+    def _watch_holds(self) -> None:
+        # lnd cancels keysend hold invoices nobody settled within the hold time.
+        while not self._closing.wait(0.2):
+            with self.lock:
+                if self._closing.is_set():
+                    return
+                due = [
+                    self._invoice_from_row(r)
+                    for r in self.db.execute(
+                        "SELECT * FROM invoices WHERE state=? AND hold_deadline > 0"
+                        " AND hold_deadline <= ?",
+                        (ACCEPTED, time.time()),
+                    )
+                ]
+                for inv in due:
+                    self._resolve_held(inv, settle=False)
 
     def _expire_invoices(self) -> None:
         # lnd's expiry watcher cancels OPEN invoices past their expiry; once a
@@ -689,6 +769,9 @@ class Network:
 
     def lookup_payment(self, node: str, payment_hash: str) -> PaymentRecord | None:
         with self.lock:
+            if self.shutting_down:
+                # Stream handlers may outlive the server's grace period.
+                raise SimnetError("simnet is shutting down", "UNAVAILABLE")
             return self._find_payment(node, payment_hash)
 
     def list_payments(
@@ -735,6 +818,8 @@ class Network:
             existing = self._find_payment(node, payment_hash)
             if existing is not None and existing.status == SUCCEEDED:
                 raise SimnetError("invoice is already paid", "ALREADY_EXISTS")
+            if existing is not None and existing.status == IN_FLIGHT:
+                raise SimnetError("payment is in transition", "ALREADY_EXISTS")
             if existing is not None and existing.status != FAILED:
                 raise SimnetError("payment already exists", "ALREADY_EXISTS")
             # A FAILED payment may be retried with the same hash, as in lnd.
@@ -747,6 +832,16 @@ class Network:
     def abandon_payment(self, node: str, payment_hash: str) -> None:
         with self.lock:
             self._inflight.discard((node, payment_hash))
+        self._notify_payment()
+
+    def _notify_payment(self) -> None:
+        with self._payment_changed:
+            self._payment_changed.notify_all()
+
+    def wait_payment_change(self, timeout: float) -> None:
+        """Block until some payment changes (or ``timeout`` s): for streams that wait."""
+        with self._payment_changed:
+            self._payment_changed.wait(timeout)
 
     def in_flight_record(self, node: str, req: PaymentRequest) -> PaymentRecord:
         return PaymentRecord(
@@ -826,29 +921,52 @@ class Network:
             )
             return self._store_payment(record)
 
+        inv = self._find_invoice(dest.name, req.payment_hash)
+        keysend = KEYSEND_PREIMAGE_RECORD in req.custom_records
+        hold = (inv is not None and inv.is_hold) or (keysend and dest.keysend_hold_seconds > 0)
         preimage = self._receiver_preimage(dest, req)
-        attempt |= {"status": ATTEMPT_SUCCEEDED, "preimage": preimage}
-        record = replace(
-            record,
-            status=SUCCEEDED,
-            preimage=preimage,
-            fee_msat=route.total_fees_msat,
-            htlcs=(attempt,),
-        )
         touched = [self.channels[hop.chan_id] for hop in route.hops]
-        snapshot = [(dict(c.balance), dict(c.sent), c.num_updates) for c in touched]
+        snapshot = [c.snapshot() for c in touched]
         try:
             with self._tx():
-                htlc_index = self._move_balances(node, route)
-                events = self._settle_at_receiver(dest, req, route, htlc_index, preimage, now)
+                htlc_index = self._lock_htlcs(node, route)
+                if hold:
+                    # The receiver accepts and holds the HTLC: the sender's
+                    # payment stays IN_FLIGHT until SettleInvoice/CancelInvoice.
+                    attempt |= {"status": ATTEMPT_IN_FLIGHT, "resolve_time_ns": 0}
+                    record = replace(
+                        record,
+                        status=IN_FLIGHT,
+                        fee_msat=route.total_fees_msat,
+                        htlcs=(attempt,),
+                    )
+                    deadline = time.time() + dest.keysend_hold_seconds if keysend else 0.0
+                    events = self._receive_htlc(
+                        dest, req, route, htlc_index, now, sender=node, hold_deadline=deadline
+                    )
+                else:
+                    self._release_htlcs(node, route, settle=True)
+                    attempt |= {"status": ATTEMPT_SUCCEEDED, "preimage": preimage}
+                    record = replace(
+                        record,
+                        status=SUCCEEDED,
+                        preimage=preimage or "",
+                        fee_msat=route.total_fees_msat,
+                        htlcs=(attempt,),
+                    )
+                    events = self._receive_htlc(
+                        dest, req, route, htlc_index, now, sender=node, settle_preimage=preimage
+                    )
+                for chan in touched:
+                    self._save_channel(chan)
                 record = self._store_payment(record, in_tx=True)
         except BaseException:
             # The transaction rolled back; keep memory in step with the disk.
-            for chan, (balance, sent, updates) in zip(touched, snapshot, strict=True):
-                chan.balance, chan.sent, chan.num_updates = balance, sent, updates
+            for chan, snap in zip(touched, snapshot, strict=True):
+                chan.restore(snap)
             raise
-        for inv, is_add in events:
-            self._dispatch(inv, add_event=is_add)
+        for event, is_add in events:
+            self._dispatch(event, add_event=is_add)
         return record
 
     def _receiver_rejects(self, dest: Node, req: PaymentRequest) -> bool:
@@ -865,70 +983,107 @@ class Network:
         return (
             inv is None
             or inv.state != OPEN
-            or inv.preimage is None
+            or (inv.preimage is None and not inv.is_hold)
             or req.amt_msat < inv.value_msat
             # lnd rejects paying more than twice the invoice amount.
-            or (inv.value_msat and req.amt_msat > 2 * inv.value_msat)
+            or bool(inv.value_msat and req.amt_msat > 2 * inv.value_msat)
         )
 
-    def _receiver_preimage(self, dest: Node, req: PaymentRequest) -> str:
+    def _receiver_preimage(self, dest: Node, req: PaymentRequest) -> str | None:
         keysend_preimage = req.custom_records.get(KEYSEND_PREIMAGE_RECORD)
         if keysend_preimage is not None:
             return keysend_preimage.hex()
         inv = self._find_invoice(dest.name, req.payment_hash)
-        assert inv is not None and inv.preimage is not None
-        return inv.preimage
+        assert inv is not None
+        return inv.preimage  # None for a hold invoice: only its creator knows it
 
-    def _move_balances(self, sender: str, route: Route) -> int:
-        """Shift each hop's amount across its channel; returns the last HTLC index."""
+    @staticmethod
+    def _hop_amounts(
+        sender: str, hops: list[tuple[int, int]], channels: dict[int, ChannelState]
+    ) -> Iterator[tuple[ChannelState, str, str, int]]:
+        """(channel, payer side, payee side, HTLC amount) for each hop of a route."""
         prev = sender
+        for chan_id, amount in hops:
+            chan = channels[chan_id]
+            nxt = chan.peer(prev)
+            yield chan, prev, nxt, amount
+            prev = nxt
+
+    @staticmethod
+    def _route_amounts(route: Route) -> list[tuple[int, int]]:
+        # The HTLC on each channel carries what the next node receives: forward + fee.
+        return [(h.chan_id, h.amt_to_forward_msat + h.fee_msat) for h in route.hops]
+
+    def _lock_htlcs(self, sender: str, route: Route) -> int:
+        """Take each hop's HTLC amount off the payer side; returns the last HTLC index."""
         htlc_index = 0
-        for hop in route.hops:
-            chan = self.channels[hop.chan_id]
-            receiver = chan.peer(prev)
-            # The HTLC carries what the next node receives: its forward + fee.
-            amount = hop.amt_to_forward_msat + hop.fee_msat
-            if chan.balance[prev] < amount:  # find_route checked; guard anyway
+        for chan, payer, _payee, amount in self._hop_amounts(
+            sender, self._route_amounts(route), self.channels
+        ):
+            if chan.balance[payer] < amount:  # find_route checked; guard anyway
                 raise RuntimeError("route no longer has the liquidity it was found with")
-            chan.balance[prev] -= amount
-            chan.balance[receiver] += amount
-            chan.sent[prev] = chan.sent.get(prev, 0) + amount
+            chan.balance[payer] -= amount
+            chan.pending += amount
             htlc_index = chan.num_updates
             chan.num_updates += 1
-            self.db.execute(
-                "UPDATE channels SET balance1_msat=?, balance2_msat=?, sent1_msat=?,"
-                " sent2_msat=?, num_updates=? WHERE chan_id=?",
-                (
-                    chan.balance[chan.node1],
-                    chan.balance[chan.node2],
-                    chan.sent.get(chan.node1, 0),
-                    chan.sent.get(chan.node2, 0),
-                    chan.num_updates,
-                    chan.chan_id,
-                ),
-            )
-            prev = receiver
         return htlc_index
 
-    def _settle_at_receiver(
+    def _release_htlcs(
+        self, sender: str, route: Route | list[tuple[int, int]], *, settle: bool
+    ) -> None:
+        """Settle (pay the payee side) or fail (refund the payer side) locked HTLCs."""
+        amounts = self._route_amounts(route) if isinstance(route, Route) else route
+        for chan, payer, payee, amount in self._hop_amounts(sender, amounts, self.channels):
+            chan.pending -= amount
+            if settle:
+                chan.balance[payee] += amount
+                chan.sent[payer] = chan.sent.get(payer, 0) + amount
+            else:
+                chan.balance[payer] += amount
+
+    def _save_channel(self, chan: ChannelState) -> None:
+        self.db.execute(
+            "UPDATE channels SET balance1_msat=?, balance2_msat=?, sent1_msat=?,"
+            " sent2_msat=?, num_updates=?, pending_msat=? WHERE chan_id=?",
+            (
+                chan.balance[chan.node1],
+                chan.balance[chan.node2],
+                chan.sent.get(chan.node1, 0),
+                chan.sent.get(chan.node2, 0),
+                chan.num_updates,
+                chan.pending,
+                chan.chan_id,
+            ),
+        )
+
+    def _receive_htlc(
         self,
         dest: Node,
         req: PaymentRequest,
         route: Route,
         htlc_index: int,
-        preimage: str,
         now: int,
+        *,
+        sender: str,
+        settle_preimage: str | None = None,
+        hold_deadline: float = 0.0,
     ) -> list[tuple[InvoiceRecord, bool]]:
+        """The receiver's side: a keysend's just-in-time invoice, the HTLC, the new state.
+
+        Settles at once when ``settle_preimage`` is given, otherwise holds the
+        HTLC (invoice ACCEPTED, seen only by SubscribeSingleInvoice).
+        """
         events: list[tuple[InvoiceRecord, bool]] = []
         inv = self._find_invoice(dest.name, req.payment_hash)
+        keysend_preimage = req.custom_records.get(KEYSEND_PREIMAGE_RECORD)
         if inv is None:
             # Keysend: lnd inserts an OPEN invoice just in time (an add event),
-            # then settles it.
+            # then accepts and settles it.
             inv = InvoiceRecord(
                 node=dest.name,
                 add_index=self._next_index(dest.name, "add_index"),
                 payment_hash=req.payment_hash,
-                preimage=preimage,
+                preimage=keysend_preimage.hex() if keysend_preimage else None,
                 payment_addr="",
                 memo="",
                 value_msat=req.amt_msat,
@@ -942,18 +1097,20 @@ class Network:
                 cltv_expiry=KEYSEND_FINAL_CLTV_DELTA,
                 payment_request="",
                 htlcs=(),
+                is_hold=hold_deadline > 0,
             )
             self._insert_invoice(inv)
             events.append((inv, True))
+        settled = settle_preimage is not None
         htlc = {
             "chan_id": route.hops[-1].chan_id,
             "htlc_index": htlc_index,
             "amt_msat": req.amt_msat,
             "accept_height": self.block_height,
             "accept_time": now,
-            "resolve_time": now,
+            "resolve_time": now if settled else 0,
             "expiry_height": route.total_time_lock,
-            "state": HTLC_SETTLED,
+            "state": HTLC_SETTLED if settled else HTLC_ACCEPTED,
             # lnd keeps every onion TLV >= 65536, the keysend preimage included.
             "custom_records": {
                 str(t): v.hex()
@@ -961,18 +1118,93 @@ class Network:
                 if t >= CUSTOM_RECORD_MIN
             },
             "mpp_total_amt_msat": req.amt_msat,
+            "sender": sender,  # simnet bookkeeping, not on the wire
         }
-        inv = replace(
-            inv,
-            state=SETTLED,
-            amt_paid_msat=req.amt_msat,
-            settle_index=self._next_index(dest.name, "settle_index"),
-            settle_date=now,
-            htlcs=(*inv.htlcs, htlc),
-        )
+        inv = replace(inv, amt_paid_msat=req.amt_msat, htlcs=(*inv.htlcs, htlc))
+        if settled:
+            inv = replace(
+                inv,
+                state=SETTLED,
+                preimage=settle_preimage,
+                settle_index=self._next_index(dest.name, "settle_index"),
+                settle_date=now,
+            )
+        else:
+            inv = replace(inv, state=ACCEPTED, hold_deadline=hold_deadline)
         self._update_invoice(inv)
         events.append((inv, False))
         return events
+
+    def _resolve_held(
+        self, inv: InvoiceRecord, *, settle: bool, preimage: str | None = None
+    ) -> None:
+        """Settle or cancel an ACCEPTED hold invoice and finish the sender's payment."""
+        sender = inv.htlcs[-1]["sender"]
+        payment = self._find_payment(sender, inv.payment_hash)
+        assert payment is not None, "a held HTLC always has its payment"
+        attempt = dict(payment.htlcs[-1])
+        amounts = [
+            (h["chan_id"], h["amt_to_forward_msat"] + h["fee_msat"])
+            for h in attempt["route"]["hops"]
+        ]
+        touched = [self.channels[chan_id] for chan_id, _ in amounts]
+        snapshot = [c.snapshot() for c in touched]
+        now = int(time.time())
+        attempt["resolve_time_ns"] = time.time_ns()
+        htlc_state = HTLC_SETTLED if settle else HTLC_CANCELED
+        htlcs = tuple({**h, "state": htlc_state, "resolve_time": now} for h in inv.htlcs)
+        if settle:
+            preimage = preimage or inv.preimage
+            inv = replace(
+                inv,
+                state=SETTLED,
+                preimage=preimage,
+                htlcs=htlcs,
+                settle_index=self._next_index(inv.node, "settle_index"),
+                settle_date=now,
+                hold_deadline=0,
+            )
+            attempt |= {"status": ATTEMPT_SUCCEEDED, "preimage": preimage}
+            payment = replace(payment, status=SUCCEEDED, preimage=preimage or "", htlcs=(attempt,))
+        else:
+            inv = replace(inv, state=CANCELED, htlcs=htlcs, amt_paid_msat=0, hold_deadline=0)
+            attempt |= {
+                "status": ATTEMPT_FAILED,
+                "failure_code": INCORRECT_OR_UNKNOWN_PAYMENT_DETAILS,
+                "failure_source_index": len(amounts),
+            }
+            payment = replace(
+                payment,
+                status=FAILED,
+                fee_msat=0,
+                failure_reason=FAILURE_INCORRECT_PAYMENT_DETAILS,
+                htlcs=(attempt,),
+            )
+        try:
+            with self._tx():
+                self._release_htlcs(sender, amounts, settle=settle)
+                for chan in touched:
+                    self._save_channel(chan)
+                self._update_invoice(inv)
+                self.db.execute(
+                    "UPDATE payments SET status=?, preimage=?, fee_msat=?, failure_reason=?,"
+                    " htlcs=? WHERE node=? AND payment_index=?",
+                    (
+                        payment.status,
+                        payment.preimage,
+                        payment.fee_msat,
+                        payment.failure_reason,
+                        json.dumps(list(payment.htlcs)),
+                        payment.node,
+                        payment.payment_index,
+                    ),
+                )
+        except BaseException:
+            for chan, snap in zip(touched, snapshot, strict=True):
+                chan.restore(snap)
+            raise
+        self._dispatch(inv, add_event=False)
+        self._notify_payment()
 
     def _store_payment(self, record: PaymentRecord, *, in_tx: bool = False) -> PaymentRecord:
         ctx = contextlib.nullcontext() if in_tx else self._tx()

@@ -299,6 +299,7 @@ class LightningService(_NodeService, lightning_pb2_grpc.LightningServicer):
                     capacity=c.capacity_msat // 1000,
                     local_balance=c.balance[self.node] // 1000,
                     remote_balance=c.balance[peer] // 1000,
+                    unsettled_balance=c.pending // 1000,
                     total_satoshis_sent=c.sent.get(self.node, 0) // 1000,
                     total_satoshis_received=c.sent.get(peer, 0) // 1000,
                     num_updates=c.num_updates,
@@ -476,7 +477,19 @@ class RouterService(_NodeService, router_pb2_grpc.RouterServicer):
         in_flight = self.net.in_flight_record(self.node, req)
         record = self.net.execute_payment(self.node, req, created)
         if not request.no_inflight_updates:
-            yield payment_message(in_flight)
+            yield payment_message(record if record.status == IN_FLIGHT else in_flight)
+        yield from self._until_final(record, context)
+
+    def _until_final(self, record: PaymentRecord, context: grpc.ServicerContext) -> Any:
+        """Wait for a held payment to settle or fail, then send its final state."""
+        while record.status not in (SUCCEEDED, FAILED):
+            if not context.is_active():
+                return
+            self.net.wait_payment_change(0.5)
+            try:
+                record = self.net.lookup_payment(self.node, record.payment_hash) or record
+            except SimnetError as err:
+                return _abort(context, err)
         yield payment_message(record)
 
     def TrackPaymentV2(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -486,24 +499,31 @@ class RouterService(_NodeService, router_pb2_grpc.RouterServicer):
             return _abort(context, err)
         sent_in_flight = False
         while True:
-            record = self.net.lookup_payment(self.node, payment_hash)
-            in_flight = self.net.is_in_flight(self.node, payment_hash)
-            if record is None and not in_flight:
+            try:
+                record = self.net.lookup_payment(self.node, payment_hash)
+            except SimnetError as err:
+                return _abort(context, err)
+            # A retry of a failed hash is being routed right now.
+            routing = self.net.is_in_flight(self.node, payment_hash)
+            if record is None and not routing:
                 # lnd's ErrPaymentNotInitiated
                 return _abort(context, SimnetError("payment isn't initiated", "NOT_FOUND"))
-            if not in_flight and record is not None and record.status in (SUCCEEDED, FAILED):
+            if record is not None and not routing and record.status in (SUCCEEDED, FAILED):
                 yield payment_message(record)
                 return
             if not sent_in_flight and not request.no_inflight_updates:
                 sent_in_flight = True
-                yield lightning_pb2.Payment(
-                    payment_hash=payment_hash,
-                    payment_preimage=_ZERO_PREIMAGE,
-                    status=IN_FLIGHT,
-                )
+                if record is not None and record.status == IN_FLIGHT:
+                    yield payment_message(record)
+                else:
+                    yield lightning_pb2.Payment(
+                        payment_hash=payment_hash,
+                        payment_preimage=_ZERO_PREIMAGE,
+                        status=IN_FLIGHT,
+                    )
             if not context.is_active():
                 return
-            time.sleep(0.01)
+            self.net.wait_payment_change(0.5)
 
 
 class InvoicesService(_NodeService, invoices_pb2_grpc.InvoicesServicer):
@@ -545,7 +565,41 @@ class InvoicesService(_NodeService, invoices_pb2_grpc.InvoicesServicer):
             return _abort(context, err)
         return invoice_message(inv)
 
-    # AddHoldInvoice and SettleInvoice: inherited, answer UNIMPLEMENTED.
+    def AddHoldInvoice(self, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            payment_hash = _hash_hex(request.hash)
+            value_msat = _unmarshall_amt(request.value, request.value_msat)
+            if len(request.memo) > MAX_MEMO_SIZE:
+                raise SimnetError(
+                    f"memo too large: {len(request.memo)} bytes (maxsize={MAX_MEMO_SIZE})"
+                )
+            me = self.me
+            inv = self.net.add_invoice(
+                self.node,
+                value_msat=value_msat,
+                memo=request.memo,
+                expiry=request.expiry,
+                preimage=None,
+                cltv_expiry=request.cltv_expiry,
+                make_request=lambda rec: bolt11.encode(rec, me.privkey),
+                hold_hash=payment_hash,
+            )
+        except SimnetError as err:
+            return _abort(context, err)
+        return invoices_pb2.AddHoldInvoiceResp(
+            payment_request=inv.payment_request,
+            add_index=inv.add_index,
+            payment_addr=bytes.fromhex(inv.payment_addr),
+        )
+
+    def SettleInvoice(self, request: Any, context: grpc.ServicerContext) -> Any:
+        try:
+            if len(request.preimage) != 32:
+                raise SimnetError(f"invalid preimage length of {len(request.preimage)}, want 32")
+            self.net.settle_invoice(self.node, request.preimage)
+        except SimnetError as err:
+            return _abort(context, err)
+        return invoices_pb2.SettleInvoiceResp()
 
 
 def add_services(server: grpc.Server, net: Network, node: str, host: str) -> None:

@@ -100,4 +100,17 @@ def connect(path: Path) -> sqlite3.Connection:
     # would cap throughput for no benefit to a simulator.
     db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(SCHEMA)
+    for table, column, decl in _ADDED_COLUMNS:
+        existing = {row["name"] for row in db.execute(f"PRAGMA table_info({table})")}
+        if column not in existing:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
     return db
+
+
+# Columns added after the first schema, so older data dirs keep working.
+_ADDED_COLUMNS = (
+    ("nodes", "keysend_hold_seconds", "INTEGER NOT NULL DEFAULT 0"),
+    ("channels", "pending_msat", "INTEGER NOT NULL DEFAULT 0"),
+    ("invoices", "is_hold", "INTEGER NOT NULL DEFAULT 0"),
+    ("invoices", "hold_deadline", "INTEGER NOT NULL DEFAULT 0"),
+)

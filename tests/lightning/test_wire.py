@@ -191,15 +191,6 @@ def test_cancel_is_seen_by_single_invoice_stream_only(stubs: dict[str, Stubs]) -
     assert seen == []  # SubscribeInvoices never sends CANCELED (nor ACCEPTED)
 
 
-def test_hold_invoices_not_implemented_yet(stubs: dict[str, Stubs]) -> None:
-    forum = stubs["forum"]
-    with pytest.raises(grpc.RpcError) as exc_info:
-        forum.invoices.AddHoldInvoice(
-            invoices_pb2.AddHoldInvoiceRequest(hash=b"\x03" * 32, value=1), metadata=forum.md
-        )
-    assert exc_info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-
-
 def test_large_responses_pass_the_4_mib_default(simnet: SimNet) -> None:
     # ~6 MiB of ListInvoices: needs the 200 MiB limit on both ends.
     for _ in range(5_000):
