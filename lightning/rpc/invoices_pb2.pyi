@@ -3,10 +3,8 @@
 isort:skip_file
 Our own subset of lnd's invoicesrpc.Invoices service (lnd v0.21.2-beta).
 
-Names and numbers match lnd. simnet serves SubscribeSingleInvoice,
-CancelInvoice and LookupInvoiceV2; hold invoices (AddHoldInvoice,
-SettleInvoice) are declared for wire compatibility and answered
-UNIMPLEMENTED by simnet for now.
+Names and numbers match lnd; simnet serves all five RPCs. HtlcModifier is
+left out (the forum does not intercept HTLCs).
 """
 
 from collections import abc as _abc

@@ -17,7 +17,8 @@ and 3-hop (alice via router2, router1) routes to forum.
 
 Simplifications against a real network: the sender knows every channel's
 balance (routes never fail mid-way), HTLCs resolve instantly, channels have no
-reserve or commitment fee, hold invoices are not implemented yet.
+reserve or commitment fee. Hold invoices and lnd's keysend hold mode
+(``keysend_hold_seconds`` per node in the topology) are supported.
 """
 
 from __future__ import annotations
