@@ -16,7 +16,7 @@ bob (accept keysend), all funded, with 1-hop (alice), 2-hop (bob via router1)
 and 3-hop (alice via router2, router1) routes to forum.
 
 Simplifications against a real network: the sender knows every channel's
-balance (routes never fail mid-way), HTLCs resolve instantly, channels have no
+balance (routes never fail mid-way), HTLCs resolve at once unless held, channels have no
 reserve or commitment fee. Hold invoices and lnd's keysend hold mode
 (``keysend_hold_seconds`` per node in the topology) are supported.
 """
@@ -215,9 +215,16 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m lightning.simnet",
         description="Serve a simulated Lightning network over lnd's gRPC API.",
     )
-    parser.add_argument("--data-dir", type=Path, default=Path("var/simnet"))
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("var/simnet"),
+        help="state, certificates and macaroons (default: var/simnet)",
+    )
     parser.add_argument("--topology", type=Path, default=None, help="JSON topology (first start)")
-    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--host", default="127.0.0.1", help="address to serve on (0.0.0.0: all interfaces)"
+    )
     parser.add_argument("--base-port", type=int, default=0, help="node i serves on base+i")
     parser.add_argument(
         "--tlsextradomain",
