@@ -68,6 +68,15 @@
         document.dispatchEvent(new CustomEvent("forum:post-added", { detail: { element: el, eventId: msg.event_id } }));
       } else if (msg.type === "thread.updated" && msg.thread === threadId) {
         if (countEl && typeof msg.reply_count === "number") countEl.textContent = String(msg.reply_count);
+        if (msg.is_hidden) showNotice(list, "Moderators hid this thread.");
+        const composer = document.getElementById("compose");
+        if (msg.is_locked && composer) {
+          // A reply paid now would be rejected (thread_locked): say so before anyone pays.
+          composer.replaceWith(Object.assign(document.createElement("p"), {
+            className: "notice",
+            textContent: "This thread is locked: new replies are rejected (and not published).",
+          }));
+        }
       } else if (msg.type === "post.hidden" && msg.event_id) {
         const el = byEvent(list, msg.event_id);
         if (el) el.remove();
@@ -115,6 +124,12 @@
       } else if (msg.type === "post.hidden" && msg.event_id) {
         const el = byEvent(list, msg.event_id);
         if (el) el.remove();
+      } else if (msg.type === "thread.updated" && msg.thread) {
+        const row = byEvent(list, msg.thread);
+        if (!row) return;
+        if (msg.is_hidden) { row.remove(); return; }
+        const el = await fragment(msg.thread);  // fresh counters and pinned/locked flags
+        if (el && row.parentNode) list.replaceChild(el, row);
       }
     });
   }
