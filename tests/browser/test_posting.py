@@ -54,6 +54,14 @@ def test_reply_with_demo_wallet_appears_in_both_pages(new_page, forum_server, ar
         post.wait_for(timeout=15_000)
         assert post.locator(".verify").count() == 1
     assert reader.evaluate("window.__sameDocument") is True
+    # "verify" serves the event exactly as signed in the writer's browser.
+    from forum import nostr
+
+    href = (
+        reader.locator("#post-list .post", has_text=text).locator(".verify").get_attribute("href")
+    )
+    signed = nostr.parse_event(forum_server.get(href), verify=True)
+    assert signed.content == text and signed.kind == nostr.KIND_REPLY
     # The writer's page shows the same post that a reload shows.
     writer.screenshot(path=str(artifacts / "reply-writer.png"), full_page=True)
     reader.screenshot(path=str(artifacts / "reply-reader.png"), full_page=True)
