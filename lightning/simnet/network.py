@@ -175,6 +175,8 @@ class PaymentRequest:
     final_cltv_delta: int
     payment_request: str = ""
     outgoing_chan_ids: tuple[int, ...] = ()
+    timeout_seconds: int = 60
+    cancelable: bool = False
 
 
 class Subscription:
@@ -825,6 +827,25 @@ class Network:
             # A FAILED payment may be retried with the same hash, as in lnd.
             self._inflight.add((node, payment_hash))
 
+    def cancel_payment_loop(self, node: str, payment_hash: str) -> None:
+        """SendPaymentV2 with ``cancelable``: the client went away.
+
+        As in lnd this only stops new attempts; a held HTLC may still settle,
+        and if it fails the reason is FAILURE_REASON_CANCELED.
+        """
+        with self.lock:
+            if self.shutting_down:
+                return
+            payment = self._find_payment(node, payment_hash)
+            if payment is None or payment.status != IN_FLIGHT or not payment.htlcs:
+                return
+            attempt = {**payment.htlcs[-1], "canceled_at_ns": time.time_ns()}
+            with self._tx():
+                self.db.execute(
+                    "UPDATE payments SET htlcs=? WHERE node=? AND payment_index=?",
+                    (json.dumps([attempt]), node, payment.payment_index),
+                )
+
     def is_in_flight(self, node: str, payment_hash: str) -> bool:
         with self.lock:
             return (node, payment_hash) in self._inflight
@@ -908,6 +929,8 @@ class Network:
             "route": _route_dict(route),
             "attempt_time_ns": created_ns,
             "resolve_time_ns": time.time_ns(),
+            # simnet bookkeeping for a held HTLC that fails later (not on the wire)
+            "timeout_at_ns": created_ns + req.timeout_seconds * 1_000_000_000,
         }
         reject = self._receiver_rejects(dest, req)
         if reject:
@@ -1177,7 +1200,7 @@ class Network:
                 payment,
                 status=FAILED,
                 fee_msat=0,
-                failure_reason=FAILURE_INCORRECT_PAYMENT_DETAILS,
+                failure_reason=_held_failure_reason(attempt),
                 htlcs=(attempt,),
             )
         try:
@@ -1363,6 +1386,20 @@ class _Label:
     cltv_in: int
     size: int  # onion bytes of the hops from ``node`` to the target
     path: tuple[tuple[int, str], ...]  # (chan_id, node at the far end), source side first
+
+
+def _held_failure_reason(attempt: dict[str, Any]) -> int:
+    """Why a held payment failed: whichever of lnd's payment-loop ends came first.
+
+    lnd marks a payment failed when its timeout fires or its context is
+    canceled; the in-flight HTLC failing afterwards keeps that reason.
+    """
+    now = time.time_ns()
+    timeout_at = attempt.get("timeout_at_ns", now + 1)
+    canceled_at = attempt.get("canceled_at_ns", now + 1)
+    if min(timeout_at, canceled_at) > now:
+        return FAILURE_INCORRECT_PAYMENT_DETAILS
+    return FAILURE_CANCELED if canceled_at < timeout_at else FAILURE_TIMEOUT
 
 
 def _route_dict(route: Route) -> dict[str, Any]:

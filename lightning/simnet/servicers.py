@@ -449,6 +449,8 @@ class RouterService(_NodeService, router_pb2_grpc.RouterServicer):
                 final_cltv_delta=decoded.min_final_cltv_expiry or final_cltv,
                 payment_request=request.payment_request,
                 outgoing_chan_ids=tuple(request.outgoing_chan_ids),
+                timeout_seconds=request.timeout_seconds or 60,
+                cancelable=request.cancelable,
             )
         if len(request.dest) != 33:
             raise SimnetError(f"invalid vertex length of {len(request.dest)}, want 33")
@@ -462,6 +464,9 @@ class RouterService(_NodeService, router_pb2_grpc.RouterServicer):
             fee_limit_msat=fee_limit,
             final_cltv_delta=final_cltv,
             outgoing_chan_ids=tuple(request.outgoing_chan_ids),
+            # lnd: 0 means 60 s.
+            timeout_seconds=request.timeout_seconds or 60,
+            cancelable=request.cancelable,
         )
 
     def SendPaymentV2(self, request: Any, context: grpc.ServicerContext) -> Any:
@@ -476,14 +481,24 @@ class RouterService(_NodeService, router_pb2_grpc.RouterServicer):
         # first yield would otherwise never pay.
         in_flight = self.net.in_flight_record(self.node, req)
         record = self.net.execute_payment(self.node, req, created)
-        if not request.no_inflight_updates:
-            yield payment_message(record if record.status == IN_FLIGHT else in_flight)
-        yield from self._until_final(record, context)
+        try:
+            if not request.no_inflight_updates:
+                yield payment_message(record if record.status == IN_FLIGHT else in_flight)
+            yield from self._until_final(record, context, cancelable=req.cancelable)
+        except GeneratorExit:
+            # grpc closes the generator when the client drops the stream.
+            if req.cancelable and record.status == IN_FLIGHT:
+                self.net.cancel_payment_loop(self.node, req.payment_hash)
+            raise
 
-    def _until_final(self, record: PaymentRecord, context: grpc.ServicerContext) -> Any:
+    def _until_final(
+        self, record: PaymentRecord, context: grpc.ServicerContext, *, cancelable: bool = False
+    ) -> Any:
         """Wait for a held payment to settle or fail, then send its final state."""
         while record.status not in (SUCCEEDED, FAILED):
             if not context.is_active():
+                if cancelable:
+                    self.net.cancel_payment_loop(self.node, record.payment_hash)
                 return
             self.net.wait_payment_change(0.5)
             try:

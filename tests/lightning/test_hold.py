@@ -9,9 +9,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import grpc
 import pytest
 
 from lightning.client import LightningClient
+from lightning.rpc import lightning_pb2, router_pb2, router_pb2_grpc
 from lightning.simnet import SimNet
 from lightning.types import LightningRequestError, PaymentAlreadyExists
 from tests.lightning.conftest import StartSimnet
@@ -148,3 +150,46 @@ def test_held_payment_survives_restart(start_simnet: StartSimnet, tmp_path) -> N
         assert alice.track_payment(payment_hash, wait=True).succeeded
     total = net.network.total_balance_msat()
     assert total == sum(c.capacity_msat for c in net.network.channels.values())
+
+
+SLOW_RECEIVER: dict[str, Any] = {
+    "nodes": [
+        {"name": "forum", "accept_keysend": True, "keysend_hold_seconds": 2},
+        {"name": "alice"},
+    ],
+    "channels": [{"node1": "alice", "node2": "forum", "capacity_sat": 1_000_000}],
+}
+
+
+def test_timeout_and_canceled_failure_reasons(start_simnet: StartSimnet) -> None:
+    """A held HTLC failing after the payment loop ended keeps lnd's reason for the end."""
+
+    net = start_simnet(topology=SLOW_RECEIVER)
+    forum = net.nodes["forum"].pubkey
+    with net.nodes["alice"].client() as alice:
+        # timeout_seconds=1 passes while forum holds the HTLC for 2 s.
+        timed_out = alice.keysend(forum, 1_000, {65537: b"slow"}, timeout_seconds=1)
+        assert timed_out.failure_reason == "FAILURE_REASON_TIMEOUT"
+
+        # cancelable=true and the client goes away: FAILURE_REASON_CANCELED.
+        node = net.nodes["alice"]
+        channel = grpc.secure_channel(
+            node.grpc_address, grpc.ssl_channel_credentials(node.tls_cert_path.read_bytes())
+        )
+        preimage = secrets.token_bytes(32)
+        request = router_pb2.SendPaymentRequest(
+            dest=bytes.fromhex(forum),
+            amt_msat=1_000,
+            payment_hash=hashlib.sha256(preimage).digest(),
+            dest_custom_records={5482373484: preimage},
+            timeout_seconds=30,
+            fee_limit_msat=1_000,
+            cancelable=True,
+        )
+        md = (("macaroon", node.macaroon_path.read_bytes().hex()),)
+        stream = router_pb2_grpc.RouterStub(channel).SendPaymentV2(request, metadata=md)
+        assert next(stream).status == lightning_pb2.Payment.IN_FLIGHT
+        stream.cancel()
+        channel.close()
+        final = alice.track_payment(request.payment_hash.hex(), wait=True)
+        assert final.failure_reason == "FAILURE_REASON_CANCELED"
