@@ -7,8 +7,9 @@ one critical section and one SQLite transaction, so concurrent payments can
 never lose or create money and a restart finds a consistent state.
 
 Simplifications, documented in the package docstring: the sender sees every
-channel's real balance (so it never needs retries), HTLCs resolve instantly,
-and there are no channel reserves or commitment fees.
+channel's real balance (so it never needs retries), HTLCs resolve at once
+unless a hold invoice (or keysend hold mode) keeps them, and there are no
+channel reserves or commitment fees.
 """
 
 from __future__ import annotations
