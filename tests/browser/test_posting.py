@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sqlite3
 import uuid
 
 import pytest
@@ -215,4 +216,27 @@ def test_browser_key_export_and_import(new_page, forum_server, artifacts):
     expected = nostr.npub_encode(nostr.public_key(secret))
     assert page.inner_text("#key-dialog .key-npub") == expected
     assert page.evaluate("localStorage.getItem('lnforum.secret_key')") == secret
+    assert page.js_errors == []
+
+
+def test_a_long_reply_goes_in_several_keysends_and_is_published_whole(new_page, forum_server):
+    page = new_page()
+    _welcome_thread_url(page, forum_server)
+    marker = uuid.uuid4().hex[:8]
+    paragraph = "Lightning is fast, onions are small, so long posts travel in parts. "
+    text = f"Long post {marker}\n\n" + "\n\n".join(paragraph * 3 for _ in range(12))
+    assert len(text.encode()) > 2_000  # more than one onion can carry
+    _compose(page, text)
+    page.click("#compose .compose-pay")
+    page.wait_for_selector("#compose .status-box[data-state=published]", timeout=45_000)
+    post = page.locator("#post-list .post", has_text=f"Long post {marker}")
+    post.wait_for()
+    assert post.inner_text().count("onions are small") == 36
+    event_id = post.get_attribute("data-event-id")
+    with sqlite3.connect(forum_server.data_dir / "forum.sqlite3") as db:
+        (parts,) = db.execute(
+            "SELECT COUNT(*) FROM forum_ledgerentry WHERE event_id = ? AND purpose = 'part'",
+            (event_id,),
+        ).fetchone()
+    assert parts >= 2, "the composer should have split the event into several keysends"
     assert page.js_errors == []
