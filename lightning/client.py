@@ -518,10 +518,7 @@ class LightningClient:
             dest_features=[lightning_pb2.TLV_ONION_OPT],
             no_inflight_updates=True,
         )
-        stream = self._router.SendPaymentV2(
-            request, timeout=timeout_seconds + self.timeout, metadata=self._metadata
-        )
-        return self._final_payment(stream, request.payment_hash.hex())
+        return self._send_payment(request, timeout_seconds)
 
     def pay_invoice(
         self,
@@ -546,10 +543,16 @@ class LightningClient:
                 self._lightning.DecodePayReq, lightning_pb2.PayReqString(pay_req=payment_request)
             )
             request.fee_limit_msat = default_fee_limit_msat(decoded.num_msat or amt_msat)
+        return self._send_payment(request, timeout_seconds)
+
+    def _send_payment(
+        self, request: router_pb2.SendPaymentRequest, timeout_seconds: int
+    ) -> Payment:
+        # The deadline covers lnd's own payment timeout plus our usual margin.
         stream = self._router.SendPaymentV2(
             request, timeout=timeout_seconds + self.timeout, metadata=self._metadata
         )
-        return self._final_payment(stream, "")
+        return self._final_payment(stream, request.payment_hash.hex())
 
     def track_payment(self, payment_hash: str, *, wait: bool = False) -> Payment:
         """The payment's current state, or with ``wait`` its final state."""

@@ -235,6 +235,33 @@ class _NodeService:
     def me(self) -> Any:
         return self.net.nodes[self.node]
 
+    def _add_invoice(
+        self,
+        request: Any,
+        value_msat: int,
+        *,
+        preimage: bytes | None = None,
+        hold_hash: str | None = None,
+    ) -> InvoiceRecord:
+        """AddInvoice and AddHoldInvoice share memo, expiry and cltv fields and checks."""
+        if value_msat < 0:
+            raise SimnetError("payments of negative value are not allowed")
+        if len(request.memo) > MAX_MEMO_SIZE:
+            raise SimnetError(
+                f"memo too large: {len(request.memo)} bytes (maxsize={MAX_MEMO_SIZE})"
+            )
+        privkey = self.me.privkey
+        return self.net.add_invoice(
+            self.node,
+            value_msat=value_msat,
+            memo=request.memo,
+            expiry=request.expiry,
+            preimage=preimage,
+            cltv_expiry=request.cltv_expiry,
+            make_request=lambda rec: bolt11.encode(rec, privkey),
+            hold_hash=hold_hash,
+        )
+
     def _stream_invoices(
         self,
         backlog: list[InvoiceRecord],
@@ -313,25 +340,10 @@ class LightningService(_NodeService, lightning_pb2_grpc.LightningServicer):
     def AddInvoice(self, request: Any, context: grpc.ServicerContext) -> Any:
         try:
             value_msat = _unmarshall_amt(request.value, request.value_msat)
-            if value_msat < 0:
-                raise SimnetError("payments of negative value are not allowed")
-            if len(request.memo) > MAX_MEMO_SIZE:
-                raise SimnetError(
-                    f"memo too large: {len(request.memo)} bytes (maxsize={MAX_MEMO_SIZE})"
-                )
             preimage = request.r_preimage or None
             if preimage is not None and len(preimage) != 32:
                 raise SimnetError(f"invalid preimage length of {len(preimage)}, want 32")
-            me = self.me
-            inv = self.net.add_invoice(
-                self.node,
-                value_msat=value_msat,
-                memo=request.memo,
-                expiry=request.expiry,
-                preimage=preimage,
-                cltv_expiry=request.cltv_expiry,
-                make_request=lambda rec: bolt11.encode(rec, me.privkey),
-            )
+            inv = self._add_invoice(request, value_msat, preimage=preimage)
         except SimnetError as err:
             return _abort(context, err)
         return lightning_pb2.AddInvoiceResponse(
@@ -584,21 +596,7 @@ class InvoicesService(_NodeService, invoices_pb2_grpc.InvoicesServicer):
         try:
             payment_hash = _hash_hex(request.hash)
             value_msat = _unmarshall_amt(request.value, request.value_msat)
-            if len(request.memo) > MAX_MEMO_SIZE:
-                raise SimnetError(
-                    f"memo too large: {len(request.memo)} bytes (maxsize={MAX_MEMO_SIZE})"
-                )
-            me = self.me
-            inv = self.net.add_invoice(
-                self.node,
-                value_msat=value_msat,
-                memo=request.memo,
-                expiry=request.expiry,
-                preimage=None,
-                cltv_expiry=request.cltv_expiry,
-                make_request=lambda rec: bolt11.encode(rec, me.privkey),
-                hold_hash=payment_hash,
-            )
+            inv = self._add_invoice(request, value_msat, hold_hash=payment_hash)
         except SimnetError as err:
             return _abort(context, err)
         return invoices_pb2.AddHoldInvoiceResp(
