@@ -25,6 +25,8 @@ from typing import Any
 
 from forum import nostr
 from forum.nostr import Event, EventError
+from lightning.onion import HMAC_SIZE, MAX_HOPS, MAX_ROUTING_PAYLOAD, HopPayload, bigsize_len
+from lightning.types import KEYSEND_PREIMAGE_RECORD
 
 PROTOCOL_VERSION = 1
 
@@ -47,7 +49,7 @@ RECORD_TYPES: dict[str, int] = {
     "topup": RECORD_BASE + 18,  # event id base64url
     "tip": RECORD_BASE + 20,  # event id base64url (reserved: tips are a later issue)
 }
-KEYSEND_PREIMAGE_TYPE = 5482373484  # lnd's, never ours
+KEYSEND_PREIMAGE_TYPE = KEYSEND_PREIMAGE_RECORD  # lnd's, never ours
 
 _T = RECORD_TYPES
 _NAMES = {number: name for name, number in RECORD_TYPES.items()}
@@ -417,30 +419,11 @@ def join_parts(parts: Sequence[PartMessage]) -> Event:
 
 # --- sizes -----------------------------------------------------------------------------
 
-ONION_HOP_PAYLOADS = 1300  # BOLT 4 hop_payloads; lightning-onion MaxRoutingPayloadSize
-HMAC_SIZE = 32
-MAX_HOPS = 27  # lightning-onion NumMaxHops
 # Defaults for sizing: a post of up to 1,000 sats with lncli's default fee limit (100% of
 # the amount) keeps every hop's amount below 2**24 msat, and CLTV heights stay below
 # 2**24 for centuries, so each is a 3-byte truncated integer. Pass real values to be exact.
 DEFAULT_AMT_MSAT = 1_000_000
 DEFAULT_MAX_CLTV = 2**24 - 1
-
-
-def bigsize_len(value: int) -> int:
-    """Bytes of a BOLT 1 BigSize integer."""
-    if value < 0xFD:
-        return 1
-    if value < 0x10000:
-        return 3
-    if value < 2**32:
-        return 5
-    return 9
-
-
-def _truncated_len(value: int) -> int:
-    """Bytes of a tu64/tu32 (big-endian, no leading zero bytes)."""
-    return (value.bit_length() + 7) // 8
 
 
 def _tlv_len(record_type: int, value_len: int) -> int:
@@ -479,11 +462,13 @@ def onion_budget_for_records(
     if not 1 <= hops <= MAX_HOPS:
         raise ValueError(f"hops must be between 1 and {MAX_HOPS}")
     fee_limit = amt_msat if fee_limit_msat is None else fee_limit_msat
-    cltv = _tlv_len(4, _truncated_len(max_cltv))
-    intermediate = _tlv_len(2, _truncated_len(amt_msat + fee_limit)) + cltv + _tlv_len(6, 8)
-    intermediate_hop = intermediate + bigsize_len(intermediate) + HMAC_SIZE
-    final_fixed = _tlv_len(2, _truncated_len(amt_msat)) + cltv + _tlv_len(KEYSEND_PREIMAGE_TYPE, 32)
-    room = ONION_HOP_PAYLOADS - (hops - 1) * intermediate_hop - HMAC_SIZE
+    # Whole intermediate hops as lnd sizes them; the final hop's fixed records without its
+    # length prefix and HMAC, which depend on how much of ours it carries.
+    intermediate_hop = HopPayload(amt_msat + fee_limit, max_cltv, next_chan_id=1).size()
+    final_fixed = HopPayload(
+        amt_msat, max_cltv, custom_records={KEYSEND_PREIMAGE_TYPE: 32}
+    ).records_size()
+    room = MAX_ROUTING_PAYLOAD - (hops - 1) * intermediate_hop - HMAC_SIZE
     budget = _largest_fit(room) - final_fixed
     if budget < 0:
         raise ValueError(f"a keysend cannot cross {hops} hops with these amounts")

@@ -56,6 +56,11 @@ class HopPayload:
 
     def size(self) -> int:
         """lnd route.Hop.PayloadSize."""
+        records = self.records_size()
+        return records + bigsize_len(records) + HMAC_SIZE
+
+    def records_size(self) -> int:
+        """The hop's TLV records alone, before the length prefix and the HMAC."""
         size = 0
         if self.amt_to_forward_msat:
             size += _record(AMT_TO_FORWARD_TYPE, truncated_len(self.amt_to_forward_msat))
@@ -65,7 +70,7 @@ class HopPayload:
             size += _record(SHORT_CHANNEL_ID_TYPE, 8)
         for tlv_type, length in (self.custom_records or {}).items():
             size += _record(tlv_type, length)
-        return size + bigsize_len(size) + HMAC_SIZE
+        return size
 
 
 def route_payload_size(hops: Sequence[HopPayload]) -> int:
