@@ -40,6 +40,13 @@
     return template.content.firstElementChild;
   }
 
+  /** The server's `sats` filter: "1,234 sats", fractions kept ("0.5 sats"). */
+  function satsText(msat) {
+    const text = msat % 1000 === 0 ? (msat / 1000).toLocaleString("en-US")
+      : (msat / 1000).toLocaleString("en-US", { maximumFractionDigits: 3 });
+    return text + (msat === 1000 ? " sat" : " sats");
+  }
+
   const byEvent = (root, id) => root.querySelector('[data-event-id="' + CSS.escape(id) + '"]');
 
   function flash(el) {
@@ -68,6 +75,8 @@
         document.dispatchEvent(new CustomEvent("forum:post-added", { detail: { element: el, eventId: msg.event_id } }));
       } else if (msg.type === "thread.updated" && msg.thread === threadId) {
         if (countEl && typeof msg.reply_count === "number") countEl.textContent = String(msg.reply_count);
+        const satsEl = document.getElementById("thread-sats");
+        if (satsEl && typeof msg.sats_msat === "number") satsEl.textContent = satsText(msg.sats_msat);
         if (msg.is_hidden) showNotice(list, "Moderators hid this thread.");
         const composer = document.getElementById("compose");
         if (msg.is_locked && composer) {

@@ -47,6 +47,7 @@ def test_reply_with_demo_wallet_appears_in_both_pages(new_page, forum_server, ar
     price = _compose(writer, text)
     assert writer.inner_text("#compose .wallet-line").lower().startswith("demo wallet")
     assert re.fullmatch(r"\d[\d,]* sats?", price)
+    sats_before = reader.inner_text("#thread-sats")
     status = _pay_and_wait(writer)
     assert "Published" in status
 
@@ -54,6 +55,9 @@ def test_reply_with_demo_wallet_appears_in_both_pages(new_page, forum_server, ar
         post = page.locator("#post-list .post", has_text=text)
         post.wait_for(timeout=15_000)
         assert post.locator(".verify").count() == 1
+    reader.wait_for_function(
+        f"document.getElementById('thread-sats').textContent !== {sats_before!r}"
+    )
     assert reader.evaluate("window.__sameDocument") is True
     # "verify" serves the event exactly as signed in the writer's browser.
     from forum import nostr
