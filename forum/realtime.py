@@ -10,6 +10,9 @@ import asyncio
 import logging
 import re
 import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -70,11 +73,76 @@ def _send_on_consumer_loop(layer: InMemoryChannelLayer, group: str, message: dic
     return True
 
 
-def broadcast_now(group: str, message_type: str, payload: dict[str, Any]) -> None:
+# Batching: with Redis, each `async_to_sync(group_send)` makes a fresh event loop and
+# connection (several ms). A task that broadcasts a handful of messages sends them in one go.
+_batch = threading.local()
+_background: ThreadPoolExecutor | None = None
+_background_lock = threading.Lock()
+
+
+@contextmanager
+def batch(*, background: bool = False) -> Iterator[None]:
+    """Collect the broadcasts made inside (on commit, as usual) and send them together on exit.
+
+    `background=True` hands the sending to one helper thread (order kept), so a latency-bound
+    loop such as the listener does not wait for the channel layer. Nested batches join the
+    outermost one.
+    """
+    if getattr(_batch, "messages", None) is not None:
+        yield
+        return
+    _batch.messages = []
+    try:
+        yield
+    finally:
+        messages, _batch.messages = _batch.messages, None
+        if messages:
+            if background:
+                _background_executor().submit(_send_many, messages)
+            else:
+                _send_many(messages)
+
+
+def _background_executor() -> ThreadPoolExecutor:
+    global _background
+    with _background_lock:
+        if _background is None:
+            _background = ThreadPoolExecutor(max_workers=1, thread_name_prefix="broadcast")
+        return _background
+
+
+def _send_many(messages: list[tuple[str, dict]]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
+    if isinstance(layer, InMemoryChannelLayer):
+        for group, message in messages:
+            _send_one(layer, group, message)
+        return
+
+    async def send_all() -> None:
+        for group, message in messages:  # in order: "paid" before "published"
+            await layer.group_send(group, message)
+
+    try:
+        async_to_sync(send_all)()
+    except Exception:
+        log.exception("broadcast of %d messages failed", len(messages))
+
+
+def broadcast_now(group: str, message_type: str, payload: dict[str, Any]) -> None:
     message = {"type": message_type, "payload": payload}
+    pending = getattr(_batch, "messages", None)
+    if pending is not None:
+        pending.append((group, message))
+        return
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    _send_one(layer, group, message)
+
+
+def _send_one(layer: Any, group: str, message: dict) -> None:
     try:
         if isinstance(layer, InMemoryChannelLayer) and _send_on_consumer_loop(
             layer, group, message

@@ -70,6 +70,38 @@ def _from_event(status: dict[str, Any], event: Event) -> dict[str, Any]:
     return status
 
 
+def event_status(
+    event: Event,
+    *,
+    rejection: Rejection | None,
+    thread_event_id: str | None,
+    number: int | None,
+) -> dict[str, Any]:
+    """The status of `event` from facts the caller already holds (no queries).
+
+    `rejection` is its latest standing rejection, if any; `thread_event_id`/`number` where it
+    was published, if it was.
+    """
+    status = status_unknown(event.event_id)
+    status.update(
+        event_id=event.event_id,
+        board=event.board.slug if event.board_id else None,
+        price_msat=event.price_msat,
+        paid_msat=event.paid_msat,
+    )
+    if event.state == Event.State.PUBLISHED:
+        status.update(state="published", thread_event_id=thread_event_id, number=number)
+    elif event.state == Event.State.REJECTED:
+        status["state"] = "rejected"
+        if rejection is not None:
+            status.update(reason=rejection.reason, message=rejection.message)
+    else:
+        status.update(state="waiting", waiting_for=event.waiting_for)
+        if rejection is not None and rejection.reason == Rejection.Reason.UNDERPAID:
+            status.update(reason=rejection.reason, message=rejection.message)
+    return status
+
+
 def _parts(status: dict[str, Any], event_id: str) -> dict[str, Any]:
     parts = list(MessagePart.objects.filter(event_id=event_id).values_list("index", "count"))
     status.update(state="waiting", waiting_for="parts", event_id=event_id)

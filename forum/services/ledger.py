@@ -221,9 +221,9 @@ def ledger_record_invoice(
                 lease_seconds=lease_seconds,
             )
         if created:
+            _status_on_commit(entry)  # first: an eager reconcile then reports "published" after
             if enqueue:
                 transaction.on_commit(lambda: _enqueue_reconcile(entry.payment_hash), robust=True)
-            _status_on_commit(entry)
     if created:
         log.info(
             "ledger.settled %s",
@@ -248,5 +248,4 @@ def _status_on_commit(entry: LedgerEntry) -> None:
         return
     from forum.services import status
 
-    keys = [entry.payment_hash] + ([entry.event_id] if entry.event_id else [])
-    status.status_broadcast_on_commit(keys=keys)
+    status.status_paid_on_commit(payment_hash=entry.payment_hash, event_id=entry.event_id)

@@ -83,6 +83,9 @@ def _broadcast_published(payload: dict[str, Any], *, board: Board, thread_event_
 def thread_publish(*, event: Event, parsed: nostr.Event, author: Author, at: datetime) -> Thread:
     """Publish an accepted kind-11 event as a thread on its board."""
     board = event.board
+    event.state, event.waiting_for = Event.State.PUBLISHED, ""
+    event.save()
+    event._status_where = (event.event_id, 0)
     thread = Thread.objects.create(
         event=event,
         board=board,
@@ -93,9 +96,6 @@ def thread_publish(*, event: Event, parsed: nostr.Event, author: Author, at: dat
         last_activity_at=at,
         sats_msat=event.paid_msat,
     )
-    event.state = Event.State.PUBLISHED
-    event.waiting_for = ""
-    event.save(update_fields=["state", "waiting_for", "board"])
     Author.objects.filter(pk=author.pk).update(thread_count=F("thread_count") + 1)
     Board.objects.filter(pk=board.pk).update(
         thread_count=F("thread_count") + 1,
@@ -125,6 +125,9 @@ def reply_publish(
         .get(pk=thread.pk)
     )
     last = Post.objects.filter(thread=thread).aggregate(n=Max("number"))["n"] or 0
+    event.state, event.waiting_for = Event.State.PUBLISHED, ""
+    event.save()
+    event._status_where = (thread.event.event_id, last + 1)
     post = Post.objects.create(
         event=event,
         thread=thread,
@@ -136,9 +139,6 @@ def reply_publish(
         settled_at=at,
         sats_msat=event.paid_msat,
     )
-    event.state = Event.State.PUBLISHED
-    event.waiting_for = ""
-    event.save(update_fields=["state", "waiting_for", "board"])
     Thread.objects.filter(pk=thread.pk).update(
         reply_count=F("reply_count") + 1,
         sats_msat=F("sats_msat") + event.paid_msat,

@@ -18,6 +18,9 @@ poisoned payment cannot hold up its author's later messages forever.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,7 +29,7 @@ from django.db import DatabaseError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from forum import nostr, protocol
+from forum import nostr, protocol, realtime
 from forum.models import (
     Author,
     Ban,
@@ -38,6 +41,7 @@ from forum.models import (
     Rejection,
     Thread,
 )
+from forum.selectors.status import event_status
 from forum.services import pricing, publish
 from forum.services.ledger import entry_records
 from forum.services.rejections import reason_for_code, rejection_record, rejection_resolve
@@ -57,12 +61,34 @@ def max_attempts() -> int:
     return int(getattr(settings, "RECONCILE_MAX_ATTEMPTS", 8))
 
 
+# Authors already locked by the running reconciliation (one transaction): no second round trip.
+_held = threading.local()
+
+
 def author_lock(*, pubkey: str, seen_at: datetime | None = None) -> Author:
     """The author's row, created if new, locked until the end of the transaction."""
-    Author.objects.get_or_create(
-        pubkey=pubkey, defaults={"first_seen_at": seen_at or timezone.now()}
+    held: dict[str, Author] | None = getattr(_held, "authors", None)
+    if held is not None and pubkey in held:
+        return held[pubkey]
+    # INSERT ... ON CONFLICT DO NOTHING: no savepoint dance, and safe against a racing insert.
+    Author.objects.bulk_create(
+        [Author(pubkey=pubkey, first_seen_at=seen_at or timezone.now())], ignore_conflicts=True
     )
-    return Author.objects.select_for_update().get(pubkey=pubkey)
+    author = Author.objects.select_for_update().get(pubkey=pubkey)
+    if held is not None:
+        held[pubkey] = author
+    return author
+
+
+@contextmanager
+def _holding_locks() -> Iterator[None]:
+    """Scope of the author cache: one outermost transaction."""
+    _held.authors = {}
+    try:
+        with transaction.atomic():
+            yield
+    finally:
+        _held.authors = None
 
 
 # --- entry point ------------------------------------------------------------------------------
@@ -70,6 +96,12 @@ def author_lock(*, pubkey: str, seen_at: datetime | None = None) -> Author:
 
 def ledger_entry_reconcile(*, payment_hash: str) -> str:
     """Reconcile the incoming ledger entry `payment_hash` (and its author's earlier ones)."""
+    # Its broadcasts (after commit) leave together, in one trip to the channel layer.
+    with realtime.batch():
+        return _reconcile_head(payment_hash)
+
+
+def _reconcile_head(payment_hash: str) -> str:
     head = (
         LedgerEntry.objects.filter(payment_hash=payment_hash, direction=IN)
         .values("pk", "pubkey", "settle_index", "reconcile_state")
@@ -79,7 +111,7 @@ def ledger_entry_reconcile(*, payment_hash: str) -> str:
         return "missing"
     if head["reconcile_state"] == State.DONE:
         return "done"
-    with transaction.atomic():
+    with _holding_locks():
         rows = LedgerEntry.objects.select_for_update().filter(
             direction=IN, reconcile_state__in=OPEN_STATES
         )
@@ -233,9 +265,9 @@ def _event_deliver(
             event.root_ref, event.parent_ref = target.root_id, target.parent_id
         except nostr.EventError:
             pass  # judged below
-    event.save()
+    # Saved once, by whichever outcome below (insert for a new event).
     _event_evaluate(event, parsed, author=author, entry=entry, at=at, settle_index=settle_index)
-    status_broadcast_on_commit(keys=[*keys, event.event_id])
+    status_broadcast_on_commit(keys=keys, event_id=event.event_id, payload=_status_of(event))
 
 
 def _event_reject(
@@ -243,10 +275,11 @@ def _event_reject(
 ) -> Rejection:
     event.state = Event.State.REJECTED
     event.waiting_for = ""
-    event.save(update_fields=["state", "waiting_for", "board", "price_msat"])
-    return rejection_record(
+    event.save()
+    event._status_rejection = rejection_record(
         reason=reason, entry=entry, amount_msat=event.paid_msat, event=event, **context
     )
+    return event._status_rejection
 
 
 def _event_evaluate(
@@ -341,9 +374,9 @@ def _gate(event: Event, *, entry: LedgerEntry | None, at: datetime) -> bool:
 def _underpaid(event: Event, *, entry: LedgerEntry, amount_msat: int) -> None:
     """Kept waiting for a top-up; the rejection row carries this payment's amount."""
     event.state, event.waiting_for = Event.State.PENDING, "underpaid"
-    event.save(update_fields=["state", "waiting_for", "board", "price_msat", "paid_msat"])
+    event.save()
     short = event.price_msat - event.paid_msat
-    rejection_record(
+    event._status_rejection = rejection_record(
         reason=Reason.UNDERPAID,
         entry=entry,
         amount_msat=amount_msat,
@@ -380,9 +413,6 @@ def _event_accept(
 ) -> None:
     """Paid in full and valid: it counts for escalation from now on; publish or wait."""
     event.accepted_at, event.accepted_settle_index = at, settle_index
-    event.save(
-        update_fields=["accepted_at", "accepted_settle_index", "board", "price_msat", "paid_msat"]
-    )
     if parsed.kind == nostr.KIND_THREAD:
         publish.thread_publish(event=event, parsed=parsed, author=author, at=at)
         return
@@ -400,7 +430,7 @@ def _reply_try_publish(
     thread, parent, ready = _parent_available(event)
     if not ready:
         event.state, event.waiting_for = Event.State.PENDING, "parent"
-        event.save(update_fields=["state", "waiting_for"])
+        event.save()
         return False
     assert thread is not None
     if thread.is_locked:
@@ -420,11 +450,27 @@ def _reply_try_publish(
     return True
 
 
+def _status_of(event: Event) -> dict[str, Any]:
+    """The status payload from what this reconciliation just did (no reading back)."""
+    where = getattr(event, "_status_where", None)
+    return event_status(
+        event,
+        rejection=getattr(event, "_status_rejection", None),
+        thread_event_id=where[0] if where else None,
+        number=where[1] if where else None,
+    )
+
+
 # --- orphans ----------------------------------------------------------------------------------
 
 
 def orphans_attach(*, event_id: str) -> int:
     """Publish the replies that waited for `event_id` (a thread or reply just published)."""
+    with realtime.batch():
+        return _orphans_attach(event_id)
+
+
+def _orphans_attach(event_id: str) -> int:
     waiting = list(
         Event.objects.filter(state=Event.State.PENDING, waiting_for="parent")
         .filter(Q(root_ref=event_id) | Q(parent_ref=event_id))
@@ -433,7 +479,7 @@ def orphans_attach(*, event_id: str) -> int:
     )
     published = 0
     for orphan_id, pubkey in waiting:
-        with transaction.atomic():
+        with _holding_locks():
             author = author_lock(pubkey=pubkey)
             event = Event.objects.select_for_update().get(event_id=orphan_id)
             if event.state != Event.State.PENDING or event.waiting_for != "parent":
@@ -443,7 +489,7 @@ def orphans_attach(*, event_id: str) -> int:
             entry = _delivering_entry(event)
             if _reply_try_publish(event, parsed, author=author, entry=entry, at=at):
                 published += 1
-            status_broadcast_on_commit(keys=[event.event_id])
+            status_broadcast_on_commit(keys=[], event_id=event.event_id, payload=_status_of(event))
     return published
 
 

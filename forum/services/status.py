@@ -3,21 +3,59 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import transaction
 
 from forum import realtime
-from forum.selectors.status import message_status
+from forum.selectors.status import message_status, status_unknown
 
 
-def status_broadcast(*, keys: Iterable[str]) -> None:
-    """Send each key's current status to its payment group (read after commit: never stale)."""
-    for key in dict.fromkeys(k for k in keys if k):
-        payload = message_status(key=key)
-        if payload is not None:
-            realtime.broadcast_now(realtime.payment_group(key), "message.status", payload)
+def _send(key: str, payload: dict[str, Any]) -> None:
+    realtime.broadcast_now(realtime.payment_group(key), "message.status", payload)
 
 
-def status_broadcast_on_commit(*, keys: Iterable[str]) -> None:
+def status_broadcast(
+    *, keys: Iterable[str], event_id: str = "", payload: dict[str, Any] | None = None
+) -> None:
+    """Send each key's current status to its payment group (read after commit: never stale).
+
+    With `event_id`, every key is a payment of that event: its status is read once and sent
+    to all of them (the hot path); otherwise each key is looked up on its own.
+    """
+    wanted = list(dict.fromkeys(k for k in keys if k))
+    if event_id:
+        shared = payload if payload is not None else message_status(key=event_id)
+        if shared is None:
+            return
+        for key in dict.fromkeys([*wanted, event_id]):
+            one = {**shared, "key": key}
+            if key != event_id:
+                one["payment_hash"] = key
+            _send(key, one)
+        return
+    for key in wanted:
+        found = message_status(key=key)
+        if found is not None:
+            _send(key, found)
+
+
+def status_broadcast_on_commit(
+    *, keys: Iterable[str], event_id: str = "", payload: dict[str, Any] | None = None
+) -> None:
+    """After commit, send the status; `payload` (for `event_id`) saves reading it back."""
     wanted = list(keys)
-    transaction.on_commit(lambda: status_broadcast(keys=wanted), robust=True)
+    transaction.on_commit(
+        lambda: status_broadcast(keys=wanted, event_id=event_id, payload=payload), robust=True
+    )
+
+
+def status_paid_on_commit(*, payment_hash: str, event_id: str) -> None:
+    """The listener's "paid": known without reading anything back."""
+    payload = {**status_unknown(payment_hash), "state": "paid", "payment_hash": payment_hash}
+    payload["event_id"] = event_id or None
+    for key in (payment_hash, event_id):
+        if key:
+            realtime.broadcast_on_commit(
+                realtime.payment_group(key), "message.status", {**payload, "key": key}
+            )
