@@ -21,7 +21,7 @@ import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -32,8 +32,6 @@ from django.utils import timezone
 from forum import nostr, protocol, realtime
 from forum.models import (
     Author,
-    Ban,
-    Board,
     Event,
     LedgerEntry,
     MessagePart,
@@ -42,7 +40,7 @@ from forum.models import (
     Thread,
 )
 from forum.selectors.status import event_status
-from forum.services import pricing, publish
+from forum.services import pricing, publish, rules, tips
 from forum.services.ledger import entry_records
 from forum.services.rejections import reason_for_code, rejection_record, rejection_resolve
 from forum.services.status import status_broadcast_on_commit
@@ -53,8 +51,6 @@ Reason = Rejection.Reason
 State = LedgerEntry.ReconcileState
 OPEN_STATES = (State.PENDING, State.ERROR)
 IN = LedgerEntry.Direction.IN
-MAX_TITLE_LENGTH = 300  # Thread.title
-SETTLE_RESOLUTION = timedelta(seconds=1) - timedelta(microseconds=1)
 
 
 def max_attempts() -> int:
@@ -292,45 +288,13 @@ def _event_evaluate(
     settle_index: int | None,
 ) -> None:
     """Board, kind, size, ban, lock and price checks, then publish or wait."""
-    if parsed.kind not in (nostr.KIND_THREAD, nostr.KIND_REPLY):
-        _event_reject(event, Reason.UNSUPPORTED_KIND, entry=entry, kind=parsed.kind)
+    checked = rules.event_content_check(parsed)
+    if checked.board is not None:
+        event.board = checked.board
+    if checked.finding is not None:
+        _event_reject(event, checked.finding.reason, entry=entry, **checked.finding.context)
         return
-    slug = parsed.tag_value("h") or ""
-    board = Board.objects.filter(slug=slug, destroyed_at__isnull=True).first() if slug else None
-    if board is None:
-        _event_reject(event, Reason.UNKNOWN_BOARD, entry=entry, slug=slug)
-        return
-    event.board = board
-    title = parsed.tag_value("title") or ""
-    if parsed.kind == nostr.KIND_THREAD and not title.strip():
-        _event_reject(event, Reason.MALFORMED, entry=entry, detail="a thread needs a title tag")
-        return
-    if len(parsed.content) > board.max_content_length:
-        _event_reject(
-            event,
-            Reason.TOO_LARGE,
-            entry=entry,
-            what="the content",
-            length=len(parsed.content),
-            limit=board.max_content_length,
-        )
-        return
-    if len(title) > MAX_TITLE_LENGTH:
-        _event_reject(
-            event,
-            Reason.TOO_LARGE,
-            entry=entry,
-            what="the title",
-            length=len(title),
-            limit=MAX_TITLE_LENGTH,
-        )
-        return
-    if parsed.kind == nostr.KIND_REPLY:
-        try:
-            nostr.reply_target(parsed)
-        except nostr.EventError as exc:
-            _event_reject(event, Reason.MALFORMED, entry=entry, detail=exc.message)
-            return
+    board = checked.board
     if _gate(event, entry=entry, at=at):
         return
     price = pricing.price_for(
@@ -345,30 +309,17 @@ def _event_evaluate(
 
 def _gate(event: Event, *, entry: LedgerEntry | None, at: datetime) -> bool:
     """Ban and thread-lock checks at settle time `at`; True when the event was rejected."""
-    # lnd reports settle times in whole seconds: a ban made within that second counts as
-    # before the payment (a moderator who just banned someone expects the next post blocked).
-    judged_at = at + SETTLE_RESOLUTION
-    ban = (
-        Ban.objects.active(at=judged_at).filter(pubkey=event.pubkey).order_by("-created_at").first()
+    finding = rules.gate_check(
+        pubkey=event.pubkey,
+        kind=event.kind,
+        root_ref=event.root_ref,
+        board_id=event.board_id,
+        at=at,
     )
-    if ban is not None:
-        until = f" until {ban.expires_at:%Y-%m-%d %H:%M} UTC" if ban.expires_at else ""
-        _event_reject(event, Reason.BANNED, entry=entry, until=until)
-        return True
-    if event.kind == nostr.KIND_REPLY and event.root_ref:
-        thread = Thread.objects.filter(event__event_id=event.root_ref).first()
-        if thread is not None and thread.is_locked:
-            _event_reject(event, Reason.THREAD_LOCKED, entry=entry)
-            return True
-        if thread is not None and event.board_id and thread.board_id != event.board_id:
-            _event_reject(
-                event,
-                Reason.MALFORMED,
-                entry=entry,
-                detail="the reply's board tag differs from its thread's board",
-            )
-            return True
-    return False
+    if finding is None:
+        return False
+    _event_reject(event, finding.reason, entry=entry, **finding.context)
+    return True
 
 
 def _underpaid(event: Event, *, entry: LedgerEntry, amount_msat: int) -> None:
@@ -575,6 +526,8 @@ def _tip_apply(entry: LedgerEntry, event_id: str) -> None:
         )
         return
     publish.sats_add(event=event, amount_msat=entry.amount_msat)
+    # In this transaction: a tip is never applied without its forward planned (or vice versa).
+    tips.tip_forward_prepare(entry=entry, event=event)
 
 
 # --- multipart --------------------------------------------------------------------------------

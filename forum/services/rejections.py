@@ -28,6 +28,7 @@ PREFIXES: dict[str, str] = {
     Reason.BANNED: "blocked",
     Reason.THREAD_LOCKED: "blocked",
     Reason.UNKNOWN_TARGET: "invalid",
+    Reason.HOLD_EXPIRED: "error",
 }
 
 _SENTENCES: dict[str, str] = {
@@ -54,16 +55,32 @@ _SENTENCES: dict[str, str] = {
     Reason.BANNED: "this key may not post here{until}.",
     Reason.THREAD_LOCKED: "the thread is locked: it takes no new replies.",
     Reason.UNKNOWN_TARGET: "event {event_id} is {why}. Check the event id.",
+    Reason.HOLD_EXPIRED: "the payment was held past the node's hold time before the forum could "
+    "check it. Send it again.",
 }
 
+# Hold mode cancels instead of keeping the sats: no top-up can complete a cancelled payment.
+_UNCHARGED_SENTENCES: dict[str, str] = {
+    Reason.UNDERPAID: "this post costs {price_sats} sats now and {paid_sats} sats were offered. "
+    "Send it again with at least {price_sats} sats.",
+}
+NO_CHARGE = "No charge: the payment was cancelled and the sats went back."
 
-def rejection_message(reason: str, **context: Any) -> str:
-    """`prefix: sentence` for a reason; missing context words degrade, never raise."""
-    template = _SENTENCES.get(reason, "{detail}")
+
+def rejection_message(reason: str, *, charged: bool = True, **context: Any) -> str:
+    """`prefix: sentence` for a reason; missing context words degrade, never raise.
+
+    `charged=False` (hold mode cancelled the payment) says that nothing was charged.
+    """
+    template = (None if charged else _UNCHARGED_SENTENCES.get(reason)) or _SENTENCES.get(
+        reason, "{detail}"
+    )
     try:
         sentence = template.format(**context)
     except (KeyError, IndexError, ValueError):
         sentence = context.get("detail") or str(Reason(reason).label)
+    if not charged:
+        sentence = f"{sentence.rstrip()} {NO_CHARGE}"
     return f"{PREFIXES.get(reason, 'error')}: {sentence}"[:500]
 
 
@@ -82,13 +99,17 @@ def rejection_record(
     pubkey: str = "",
     board: Board | None = None,
     at: datetime | None = None,
+    charged: bool = True,
     **context: Any,
 ) -> Rejection:
-    """Write one rejection row (the caller decides what happens to the event's state)."""
+    """Write one rejection row (the caller decides what happens to the event's state).
+
+    `charged=False`: hold mode cancelled the payment; the message says nothing was charged.
+    """
     ref = event_ref or (event.event_id if event is not None else "")
     fields: dict[str, Any] = {
         "reason": reason,
-        "message": rejection_message(reason, event_id=ref, **context),
+        "message": rejection_message(reason, charged=charged, event_id=ref, **context),
         "amount_msat": amount_msat,
         "ledger_entry": entry,
         "event": event,
