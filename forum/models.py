@@ -33,7 +33,11 @@ class ListenerCursor(models.Model):
 
 
 class LedgerEntry(models.Model):
-    """One settled payment, in or out. Append-only; only `reconcile_*` bookkeeping changes."""
+    """One settled payment, in or out, or (hold mode) a cancelled attempt that cost nothing.
+
+    Append-only; only `reconcile_*` bookkeeping changes. Cancelled rows have `status`
+    cancelled, no settle index, and `settled_at` holds the time the attempt was turned away.
+    """
 
     class Direction(models.TextChoices):
         IN = "in", "received"
@@ -53,6 +57,12 @@ class LedgerEntry(models.Model):
         REFUND = "refund", "refund"  # outgoing
         TIP_FORWARD = "tip_forward", "tip forward"  # outgoing
 
+    class Status(models.TextChoices):
+        SETTLED = "settled", "settled"  # the money moved: revenue (in) or spent (out)
+        # Hold mode turned the payment away: the node cancelled it and the payer kept the sats.
+        # Kept so moderators see the attempt; never revenue, never reconciled.
+        CANCELLED = "cancelled", "cancelled, not charged"
+
     payment_hash = models.CharField(max_length=64, unique=True)
     node_pubkey = models.CharField(max_length=66, db_index=True)
     direction = models.CharField(max_length=3, choices=Direction.choices, default=Direction.IN)
@@ -68,6 +78,9 @@ class LedgerEntry(models.Model):
     # Derived at write time so reconciliation can order an author's messages without decoding.
     pubkey = models.CharField(max_length=64, blank=True, default="", db_index=True)
     event_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    status = models.CharField(
+        max_length=9, choices=Status.choices, default=Status.SETTLED, db_index=True
+    )
     reconcile_state = models.CharField(
         max_length=8, choices=ReconcileState.choices, default=ReconcileState.PENDING, db_index=True
     )
@@ -272,6 +285,7 @@ class Rejection(models.Model):
         BANNED = "banned", "banned"
         THREAD_LOCKED = "thread_locked", "thread locked"
         UNKNOWN_TARGET = "unknown_target", "unknown event for top-up/tip"
+        HOLD_EXPIRED = "hold_expired", "held past the hold time"
 
     reason = models.CharField(max_length=20, choices=Reason.choices, db_index=True)
     message = models.CharField(max_length=500)  # NIP-01 style "prefix: human text"
