@@ -129,6 +129,12 @@ SIMNET_DATA_DIR = Path(os.environ.get("SIMNET_DATA_DIR", DATA_DIR / "simnet")).r
 SIMNET_BASE_PORT = int(os.environ.get("SIMNET_BASE_PORT", "10009"))
 DEMO_MODE = env_bool("DEMO_MODE", default=SIMNET_ENABLED)
 
+# Hold mode (docs/hold-mode.md): keysends stay ACCEPTED until the forum has checked them, so a
+# post that would be rejected is cancelled and costs nothing. With a real lnd, turn it on
+# together with lnd's --keysend-hold-time; the embedded simnet gets HOLD_SECONDS as that time.
+HOLD_MODE = env_bool("HOLD_MODE", default=SIMNET_ENABLED)
+HOLD_SECONDS = int(os.environ.get("HOLD_SECONDS", "60"))
+
 # --- Auth, i18n, static -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

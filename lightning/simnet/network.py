@@ -368,6 +368,20 @@ class Network:
             self.nodes[name].port = port
             self.db.execute("UPDATE nodes SET port=? WHERE name=?", (port, name))
 
+    def set_keysend_hold(self, name: str, seconds: int) -> None:
+        """Change a node's keysend hold time on an existing network.
+
+        The topology only applies to a new data dir; this is lnd restarted with another
+        ``--keysend-hold-time`` (0 = settle at once). Payments already held keep their deadline.
+        """
+        if seconds < 0:
+            raise ValueError("hold time must be >= 0 seconds")
+        with self.lock, self._tx():
+            self.nodes[name].keysend_hold_seconds = int(seconds)
+            self.db.execute(
+                "UPDATE nodes SET keysend_hold_seconds=? WHERE name=?", (int(seconds), name)
+            )
+
     @property
     def shutting_down(self) -> bool:
         return self._closing.is_set()
