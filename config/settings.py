@@ -116,6 +116,32 @@ RECONCILE_MAX_ATTEMPTS = int(os.environ.get("RECONCILE_MAX_ATTEMPTS", "8"))
 # The sweep compares the ledger with the node's latest N invoices (rebuild_from_node reads all).
 SWEEP_NODE_LOOKBACK = int(os.environ.get("SWEEP_NODE_LOOKBACK", "2000"))
 
+# --- Private rooms and tips (docs/rooms-and-tips.md) -----------------------------------------
+# Renting a room: its price, and the lifetime a room-create event gets when it names none
+# (or names more than the maximum: rooms are meant to be short-lived).
+ROOM_PRICE_SATS = int(os.environ.get("ROOM_PRICE_SATS", "10000"))
+ROOM_LIFETIME_SECONDS = int(os.environ.get("ROOM_LIFETIME_SECONDS", str(24 * 3600)))
+ROOM_MAX_LIFETIME_SECONDS = int(os.environ.get("ROOM_MAX_LIFETIME_SECONDS", str(7 * 24 * 3600)))
+# Password guesses per client and room within ROOM_UNLOCK_WINDOW_SECONDS (then HTTP 429).
+ROOM_UNLOCK_MAX_FAILURES = int(os.environ.get("ROOM_UNLOCK_MAX_FAILURES", "10"))
+ROOM_UNLOCK_WINDOW_SECONDS = int(os.environ.get("ROOM_UNLOCK_WINDOW_SECONDS", "300"))
+# The forum keeps this share of a tip; the rest goes to the author's node (their `ln` tag).
+TIP_FORUM_SHARE_PERCENT = int(os.environ.get("TIP_FORUM_SHARE_PERCENT", "10"))
+# A forward that fails is tried again after 60 s, 120 s, 240 s ... (at most an hour apart).
+TIP_FORWARD_MAX_ATTEMPTS = int(os.environ.get("TIP_FORWARD_MAX_ATTEMPTS", "8"))
+TIP_FORWARD_RETRY_SECONDS = int(os.environ.get("TIP_FORWARD_RETRY_SECONDS", "60"))
+TIP_FORWARD_RETRY_MAX_SECONDS = int(os.environ.get("TIP_FORWARD_RETRY_MAX_SECONDS", "3600"))
+# Room expiry and due tip forwards are checked this often (beat, and a thread when embedded).
+UPKEEP_INTERVAL_SECONDS = int(os.environ.get("UPKEEP_INTERVAL_SECONDS", "30"))
+CELERY_BEAT_SCHEDULE["forum-rooms-destroy"] = {
+    "task": "forum.rooms_destroy_expired",
+    "schedule": UPKEEP_INTERVAL_SECONDS,
+}
+CELERY_BEAT_SCHEDULE["forum-tips-forward"] = {
+    "task": "forum.tips_forward_due",
+    "schedule": UPKEEP_INTERVAL_SECONDS,
+}
+
 # --- Lightning ------------------------------------------------------------------------------
 # A real lnd: LND_GRPC_HOST + LND_TLS_CERT + LND_MACAROON (paths), or LND_CONNECT (lndconnect URI).
 # With none of them, the embedded simnet's "forum" node is used.

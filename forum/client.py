@@ -7,6 +7,7 @@
         --key-file ~/.forum.key --rpcserver host:10009 --tlscertpath tls.cert \\
         --macaroonpath admin.macaroon
     python -m forum.client topup --event-id EVENT_ID --amount-sats 20 --lndconnect ...
+    python -m forum.client tip EVENT_ID --amt 21 --lndconnect ...
     python -m forum.client status KEY
 
 It asks the forum for the price and the node (`GET /api/quote`), builds the event, splits it
@@ -258,6 +259,25 @@ def cmd_topup(args: argparse.Namespace) -> int:
     return 0 if status.get("state") == "published" else 2
 
 
+def cmd_tip(args: argparse.Namespace) -> int:
+    """Tip a published post: its sats go up, and its author's node gets the forwarded share."""
+    forum = Forum(args.forum_url)
+    dest = args.dest
+    if not dest:
+        board = forum.status(args.event_id).get("board") or ""
+        if not board:
+            raise ClientError("unknown event (or its board); pass --dest NODE_PUBKEY")
+        dest = forum.quote(board=board, pubkey="", kind=nostr.KIND_THREAD).get("node_pubkey")
+    with lnd_from_args(args) as lnd:
+        deliver(
+            lnd,
+            dest=dest,
+            payments=[protocol.encode_tip(args.event_id)],
+            amount_msat=args.amt * 1000,
+        )
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     print(json.dumps(Forum(args.forum_url).status(args.key), indent=2))
     return 0
@@ -300,6 +320,11 @@ def parser() -> argparse.ArgumentParser:
     topup.add_argument("--amount-sats", type=int, required=True)
     _node_options(topup)
     topup.set_defaults(func=cmd_topup)
+    tip = sub.add_parser("tip", help="tip a published post (its author's node gets a share)")
+    tip.add_argument("event_id", help="event id of the thread or reply to tip")
+    tip.add_argument("--amt", type=int, required=True, help="sats to send")
+    _node_options(tip)
+    tip.set_defaults(func=cmd_tip)
     status = sub.add_parser("status", help="where a message stands")
     status.add_argument("key", help="event id or payment hash")
     status.add_argument("--forum-url", default=DEFAULT_FORUM_URL)

@@ -66,6 +66,8 @@ def start_simnet() -> object:
 STARTUP_HOOKS: list[str] = [
     "forum.services.listener:embedded_start",
     "forum.services.sweep:embedded_start",
+    # Room expiry and tip-forward retries (Celery beat's job when there is one).
+    "forum.services.upkeep:embedded_start",
     # After the listener: the demo seed's posts are paid by keysend and published by it.
     "forum.services.demo:startup_hook",
     # Demo mode only: the console's demo account, printed with the forum's address.

@@ -368,3 +368,46 @@ class ModerationAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_name} {self.action} {self.target_type}:{self.target_id}"
+
+
+class TipForward(models.Model):
+    """One incoming tip whose author named a node: its share goes on by keysend.
+
+    One row per tip (the tip's ledger row is unique here), made in the same transaction that
+    applied the tip, so a crash never loses a forward. `payment_hash` is fixed at creation (the
+    preimage is derived from the tip's payment hash, see `services.tips`), so however often a
+    forward is retried the node pays it at most once.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "waiting to be sent"
+        SENT = "sent", "forwarded"
+        FAILED = "failed", "failed (gave up)"
+
+    tip_entry = models.OneToOneField(
+        LedgerEntry, on_delete=models.PROTECT, related_name="tip_forward"
+    )
+    destination = models.CharField(max_length=66)  # the author's node (`Event.ln_node`)
+    amount_msat = models.BigIntegerField()  # the tip minus the forum's share
+    payment_hash = models.CharField(max_length=64, unique=True)
+    state = models.CharField(
+        max_length=8, choices=State.choices, default=State.PENDING, db_index=True
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.CharField(max_length=500, blank=True, default="")
+    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
+    forward_entry = models.OneToOneField(
+        LedgerEntry,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="forwarded_tip",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"tip forward {self.payment_hash[:12]} {self.state}"

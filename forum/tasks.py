@@ -65,3 +65,33 @@ def sweep() -> dict:
     from forum.services.sweep import sweep_run
 
     return sweep_run().as_dict()
+
+
+@shared_task(
+    name="forum.tip_forward",
+    bind=True,
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=1,
+    retry_backoff_max=300,
+    retry_jitter=True,
+    max_retries=8,
+)
+def tip_forward(self, tip_payment_hash: str) -> str:
+    """Forward one tip's share to its author's node (idempotent by the tip's payment hash)."""
+    from forum.services import tips
+
+    outcome = tips.tip_forward_attempt(tip_payment_hash=tip_payment_hash)
+    if outcome.state == tips.State.PENDING and not self.request.is_eager:
+        # A failed keysend: try again after the backoff the row now records. (Eagerly, a
+        # retry would run at once; the periodic `tips_forward_due` picks it up instead.)
+        raise self.retry(countdown=outcome.retry_in, max_retries=tips.max_attempts())
+    return outcome.state
+
+
+@shared_task(name="forum.tips_forward_due", acks_late=True, ignore_result=True)
+def tips_forward_due() -> int:
+    """Periodic: queue the tip forwards whose next attempt is due."""
+    from forum.services.tips import tips_forward_due as due
+
+    return due()

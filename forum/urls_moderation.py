@@ -6,6 +6,7 @@ Every route but `login` requires a moderator; routes that change state accept PO
 from django.urls import path
 
 from forum.views import moderation as views
+from forum.views import moderation_tips
 
 app_name = "mod"
 
@@ -38,4 +39,6 @@ urlpatterns = [
     path("revenue/", views.revenue, name="revenue"),
     path("revenue.csv", views.revenue_csv, name="revenue-csv"),
     path("audit/", views.audit, name="audit"),
+    path("tips/", moderation_tips.tip_forwards, name="tips"),
+    path("tips/<int:pk>/retry/", moderation_tips.tip_forward_retry, name="tip-forward-retry"),
 ]

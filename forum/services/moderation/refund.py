@@ -30,12 +30,10 @@ import secrets
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.utils import timezone
 
 from forum.models import Event, LedgerEntry, Rejection
-from forum.services import node
+from forum.services import payout
 from forum.services.moderation.audit import audit_record
-from lightning.types import LightningError, LightningUnavailable, Payment
 
 log = logging.getLogger(__name__)
 
@@ -75,30 +73,6 @@ def refund_blocker(rejection: Rejection) -> str:
     if not refund_destination(rejection):
         return 'The event names no Lightning node (no "ln" tag), so there is nowhere to refund to.'
     return ""
-
-
-def _send(destination: str, amount_msat: int, preimage: bytes) -> tuple[Payment | None, str]:
-    """Keysend and return (payment, failure text); failure is "" only if it succeeded."""
-    payment_hash = hashlib.sha256(preimage).hexdigest()
-    try:
-        client = node.client()
-    except node.NodeNotConfigured as exc:
-        return None, str(exc)
-    try:
-        payment = client.keysend(destination, amount_msat, {}, preimage=preimage)
-    except LightningUnavailable as exc:
-        # The HTLC may be out: ask the node how the payment ended before calling it failed.
-        try:
-            payment = client.track_payment(payment_hash)
-        except LightningError:
-            return None, f"node unreachable ({exc}); check payment {payment_hash} on the node"
-    except LightningError as exc:
-        return None, str(exc) or exc.__class__.__name__
-    if payment.succeeded:
-        return payment, ""
-    if payment.status in ("IN_FLIGHT", "INITIATED"):
-        return None, f"still in flight; check payment {payment_hash} on the node"
-    return None, payment.failure_reason or payment.status
 
 
 def _close_underpaid_event(event: Event, *, amount_msat: int) -> bool:
@@ -148,7 +122,9 @@ def rejection_refund(
         # Our own preimage, so the payment hash is known even if the call breaks mid-way.
         preimage = secrets.token_bytes(32)
         details["payment_hash"] = hashlib.sha256(preimage).hexdigest()
-        payment, failure = _send(destination, locked.amount_msat, preimage)
+        payment, failure = payout.keysend_send(
+            destination=destination, amount_msat=locked.amount_msat, preimage=preimage
+        )
         if failure:
             audit_record(
                 actor=actor,
@@ -160,26 +136,17 @@ def rejection_refund(
             )
         else:
             assert payment is not None
-            now = timezone.now()
             forum_node = (
                 locked.ledger_entry.node_pubkey if locked.ledger_entry is not None else ""
-            ) or node.client().get_info().identity_pubkey
-            entry = LedgerEntry.objects.create(
-                payment_hash=payment.payment_hash,
-                node_pubkey=forum_node,
-                direction=LedgerEntry.Direction.OUT,
+            )
+            entry = payout.payout_record(
+                payment=payment,
                 purpose=LedgerEntry.Purpose.REFUND,
-                amount_msat=payment.value_msat or locked.amount_msat,
-                fee_msat=payment.fee_msat,
-                settled_at=now,
-                is_keysend=True,
+                amount_msat=locked.amount_msat,
+                destination=destination,
+                forum_node=forum_node,
                 pubkey=locked.pubkey,
                 event_id=details["event_id"],
-                counterparty=destination,
-                # Outgoing rows are not messages: nothing for the reconcile sweep to pick up.
-                reconcile_state=LedgerEntry.ReconcileState.DONE,
-                reconciled_at=now,
-                created_at=now,
             )
             locked.refund_entry = entry
             locked.save(update_fields=["refund_entry"])

@@ -1,0 +1,212 @@
+"""Tips: sats sent to a post by keysend, and the forwarding of their share to its author.
+
+A tip is a keysend whose records name a published event (`protocol.encode_tip`). Reconciliation
+adds its amount to that post's and thread's sats (`reconcile._tip_apply`) and, if the author
+named a node with an `["ln", <node pubkey>]` tag, calls `tip_forward_prepare` in the same
+transaction: one `TipForward` row per tip, for the tip minus the forum's share
+(`TIP_FORUM_SHARE_PERCENT`). The keysend itself happens after commit (`forum.tip_forward` task),
+and again from the periodic `tips_forward_due` while it keeps failing, with a growing delay, up
+to `TIP_FORWARD_MAX_ATTEMPTS`; then the row is `failed` and waits for a moderator (`/mod/tips/`).
+
+Never twice: the forward's preimage is an HMAC of the tip's payment hash under a server secret,
+so every attempt for one tip is the same payment hash. The node refuses to pay a hash twice
+(`payout.keysend_send` then reads how the earlier attempt ended), and the row is locked with
+`select_for_update` and checked for `sent` during the attempt. The outgoing ledger row
+(`purpose=tip_forward`) is written only for a payment the node reports as succeeded.
+
+The forum pays the routing fee, at most its own share (a fee limit of 0 when the share is 0:
+only fee-free routes, so forwarding never costs the forum more than it kept).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from forum import nostr
+from forum.models import Event, LedgerEntry, TipForward
+from forum.services import payout
+from forum.services.moderation.audit import audit_record
+
+log = logging.getLogger(__name__)
+
+State = TipForward.State
+_PREIMAGE_CONTEXT = b"forum.tip-forward\x00"
+
+
+def share_percent() -> int:
+    return min(max(int(getattr(settings, "TIP_FORUM_SHARE_PERCENT", 10)), 0), 100)
+
+
+def max_attempts() -> int:
+    return int(getattr(settings, "TIP_FORWARD_MAX_ATTEMPTS", 8))
+
+
+def forward_amount_msat(*, tip_msat: int) -> int:
+    """What the author gets: the tip minus the forum's share, in whole sats.
+
+    Whole sats because that is what wallets show and lncli sends; the msat remainder stays
+    with the forum like its share.
+    """
+    return (tip_msat * (100 - share_percent()) // 100) // 1000 * 1000
+
+
+def retry_delay(*, attempts: int) -> timedelta:
+    """Backoff after the `attempts`-th failure: base x 2^(attempts-1), capped."""
+    base = float(getattr(settings, "TIP_FORWARD_RETRY_SECONDS", 60))
+    cap = float(getattr(settings, "TIP_FORWARD_RETRY_MAX_SECONDS", 3600))
+    return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), cap))
+
+
+def forward_preimage(*, tip_payment_hash: str) -> bytes:
+    """The forward's preimage: secret (a hop that knew it could settle without paying on),
+    and the same for every attempt at one tip (the node pays a hash at most once)."""
+    secret = str(getattr(settings, "TIP_FORWARD_SECRET", "") or settings.SECRET_KEY)
+    message = _PREIMAGE_CONTEXT + bytes.fromhex(tip_payment_hash)
+    return hmac.new(secret.encode(), message, hashlib.sha256).digest()
+
+
+def _enqueue(tip_payment_hash: str) -> None:
+    from forum import tasks
+
+    tasks.tip_forward.delay(tip_payment_hash)
+
+
+def tip_forward_prepare(*, entry: LedgerEntry, event: Event) -> TipForward | None:
+    """Inside the tip's reconciliation: plan the forward (idempotent by the tip's hash).
+
+    Returns None when nothing is forwarded: no `ln` tag, not a post, or too little left.
+    The keysend is queued after commit.
+    """
+    destination = (event.ln_node or "").strip().lower()
+    if event.kind not in (nostr.KIND_THREAD, nostr.KIND_REPLY) or not destination:
+        return None
+    amount = forward_amount_msat(tip_msat=entry.amount_msat)
+    if amount <= 0:
+        return None
+    preimage = forward_preimage(tip_payment_hash=entry.payment_hash)
+    forward, created = TipForward.objects.get_or_create(
+        tip_entry=entry,
+        defaults={
+            "destination": destination,
+            "amount_msat": amount,
+            "payment_hash": hashlib.sha256(preimage).hexdigest(),
+        },
+    )
+    if created:
+        transaction.on_commit(lambda: _enqueue(entry.payment_hash), robust=True)
+    return forward
+
+
+@dataclass(frozen=True)
+class ForwardOutcome:
+    """What one attempt did: `state` is the row's state after it (or "missing"/"not_due")."""
+
+    state: str
+    retry_in: float = 0.0
+    error: str = ""
+
+
+def tip_forward_attempt(
+    *, tip_payment_hash: str, now: datetime | None = None, force: bool = False
+) -> ForwardOutcome:
+    """Try to send one tip's forward, unless it is sent, given up, or not due (`force` skips
+    the last two checks: a moderator's retry).
+
+    Locking contract: the row stays locked for the keysend (as refunds do), so two workers
+    (the task and the sweep) cannot both pay it; the fixed payment hash covers a crash between
+    the node paying and this transaction committing.
+    """
+    with transaction.atomic():
+        forward = (
+            TipForward.objects.select_for_update(of=("self",))
+            .select_related("tip_entry")
+            .filter(tip_entry__payment_hash=tip_payment_hash)
+            .first()
+        )
+        if forward is None:
+            return ForwardOutcome("missing")
+        if forward.state == State.SENT or (forward.state == State.FAILED and not force):
+            return ForwardOutcome(forward.state)
+        now = now or timezone.now()
+        if not force and forward.next_attempt_at > now:
+            return ForwardOutcome(
+                "not_due", retry_in=(forward.next_attempt_at - now).total_seconds()
+            )
+        tip = forward.tip_entry
+        share_msat = tip.amount_msat - forward.amount_msat
+        payment, failure = payout.keysend_send(
+            destination=forward.destination,
+            amount_msat=forward.amount_msat,
+            preimage=forward_preimage(tip_payment_hash=tip.payment_hash),
+            fee_limit_msat=max(share_msat, 0),
+        )
+        forward.attempts += 1
+        if failure:
+            forward.last_error = failure[:500]
+            delay = retry_delay(attempts=forward.attempts)
+            if forward.attempts >= max_attempts() and not force:
+                forward.state = State.FAILED
+            else:
+                forward.state = State.PENDING
+                forward.next_attempt_at = now + delay
+            forward.save(update_fields=["attempts", "last_error", "state", "next_attempt_at"])
+            log.warning(
+                "tip forward %s attempt %d failed: %s", tip.payment_hash, forward.attempts, failure
+            )
+            return ForwardOutcome(forward.state, retry_in=delay.total_seconds(), error=failure)
+        assert payment is not None
+        author = Event.objects.filter(event_id=tip.event_id).values_list("pubkey", flat=True)
+        forward.forward_entry = payout.payout_record(
+            payment=payment,
+            purpose=LedgerEntry.Purpose.TIP_FORWARD,
+            amount_msat=forward.amount_msat,
+            destination=forward.destination,
+            forum_node=tip.node_pubkey,
+            pubkey=author.first() or "",
+            event_id=tip.event_id,
+        )
+        forward.state, forward.last_error = State.SENT, ""
+        forward.save(update_fields=["attempts", "last_error", "state", "forward_entry"])
+    log.info("tip forward %s sent %d msat", tip_payment_hash, forward.amount_msat)
+    return ForwardOutcome(State.SENT)
+
+
+def tips_forward_due(*, now: datetime | None = None, limit: int = 200) -> int:
+    """The sweep: queue every pending forward whose next attempt is due (each task re-checks)."""
+    now = now or timezone.now()
+    hashes = list(
+        TipForward.objects.filter(state=State.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at", "pk")
+        .values_list("tip_entry__payment_hash", flat=True)[:limit]
+    )
+    for tip_hash in hashes:
+        try:
+            _enqueue(tip_hash)
+        except Exception:  # eager mode surfaces task errors here; the next sweep tries again
+            log.exception("queueing tip forward %s failed", tip_hash)
+    return len(hashes)
+
+
+def tip_forward_retry(
+    *, actor: AbstractBaseUser | None, forward: TipForward, reason: str = ""
+) -> ForwardOutcome:
+    """A moderator's "retry now" for a failed or waiting forward (audited)."""
+    outcome = tip_forward_attempt(tip_payment_hash=forward.tip_entry.payment_hash, force=True)
+    audit_record(
+        actor=actor,
+        action="tip.forward_retry",
+        target_type="tip_forward",
+        target_id=forward.pk,
+        reason=reason,
+        details={"state": outcome.state, "error": outcome.error},
+    )
+    return outcome
