@@ -40,7 +40,7 @@ from forum.models import (
     Thread,
 )
 from forum.selectors.status import event_status
-from forum.services import pricing, publish, rules, tips
+from forum.services import pricing, publish, rooms, rules, tips
 from forum.services.ledger import entry_records
 from forum.services.rejections import reason_for_code, rejection_record, rejection_resolve
 from forum.services.status import status_broadcast_on_commit
@@ -288,6 +288,11 @@ def _event_evaluate(
     settle_index: int | None,
 ) -> None:
     """Board, kind, size, ban, lock and price checks, then publish or wait."""
+    if parsed.kind == rooms.KIND_ROOM_CREATE:  # renting a private room: its own checks and price
+        rooms.room_create_evaluate(
+            event, parsed, author=author, entry=entry, at=at, settle_index=settle_index
+        )
+        return
     checked = rules.event_content_check(parsed)
     if checked.board is not None:
         event.board = checked.board
@@ -364,6 +369,9 @@ def _event_accept(
 ) -> None:
     """Paid in full and valid: it counts for escalation from now on; publish or wait."""
     event.accepted_at, event.accepted_settle_index = at, settle_index
+    if parsed.kind == rooms.KIND_ROOM_CREATE:
+        rooms.room_publish(event=event, parsed=parsed, entry=entry, at=at)
+        return
     if parsed.kind == nostr.KIND_THREAD:
         publish.thread_publish(event=event, parsed=parsed, author=author, at=at)
         return

@@ -17,6 +17,7 @@ from typing import Any
 
 from forum import nostr
 from forum.models import Ban, Board, Rejection, Thread
+from forum.services import rooms
 
 Reason = Rejection.Reason
 MAX_TITLE_LENGTH = 300  # Thread.title
@@ -43,6 +44,8 @@ class ContentCheck:
 
 def event_content_check(parsed: nostr.Event) -> ContentCheck:
     """Kind, board, title, sizes and reply shape: everything the event decides by itself."""
+    if parsed.kind == rooms.KIND_ROOM_CREATE:  # renting a private room (no board yet)
+        return rooms.room_content_check(parsed)
     if parsed.kind not in (nostr.KIND_THREAD, nostr.KIND_REPLY):
         return ContentCheck(None, Finding(Reason.UNSUPPORTED_KIND, {"kind": parsed.kind}))
     slug = parsed.tag_value("h") or ""

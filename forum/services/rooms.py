@@ -1,0 +1,424 @@
+"""Private rooms that self-destruct: renting one by keysend, the password, and destruction.
+
+A room is a `Board` with `is_listed=False`, a `password_verifier` and an `expires_at`. Anyone
+rents one by paying a room-create event (kind `KIND_ROOM_CREATE`, see docs/protocol.md) of at
+least `ROOM_PRICE_SATS`; reconciliation hands that event here (`room_create_evaluate`), and it
+ends like any post: published (the room exists from the payment's settle time for its
+lifetime), waiting for a top-up (underpaid), or rejected (`malformed` for a bad name, verifier,
+lifetime or a slug already taken; `banned`).
+
+The password never reaches the forum when the room is made: the event carries a salted scrypt
+verifier (`scrypt$N$r$p$salt$hash`, computed by the client), and `verifier_check` compares a
+password typed on the room's page against it with `hashlib.scrypt` and a constant-time compare.
+
+At expiry `room_destroy` deletes everything the room held — threads, posts, events, parts,
+rejections, audit details, the room's name and description — and strips its ledger rows down to
+amount and payment hash (records, author and event id cleared): revenue still adds up, nothing
+of the content remains. The board row stays as a tombstone (slug, `destroyed_at`) so its URL can
+say the room self-destructed, and so the slug is never handed out again.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from forum import nostr
+from forum.models import (
+    Author,
+    Board,
+    Event,
+    LedgerEntry,
+    MessagePart,
+    ModerationAction,
+    Post,
+    Rejection,
+    Thread,
+    TipForward,
+)
+
+if TYPE_CHECKING:
+    from forum.services.rules import ContentCheck
+
+log = logging.getLogger(__name__)
+
+Reason = Rejection.Reason
+
+# A regular (stored, not replaceable) kind of the forum's own; no NIP assigns 9311.
+KIND_ROOM_CREATE = 9311
+SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{2,63}")
+MAX_NAME_LENGTH = 120  # Board.title
+MAX_DESCRIPTION_LENGTH = 2_000
+MIN_LIFETIME_SECONDS = 60
+
+# scrypt bounds: enough work to slow guessing, little enough that checking one password is
+# cheap for the server (memory is 128 * N * r bytes: 16 MiB at the default N=2^14, r=8).
+SCRYPT_DEFAULT = {"n": 2**14, "r": 8, "p": 1}
+SCRYPT_MAX_N = 2**16
+SCRYPT_MAX_R = 16
+SCRYPT_MAX_P = 4
+SCRYPT_MAXMEM = 128 * SCRYPT_MAX_N * SCRYPT_MAX_R + 2**20
+SALT_BYTES = (16, 64)
+HASH_BYTES = (16, 64)
+
+
+class VerifierError(ValueError):
+    """A password verifier that is not `scrypt$N$r$p$salt$hash` within our bounds."""
+
+
+def price_msat() -> int:
+    return int(getattr(settings, "ROOM_PRICE_SATS", 10_000)) * 1000
+
+
+def default_lifetime() -> int:
+    return int(getattr(settings, "ROOM_LIFETIME_SECONDS", 24 * 3600))
+
+
+def max_lifetime() -> int:
+    return int(getattr(settings, "ROOM_MAX_LIFETIME_SECONDS", 7 * 24 * 3600))
+
+
+# --- the password verifier ------------------------------------------------------------------
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str, name: str) -> bytes:
+    # Standard or URL-safe alphabet, padded or not: browsers' btoa() gives the former.
+    normal = text.replace("-", "+").replace("_", "/")
+    try:
+        return base64.b64decode(normal + "=" * (-len(normal) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise VerifierError(f"the {name} is not base64") from None
+
+
+@dataclass(frozen=True)
+class Verifier:
+    n: int
+    r: int
+    p: int
+    salt: bytes
+    digest: bytes
+
+
+def verifier_parse(text: str) -> Verifier:
+    parts = text.split("$")
+    if len(parts) != 6 or parts[0] != "scrypt":
+        raise VerifierError("the verifier must be scrypt$N$r$p$salt$hash")
+    try:
+        n, r, p = (int(x) for x in parts[1:4])
+    except ValueError:
+        raise VerifierError("scrypt N, r and p must be numbers") from None
+    if n < 2**10 or n > SCRYPT_MAX_N or n & (n - 1):
+        raise VerifierError(f"scrypt N must be a power of two from 1024 to {SCRYPT_MAX_N}")
+    if not 1 <= r <= SCRYPT_MAX_R or not 1 <= p <= SCRYPT_MAX_P:
+        raise VerifierError(f"scrypt r must be 1..{SCRYPT_MAX_R} and p 1..{SCRYPT_MAX_P}")
+    salt, digest = _unb64(parts[4], "salt"), _unb64(parts[5], "hash")
+    if not SALT_BYTES[0] <= len(salt) <= SALT_BYTES[1]:
+        raise VerifierError(f"the salt must be {SALT_BYTES[0]} to {SALT_BYTES[1]} bytes")
+    if not HASH_BYTES[0] <= len(digest) <= HASH_BYTES[1]:
+        raise VerifierError(f"the hash must be {HASH_BYTES[0]} to {HASH_BYTES[1]} bytes")
+    return Verifier(n, r, p, salt, digest)
+
+
+def _scrypt(password: str, v: Verifier, length: int) -> bytes:
+    return hashlib.scrypt(
+        password.encode("utf-8"),
+        salt=v.salt,
+        n=v.n,
+        r=v.r,
+        p=v.p,
+        maxmem=SCRYPT_MAXMEM,
+        dklen=length,
+    )
+
+
+def verifier_make(*, password: str, n: int = 2**14, r: int = 8, p: int = 1) -> str:
+    """What a client puts in the room-create event's `verifier` tag (also `forum.client`)."""
+    v = Verifier(n, r, p, secrets.token_bytes(16), b"")
+    digest = _scrypt(password, v, 32)
+    return f"scrypt${n}${r}${p}${_b64(v.salt)}${_b64(digest)}"
+
+
+def verifier_check(*, verifier: str, password: str) -> bool:
+    """Does `password` match? Constant-time compare; a broken verifier matches nothing."""
+    try:
+        v = verifier_parse(verifier)
+    except VerifierError:
+        return False
+    return hmac.compare_digest(_scrypt(password, v, len(v.digest)), v.digest)
+
+
+# --- the room-create event ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RoomSpec:
+    slug: str
+    name: str
+    description: str
+    verifier: str
+    lifetime_seconds: int
+
+
+def room_spec(parsed: nostr.Event) -> RoomSpec:
+    """The room a kind-9311 event asks for; `ValueError` with a sentence if it is malformed."""
+    slug = (parsed.tag_value("d") or f"r-{parsed.id[:16]}").strip()
+    if SLUG_RE.fullmatch(slug) is None:
+        raise ValueError("the d tag (room slug) must be 3-64 of a-z, 0-9 and -")
+    name = (parsed.tag_value("name") or "").strip()
+    if not name or len(name) > MAX_NAME_LENGTH:
+        raise ValueError(f"a room needs a name tag of 1 to {MAX_NAME_LENGTH} characters")
+    if len(parsed.content) > MAX_DESCRIPTION_LENGTH:
+        raise ValueError(f"the description is over {MAX_DESCRIPTION_LENGTH} characters")
+    verifier = parsed.tag_value("verifier") or ""
+    try:
+        verifier_parse(verifier)
+    except VerifierError as exc:
+        raise ValueError(f"bad verifier tag: {exc}") from None
+    raw_lifetime = parsed.tag_value("lifetime")
+    lifetime = default_lifetime()
+    if raw_lifetime is not None:
+        if not raw_lifetime.isdigit():
+            raise ValueError("the lifetime tag must be a number of seconds")
+        lifetime = int(raw_lifetime)
+    if not MIN_LIFETIME_SECONDS <= lifetime <= max_lifetime():
+        raise ValueError(f"the lifetime must be {MIN_LIFETIME_SECONDS} to {max_lifetime()} s")
+    return RoomSpec(slug, name, parsed.content.strip(), verifier, lifetime)
+
+
+def room_event(
+    secret_hex: str,
+    *,
+    slug: str,
+    name: str,
+    password: str,
+    lifetime_seconds: int | None = None,
+    description: str = "",
+    ln_node: str | None = None,
+) -> nostr.Event:
+    """A signed room-create event (for `forum.client room create` and tests)."""
+    tags = [["d", slug], ["name", name], ["verifier", verifier_make(password=password)]]
+    if lifetime_seconds is not None:
+        tags.append(["lifetime", str(lifetime_seconds)])
+    if ln_node:
+        tags.append(["ln", ln_node])
+    return nostr.sign_event(secret_hex, kind=KIND_ROOM_CREATE, tags=tags, content=description)
+
+
+def room_content_check(parsed: nostr.Event) -> ContentCheck:
+    """`rules.event_content_check` for a room-create event: shape and a free slug."""
+    from forum.services.rules import ContentCheck, Finding
+
+    try:
+        spec = room_spec(parsed)
+    except ValueError as exc:
+        return ContentCheck(None, Finding(Reason.MALFORMED, {"detail": str(exc)}))
+    if Board.objects.filter(slug=spec.slug).exists():
+        detail = f"the room slug {spec.slug!r} is taken; choose another d tag"
+        return ContentCheck(None, Finding(Reason.MALFORMED, {"detail": detail}))
+    return ContentCheck(None, None)
+
+
+def room_create_evaluate(
+    event: Event,
+    parsed: nostr.Event,
+    *,
+    author: Author,
+    entry: LedgerEntry,
+    at: datetime,
+    settle_index: int | None,
+) -> None:
+    """Reconciliation of a room-create event: the same outcomes as a post, at the room price.
+
+    Called by `reconcile._event_evaluate` (under the author's lock); underpaid rooms wait for a
+    top-up exactly like posts, and `reconcile._event_accept` brings them to `room_publish`.
+    """
+    from forum.services import reconcile
+
+    checked = room_content_check(parsed)
+    if checked.finding is not None:
+        reconcile._event_reject(
+            event, checked.finding.reason, entry=entry, **checked.finding.context
+        )
+        return
+    if reconcile._gate(event, entry=entry, at=at):
+        return
+    event.price_msat = price_msat()
+    if event.paid_msat < event.price_msat:
+        reconcile._underpaid(event, entry=entry, amount_msat=event.paid_msat)
+        return
+    reconcile._event_accept(
+        event, parsed, author=author, entry=entry, at=at, settle_index=settle_index
+    )
+
+
+def room_publish(
+    *, event: Event, parsed: nostr.Event, entry: LedgerEntry | None, at: datetime
+) -> Board | None:
+    """Open the room, from settle time `at` for its lifetime. None if the slug went meanwhile."""
+    from forum.services import reconcile
+
+    spec = room_spec(parsed)
+    if Board.objects.filter(slug=spec.slug).exists():  # taken while this one waited for a top-up
+        detail = f"the room slug {spec.slug!r} is taken; choose another d tag"
+        reconcile._event_reject(event, Reason.MALFORMED, entry=entry, detail=detail)
+        return None
+    board = Board.objects.create(
+        slug=spec.slug,
+        title=spec.name,
+        description=spec.description,
+        is_listed=False,
+        password_verifier=spec.verifier,
+        expires_at=at + timedelta(seconds=spec.lifetime_seconds),
+        position=10_000,
+    )
+    # The create event belongs to the room: it is destroyed with it. Renting is not posting:
+    # it must not count towards the creator's price escalation on the room.
+    event.board = board
+    event.accepted_at = event.accepted_settle_index = None
+    event.state, event.waiting_for = Event.State.PUBLISHED, ""
+    event.save()
+    log.info("room %s opened until %s", board.slug, board.expires_at.isoformat())
+    return board
+
+
+# --- reading rooms ------------------------------------------------------------------------------
+
+
+def is_room(board: Board) -> bool:
+    """Rooms are the boards with a password (a destroyed room keeps neither)."""
+    return bool(board.password_verifier) or board.expires_at is not None
+
+
+def is_expired(board: Board, *, now: datetime | None = None) -> bool:
+    if board.destroyed_at is not None:
+        return True
+    return board.expires_at is not None and board.expires_at <= (now or timezone.now())
+
+
+# --- destruction --------------------------------------------------------------------------------
+
+
+def room_destroy(*, slug: str, now: datetime | None = None) -> bool:
+    """Delete the room's content and keep a tombstone; False if there was nothing to destroy.
+
+    Locking contract: the board row is locked for the whole deletion; reconciliation finds the
+    board gone (`destroyed_at` set) for anything that settles after, and rejects it as
+    `unknown_board` like any post to a board that does not exist.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        board = Board.objects.select_for_update().filter(slug=slug).first()
+        if board is None or board.destroyed_at is not None or not is_room(board):
+            return False
+        events = Event.objects.filter(board=board)
+        event_ids = events.values("event_id")
+        rejections = Rejection.objects.filter(
+            Q(board=board) | Q(event__board=board) | Q(event_ref__in=event_ids)
+        )
+        parts = MessagePart.objects.filter(event_id__in=event_ids)
+        forwards = TipForward.objects.filter(tip_entry__event_id__in=event_ids)
+        ledger_rows = LedgerEntry.objects.filter(
+            Q(event_id__in=event_ids)
+            | Q(pk__in=rejections.exclude(ledger_entry=None).values("ledger_entry"))
+            | Q(pk__in=parts.values("ledger_entry"))
+            | Q(pk__in=forwards.exclude(forward_entry=None).values("forward_entry"))
+        )
+        # Money stays on record (amount, hash, times); what it paid for does not.
+        stripped = ledger_rows.update(custom_records={}, pubkey="", event_id="", reconcile_error="")
+        _audit_scrub(board)
+        _authors_uncount(board)
+        counts = {
+            "rejections": rejections.delete()[0],
+            "parts": parts.delete()[0],
+            # Posts before threads before events: each delete is then a plain one.
+            "posts": Post.objects.filter(board=board).delete()[0],
+            "threads": Thread.objects.filter(board=board).delete()[0],
+        }
+        pubkeys = set(events.values_list("pubkey", flat=True))
+        counts["events"] = events.delete()[0]
+        _authors_forget(pubkeys)
+        Board.objects.filter(pk=board.pk).update(
+            title="",
+            description="",
+            password_verifier="",
+            thread_count=0,
+            post_count=0,
+            last_activity_at=None,
+            destroyed_at=now,
+        )
+    log.info("room %s destroyed: %s, %d ledger rows stripped", slug, counts, stripped)
+    return True
+
+
+def _authors_uncount(board: Board) -> None:
+    """Take the room's threads and replies off their authors' public counters."""
+    for row in Thread.objects.filter(board=board).values("author").order_by():
+        Author.objects.filter(pk=row["author"], thread_count__gt=0).update(
+            thread_count=F("thread_count") - 1
+        )
+    for row in Post.objects.filter(board=board).values("author").order_by():
+        Author.objects.filter(pk=row["author"], reply_count__gt=0).update(
+            reply_count=F("reply_count") - 1
+        )
+
+
+def _authors_forget(pubkeys: set[str]) -> None:
+    """Authors known only from the room leave no trace of having been here."""
+    for pubkey in pubkeys:
+        if not Event.objects.filter(pubkey=pubkey).exists():
+            Author.objects.filter(pubkey=pubkey).delete()
+
+
+def _audit_scrub(board: Board) -> None:
+    """Audit rows about the room's posts keep who did what and when, not what it was about."""
+    targets = (
+        Q(target_type="board", target_id=board.slug)
+        | Q(target_type="thread", target_id__in=_as_text(Thread.objects.filter(board=board)))
+        | Q(target_type="post", target_id__in=_as_text(Post.objects.filter(board=board)))
+        | Q(
+            target_type="rejection",
+            target_id__in=_as_text(
+                Rejection.objects.filter(Q(board=board) | Q(event__board=board))
+            ),
+        )
+    )
+    ModerationAction.objects.filter(targets).update(reason="", details={"room": "self-destructed"})
+
+
+def _as_text(qs) -> list[str]:
+    # ModerationAction.target_id is text: compare with the primary keys as strings.
+    return [str(pk) for pk in qs.values_list("pk", flat=True)]
+
+
+def rooms_destroy_expired(*, now: datetime | None = None) -> int:
+    """The beat task's body: destroy every room past its expiry (idempotent)."""
+    now = now or timezone.now()
+    slugs = list(
+        Board.objects.filter(expires_at__lte=now, destroyed_at__isnull=True).values_list(
+            "slug", flat=True
+        )
+    )
+    destroyed = 0
+    for slug in slugs:
+        try:
+            destroyed += room_destroy(slug=slug, now=now)
+        except Exception:  # one room failing must not keep the others alive
+            log.exception("destroying room %s failed", slug)
+    return destroyed
