@@ -132,10 +132,19 @@ class Listener:
         heartbeat.start()
         try:
             cursor = ListenerCursor.objects.get(node_pubkey=self.node_pubkey)
-            if cursor.settle_index == 0:
+            # Subscribing with settle_index 0 replays nothing, and a payment that settles
+            # between a catch-up and the subscription would be missed: until the node has
+            # settled anything at all, poll ListInvoices instead of subscribing.
+            while cursor.settle_index == 0 and not session.is_set():
                 for invoice in settled_backlog(self.client):
                     self._record(invoice)
                 cursor.refresh_from_db()
+                if cursor.settle_index == 0:
+                    session.wait(1.0)
+            if session.is_set():
+                if not stop.is_set():
+                    raise ledger.LeaseLost("heartbeat could not renew the lease")
+                return
             stream = self.client.invoice_events(
                 add_index=cursor.add_index,
                 settle_index=cursor.settle_index,
