@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from forum import realtime
 from forum.models import ListenerCursor
-from forum.services import identity, ledger
+from forum.services import hold, identity, ledger
 from lightning.types import Invoice, LightningAuthError, LightningError
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,10 @@ class Listener:
             target=self._heartbeat, args=(stop, session), name="listener-heartbeat", daemon=True
         )
         heartbeat.start()
+        # Hold mode: held keysends are checked (and settled or cancelled) beside the stream.
+        reviewer = hold.session_reviewer(
+            client=self.client, node_pubkey=self.node_pubkey, session=session
+        )
         try:
             cursor = ListenerCursor.objects.get(node_pubkey=self.node_pubkey)
             # Subscribing with settle_index 0 replays nothing, and a payment that settles
@@ -154,6 +158,7 @@ class Listener:
             last = cursor.settle_index
             for invoice in stream:
                 if not invoice.settled:
+                    reviewer.submit(invoice)  # an add event: in hold mode, a payment to check
                     continue
                 if invoice.settle_index > last + 1:
                     # Settle indices are dense: a jump means we subscribed after some settled
@@ -168,6 +173,7 @@ class Listener:
         finally:
             session.set()
             heartbeat.join(timeout=5)
+            reviewer.join(timeout=5)
 
     def _record(self, invoice: Invoice) -> None:
         # The stream is the bottleneck: broadcasts ("paid", and with eager tasks the rest)

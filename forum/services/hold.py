@@ -1,0 +1,613 @@
+"""Hold mode: each held keysend is checked before it settles; what would be rejected is
+cancelled instead, so it costs its sender nothing.
+
+How held payments reach us. With lnd's ``--keysend-hold-time`` (simnet: the node's
+``keysend_hold_seconds``) a keysend's invoice stays ACCEPTED, its records readable in
+``htlcs[].custom_records``, until ``SettleInvoice``/``CancelInvoice``, or until the hold time runs
+out and lnd cancels it. The listener hands each add event of its stream to
+`HoldReviewer.submit` (the reviewer looks the invoice up until it is ACCEPTED); the reviewer
+also scans ``ListInvoices(pending_only)`` when a listener session starts and every
+`HOLD_SCAN_SECONDS`, which finds what was held while nobody was listening.
+
+The decision runs the reconciler's own rules (`rules.event_content_check`, `rules.gate_check`,
+`pricing.price_for` at this moment, duplicates of known events) on the decoded records:
+
+- valid, or no forum message at all (a donation), or a top-up/tip naming an event that can take
+  it: `SettleInvoice` with the keysend preimage. The listener then sees the SETTLED invoice and
+  the normal path follows (ledger row, reconciliation, publishing);
+- invalid: a ledger row with status `cancelled` (never revenue, never reconciled) and a
+  `Rejection` saying nothing was charged are committed, the composer is told, then the node
+  cancels the payment and the sats go back;
+- a part of a multipart set: held until the set is complete, then the joined event is checked
+  and every part settled, or all of them cancelled (invalid, a duplicate part, or the first
+  part's hold time about to run out: `incomplete_parts`).
+
+Crash safety. One thread per listener session decides, in order (the listener's lease makes
+that one per node). A payment is settled only right after this process found it valid; a
+cancellation is recorded before the node is asked and a recorded cancellation is only ever
+repeated, never reconsidered. So after a crash every held payment is either still ACCEPTED and
+undecided (examined again on the next start), recorded as cancelled (cancelled again), or
+settled (the listener's replay of settled invoices records it). A payment lnd cancelled at the
+hold time while no reviewer ran is recorded as `hold_expired` when the listener's replay of add
+events shows it to us (best effort: nothing was charged either way).
+
+What cannot be promised: the rules are applied at check time. A moderator who bans or locks
+between the check and the settle, or an author whose own earlier posts settle in between,
+still gets a normal (charged) rejection from reconciliation, as without hold mode. The
+reviewer counts its own approvals that are not reconciled yet when it prices, so one author's
+burst is priced as if each post had already been accepted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
+
+from forum import nostr, protocol
+from forum.models import Board, Event, LedgerEntry, Rejection
+from forum.selectors.status import status_unknown
+from forum.services import ledger, pricing, rules
+from forum.services.rejections import reason_for_code, rejection_record
+from forum.services.rules import Finding
+from forum.services.status import status_broadcast_on_commit
+from lightning.types import KEYSEND_PREIMAGE_RECORD, Invoice, LightningError
+
+log = logging.getLogger(__name__)
+
+Reason = Rejection.Reason
+Status = LedgerEntry.Status
+
+
+class HoldClient(Protocol):
+    """The node calls the reviewer makes (`lightning.client.LightningClient` has them)."""
+
+    def lookup_invoice(self, payment_hash: str) -> Invoice: ...
+    def list_invoices(self, **kw: Any) -> Any: ...
+    def settle_invoice(self, preimage: bytes) -> None: ...
+    def cancel_invoice(self, payment_hash: str) -> None: ...
+
+
+def hold_mode_enabled() -> bool:
+    return bool(getattr(settings, "HOLD_MODE", False))
+
+
+def hold_seconds() -> float:
+    """The node's keysend hold time (lnd's --keysend-hold-time must match HOLD_SECONDS)."""
+    return float(getattr(settings, "HOLD_SECONDS", 60))
+
+
+def scan_seconds() -> float:
+    return float(getattr(settings, "HOLD_SCAN_SECONDS", 2.0))
+
+
+def expiry_margin() -> float:
+    """How long before the node's own deadline an incomplete part set is given up."""
+    return min(5.0, hold_seconds() / 3)
+
+
+# --- the decision --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What to do with one held message: settle it (finding None) or cancel it (a finding)."""
+
+    finding: Finding | None = None
+    event_ref: str = ""  # the event id the payment names or carries, if any
+    pubkey: str = ""
+    board: Board | None = None
+
+    @property
+    def settle(self) -> bool:
+        return self.finding is None
+
+
+def event_verdict(
+    parsed: nostr.Event, *, paid_msat: int, at: datetime, in_flight: int = 0
+) -> Verdict:
+    """Would `parsed`, paid `paid_msat` and settled at `at`, be accepted? No writes.
+
+    `in_flight` counts the author's posts on the same board already approved for settling but
+    not reconciled yet: they will count for escalation before this one.
+    """
+    base = {"event_ref": parsed.id, "pubkey": parsed.pubkey}
+    existing = Event.objects.filter(event_id=parsed.id).first()
+    if existing is not None:
+        if existing.state == Event.State.PENDING and existing.waiting_for == "underpaid":
+            return Verdict(**base, board=existing.board)  # paying again is its top-up
+        if existing.state != Event.State.REJECTED:
+            finding = Finding(Reason.DUPLICATE, {"what": "this event"})
+            return Verdict(finding, **base, board=existing.board)
+        # Rejected before (banned, unknown board, ...): a new payment gets a fresh hearing.
+    checked = rules.event_content_check(parsed)
+    if checked.finding is not None:
+        return Verdict(checked.finding, **base, board=checked.board)
+    board = checked.board
+    assert board is not None
+    root_ref = nostr.reply_target(parsed).root_id if parsed.kind == nostr.KIND_REPLY else ""
+    finding = rules.gate_check(
+        pubkey=parsed.pubkey, kind=parsed.kind, root_ref=root_ref, board_id=board.pk, at=at
+    )
+    if finding is not None:
+        return Verdict(finding, **base, board=board)
+    price = pricing.price_for(board=board, kind=parsed.kind, pubkey=parsed.pubkey, at=at)
+    price_msat = price.price_msat
+    if in_flight:
+        price_msat = pricing.escalate(
+            base_msat=price.base_msat, factor=price.factor, count=price.recent_posts + in_flight
+        )
+    if paid_msat < price_msat:
+        short = price_msat - paid_msat
+        context = {
+            "price_sats": -(-price_msat // 1000),
+            "paid_sats": paid_msat // 1000,
+            "short_sats": -(-short // 1000),
+        }
+        return Verdict(Finding(Reason.UNDERPAID, context), **base, board=board)
+    return Verdict(**base, board=board)
+
+
+def target_verdict(message: protocol.TopUpMessage | protocol.TipMessage) -> Verdict:
+    """A top-up or tip settles when the event it names can take it (as reconciliation would)."""
+    event = Event.objects.filter(event_id=message.event_id).first()
+    base = {"event_ref": message.event_id, "pubkey": event.pubkey if event else ""}
+    if event is None:
+        return Verdict(Finding(Reason.UNKNOWN_TARGET, {"why": "not known here"}), **base)
+    published = event.state == Event.State.PUBLISHED
+    if isinstance(message, protocol.TipMessage):
+        if published:
+            return Verdict(**base, board=event.board)
+        why = "not a published post"
+    else:
+        if published or (event.state == Event.State.PENDING and event.waiting_for == "underpaid"):
+            return Verdict(**base, board=event.board)
+        why = "not waiting for a top-up"
+    return Verdict(Finding(Reason.UNKNOWN_TARGET, {"why": why}), **base, board=event.board)
+
+
+def held_amount_msat(invoice: Invoice) -> int:
+    """What the held HTLCs carry (lnd may report amt_paid only once settled)."""
+    held = sum(h.amt_msat for h in invoice.htlcs if h.state in ("ACCEPTED", "SETTLED"))
+    return max(held, invoice.amt_paid_msat)
+
+
+def _accept_time(invoice: Invoice) -> float:
+    times = [h.accept_time for h in invoice.htlcs if h.accept_time]
+    return float(min(times)) if times else time.time()
+
+
+# --- recording a cancelled attempt ---------------------------------------------------------
+
+
+def hold_attempt_record(
+    *,
+    invoice: Invoice,
+    node_pubkey: str,
+    finding: Finding,
+    event_ref: str = "",
+    pubkey: str = "",
+    board: Board | None = None,
+    at: datetime | None = None,
+) -> tuple[LedgerEntry, bool]:
+    """The ledger row (status cancelled) and rejection of a turned-away payment; idempotent.
+
+    Call inside a transaction; returns (row, created). Nothing here touches the node.
+    """
+    at = at or timezone.now()
+    existing = LedgerEntry.objects.filter(payment_hash=invoice.payment_hash).first()
+    if existing is not None:
+        return existing, False
+    records = invoice.custom_records
+    derived = ledger.ledger_classify(records=records)
+    amount = held_amount_msat(invoice)
+    entry = LedgerEntry.objects.create(
+        payment_hash=invoice.payment_hash,
+        node_pubkey=node_pubkey,
+        direction=LedgerEntry.Direction.IN,
+        purpose=derived.purpose,
+        amount_msat=amount,
+        add_index=invoice.add_index or None,
+        settle_index=None,
+        settled_at=at,
+        is_keysend=invoice.is_keysend,
+        custom_records=ledger.records_to_json(records),
+        pubkey=pubkey or derived.pubkey,
+        event_id=event_ref or derived.event_id,
+        status=Status.CANCELLED,
+        # Nothing to reconcile: the payment never settled.
+        reconcile_state=LedgerEntry.ReconcileState.DONE,
+        reconciled_at=at,
+    )
+    rejection_record(
+        reason=finding.reason,
+        entry=entry,
+        amount_msat=amount,
+        event_ref=entry.event_id,
+        pubkey=entry.pubkey,
+        board=board,
+        at=at,
+        charged=False,
+        **finding.context,
+    )
+    return entry, True
+
+
+def _status_rejected_on_commit(entries: list[LedgerEntry], rejection: Rejection) -> None:
+    """Tell the composer (by event id and by each payment hash) what happened, after commit."""
+    hashes = [e.payment_hash for e in entries]
+    key = rejection.event_ref or hashes[0]
+    payload = {
+        **status_unknown(key),
+        "state": "rejected",
+        "reason": rejection.reason,
+        "message": rejection.message,
+        "event_id": rejection.event_ref or None,
+        "payment_hash": hashes[0] if len(hashes) == 1 else None,
+        "board": rejection.board.slug if rejection.board_id else None,
+        "paid_msat": sum(e.amount_msat for e in entries),
+        # Hold mode: the payment was cancelled, the sats went back.
+        "charged": False,
+    }
+    status_broadcast_on_commit(keys=hashes, event_id=key, payload=payload)
+
+
+# --- the reviewer --------------------------------------------------------------------------
+
+
+@dataclass
+class _HeldPart:
+    invoice: Invoice
+    part: protocol.PartMessage
+    accepted_at: float  # unix seconds, the node's clock
+
+
+@dataclass
+class HoldReviewer:
+    """Decides the node's held keysends for one listener session (a thread; see module doc)."""
+
+    client: HoldClient
+    node_pubkey: str
+    stop: threading.Event
+    decided: int = 0
+    _queue: queue.Queue[Invoice] = field(default_factory=queue.Queue, repr=False)
+    _parts: dict[str, dict[str, _HeldPart]] = field(default_factory=dict, repr=False)
+    # (pubkey, board id) -> event ids approved here whose posts are not accepted yet.
+    _approved: dict[tuple[str, int], set[str]] = field(default_factory=dict, repr=False)
+    _thread: threading.Thread | None = field(default=None, repr=False)
+
+    # -- threads ----------------------------------------------------------------------------
+
+    def start(self) -> HoldReviewer:
+        self._thread = threading.Thread(target=self._run, name="hold-reviewer", daemon=True)
+        self._thread.start()
+        return self
+
+    def join(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def submit(self, invoice: Invoice) -> None:
+        """An invoice event from the listener's stream; never blocks the stream."""
+        if not invoice.is_keysend or invoice.settled:
+            return  # AddHoldInvoice invoices belong to whoever made them
+        if invoice.state in ("ACCEPTED", "CANCELED"):
+            self._queue.put(invoice)
+            return
+        # OPEN: lnd adds a keysend's invoice as its HTLC arrives; ACCEPTED follows at once.
+        threading.Thread(
+            target=self._await_accepted, args=(invoice.payment_hash,), daemon=True
+        ).start()
+
+    def _await_accepted(self, payment_hash: str) -> None:
+        delay, deadline = 0.02, time.monotonic() + 10
+        while not self.stop.is_set() and time.monotonic() < deadline:
+            try:
+                invoice = self.client.lookup_invoice(payment_hash)
+            except LightningError as exc:
+                log.warning("hold: lookup of %s failed (%s); the scan retries", payment_hash, exc)
+                return
+            if invoice.state != "OPEN":
+                if invoice.state != "SETTLED":
+                    self._queue.put(invoice)
+                return
+            self.stop.wait(delay)
+            delay = min(delay * 2, 0.5)
+
+    def _run(self) -> None:
+        try:
+            self._guarded(self.scan)  # what was held while nobody listened
+            next_scan = time.monotonic() + scan_seconds()
+            while not self.stop.is_set():
+                try:
+                    invoice = self._queue.get(timeout=max(0.0, next_scan - time.monotonic()))
+                except queue.Empty:
+                    invoice = None
+                if invoice is not None and not self.stop.is_set():
+                    self._guarded(self.review, invoice)
+                if time.monotonic() >= next_scan:
+                    self._guarded(self.scan)
+                    next_scan = time.monotonic() + scan_seconds()
+        finally:
+            connection.close()  # this thread's connection ends with it
+
+    def _guarded(self, func: Any, *args: Any) -> None:
+        try:
+            func(*args)
+        except LightningError as exc:
+            log.warning("hold: node call failed (%s: %s); retried later", type(exc).__name__, exc)
+        except DatabaseError:
+            log.exception("hold: database error; retried later")
+            connection.close()
+        except Exception:
+            log.exception("hold: review failed; retried later")
+
+    # -- scanning ---------------------------------------------------------------------------
+
+    def pending(self) -> list[Invoice]:
+        """Every held keysend the node reports now (ListInvoices pending_only, paged)."""
+        held: list[Invoice] = []
+        offset = 0
+        while True:
+            page = self.client.list_invoices(
+                pending_only=True, index_offset=offset, num_max_invoices=500
+            )
+            held.extend(i for i in page.invoices if i.is_keysend and i.state == "ACCEPTED")
+            if len(page.invoices) < 500 or page.last_index_offset <= offset:
+                return held
+            offset = page.last_index_offset
+
+    def scan(self) -> None:
+        """Review everything held (idempotent), then give up part sets about to expire."""
+        for invoice in self.pending():
+            if self.stop.is_set():
+                return
+            self.review(invoice)
+        self.expire_part_sets()
+
+    # -- one payment ------------------------------------------------------------------------
+
+    def review(self, invoice: Invoice) -> None:
+        """Decide one held payment (or record one the node cancelled while nobody decided)."""
+        recorded = (
+            LedgerEntry.objects.filter(payment_hash=invoice.payment_hash)
+            .values_list("status", flat=True)
+            .first()
+        )
+        if invoice.state == "CANCELED":
+            if recorded is None and invoice.htlcs:
+                self._record_expired(invoice)
+            return
+        if invoice.state != "ACCEPTED" or recorded == Status.SETTLED:
+            return
+        if recorded == Status.CANCELLED:
+            self._node_cancel([invoice])  # decided before a crash: repeat, never reconsider
+            return
+        records = invoice.custom_records
+        try:
+            message = protocol.decode_records(records)
+        except protocol.ProtocolError as exc:
+            finding = Finding(reason_for_code(exc.code), {"detail": exc.message})
+            self._cancel([invoice], Verdict(finding, event_ref=exc.event_id or ""))
+            return
+        if isinstance(message, protocol.PartMessage):
+            self._part_review(invoice, message)
+            return
+        if message is None:
+            verdict = Verdict()  # a donation or someone else's records: not ours to judge
+        elif isinstance(message, protocol.EventMessage):
+            verdict = self._event_verdict(message.event, held_amount_msat(invoice))
+        else:
+            verdict = target_verdict(message)
+        if verdict.settle:
+            self._settle([invoice], verdict)
+        else:
+            self._cancel([invoice], verdict)
+
+    def _event_verdict(self, parsed: nostr.Event, paid_msat: int) -> Verdict:
+        in_flight = 0
+        slug = parsed.tag_value("h") or ""
+        board_id = Board.objects.filter(slug=slug).values_list("pk", flat=True).first()
+        if board_id is not None:
+            in_flight = self._in_flight(parsed.pubkey, board_id, exclude=parsed.id)
+        return event_verdict(parsed, paid_msat=paid_msat, at=timezone.now(), in_flight=in_flight)
+
+    def _in_flight(self, pubkey: str, board_id: int, *, exclude: str) -> int:
+        approved = self._approved.get((pubkey, board_id))
+        if not approved:
+            return 0
+        accepted = set(
+            Event.objects.filter(event_id__in=approved, accepted_at__isnull=False).values_list(
+                "event_id", flat=True
+            )
+        )
+        approved -= accepted  # reconciled: pricing counts them from the database now
+        return len(approved - {exclude})
+
+    # -- multipart --------------------------------------------------------------------------
+
+    def _part_review(self, invoice: Invoice, part: protocol.PartMessage) -> None:
+        held = self._parts.setdefault(part.event_id, {})
+        taken = {p.part.index for h, p in held.items() if h != invoice.payment_hash}
+        if part.index in taken or part.index in self._settled_parts(part.event_id):
+            finding = Finding(Reason.DUPLICATE, {"what": f"part {part.index + 1} of {part.count}"})
+            self._cancel([invoice], Verdict(finding, event_ref=part.event_id))
+            return
+        held[invoice.payment_hash] = _HeldPart(invoice, part, _accept_time(invoice))
+        self._part_set_try(part.event_id)
+
+    def _settled_parts(self, event_id: str) -> dict[int, tuple[protocol.PartMessage, int]]:
+        """Parts of `event_id` the forum was already paid for (before hold mode, or a race)."""
+        found: dict[int, tuple[protocol.PartMessage, int]] = {}
+        rows = LedgerEntry.objects.filter(
+            event_id=event_id, purpose=LedgerEntry.Purpose.PART, status=Status.SETTLED
+        ).values_list("custom_records", "amount_msat")
+        for raw, amount in rows:
+            try:
+                other = protocol.decode_records(ledger.records_from_json(raw))
+            except protocol.ProtocolError:
+                continue
+            if isinstance(other, protocol.PartMessage):
+                found.setdefault(other.index, (other, amount))
+        return found
+
+    def _part_set_try(self, event_id: str) -> None:
+        held = self._parts[event_id]
+        settled = self._settled_parts(event_id)
+        members = sorted(held.values(), key=lambda h: h.part.index)
+        invoices = [h.invoice for h in members]
+        parts = [h.part for h in members] + [p for p, _ in settled.values()]
+        try:
+            parsed = protocol.join_parts(parts)
+        except protocol.ProtocolError as exc:
+            if exc.code == "incomplete_parts":
+                return  # wait for the rest (or `expire_part_sets`)
+            finding = Finding(reason_for_code(exc.code), {"detail": exc.message})
+            del self._parts[event_id]
+            self._cancel(invoices, Verdict(finding, event_ref=event_id))
+            return
+        del self._parts[event_id]
+        # lnd may have cancelled a part we still list (it expired): then the set is broken.
+        current = [self.client.lookup_invoice(i.payment_hash) for i in invoices]
+        if any(i.state != "ACCEPTED" for i in current):
+            count = members[0].part.count
+            received = count - sum(i.state != "ACCEPTED" for i in current)
+            finding = Finding(Reason.INCOMPLETE_PARTS, self._incomplete_context(received, count))
+            live = [i for i in current if i.state == "ACCEPTED"]
+            if live:
+                self._cancel(live, Verdict(finding, event_ref=event_id, pubkey=parsed.pubkey))
+            return
+        paid = sum(held_amount_msat(i) for i in current) + sum(a for _, a in settled.values())
+        verdict = self._event_verdict(parsed, paid)
+        if verdict.settle:
+            self._settle(current, verdict)
+        else:
+            self._cancel(current, verdict)
+
+    @staticmethod
+    def _incomplete_context(received: int, count: int) -> dict[str, Any]:
+        return {"received": received, "count": count, "minutes": max(1, round(hold_seconds() / 60))}
+
+    def expire_part_sets(self, *, now: float | None = None) -> int:
+        """Cancel, together, every part set whose first part's hold time is about to end."""
+        now = now or time.time()
+        limit = hold_seconds() - expiry_margin()
+        expired = 0
+        for event_id, held in list(self._parts.items()):
+            first = min(h.accepted_at for h in held.values())
+            if now - first < limit:
+                continue
+            del self._parts[event_id]
+            members = sorted(held.values(), key=lambda h: h.part.index)
+            count = members[0].part.count
+            received = len({h.part.index for h in members} | set(self._settled_parts(event_id)))
+            finding = Finding(Reason.INCOMPLETE_PARTS, self._incomplete_context(received, count))
+            self._cancel([h.invoice for h in members], Verdict(finding, event_ref=event_id))
+            expired += 1
+        return expired
+
+    # -- outcomes ---------------------------------------------------------------------------
+
+    def _settle(self, invoices: list[Invoice], verdict: Verdict) -> None:
+        for invoice in invoices:
+            preimage = invoice.custom_records.get(KEYSEND_PREIMAGE_RECORD, b"")
+            if hashlib.sha256(preimage).hexdigest() != invoice.payment_hash:
+                # lnd checks this before holding; a node that did not cannot be settled by us.
+                log.warning("hold: %s carries no matching preimage", invoice.payment_hash)
+                continue
+            self.client.settle_invoice(bytes(preimage))
+            self.decided += 1
+            log.info("hold.settled %s", invoice.payment_hash)
+        if verdict.pubkey and verdict.board is not None and verdict.event_ref:
+            key = (verdict.pubkey, verdict.board.pk)
+            self._approved.setdefault(key, set()).add(verdict.event_ref)
+
+    def _cancel(self, invoices: list[Invoice], verdict: Verdict) -> None:
+        assert verdict.finding is not None
+        at = timezone.now()
+        with transaction.atomic():
+            entries, rejection = [], None
+            for invoice in invoices:
+                entry, created = hold_attempt_record(
+                    invoice=invoice,
+                    node_pubkey=self.node_pubkey,
+                    finding=verdict.finding,
+                    event_ref=verdict.event_ref,
+                    pubkey=verdict.pubkey,
+                    board=verdict.board,
+                    at=at,
+                )
+                if created:
+                    entries.append(entry)
+                    rejection = entry.rejections.order_by("-id").first()
+            if entries and rejection is not None:
+                _status_rejected_on_commit(entries, rejection)
+        # Recorded first: a crash from here on cancels again on restart, never settles.
+        self._node_cancel(invoices)
+        log.info(
+            "hold.cancelled %s reason=%s",
+            ",".join(i.payment_hash for i in invoices),
+            verdict.finding.reason,
+        )
+
+    def _node_cancel(self, invoices: Iterable[Invoice]) -> None:
+        for invoice in invoices:
+            try:
+                self.client.cancel_invoice(invoice.payment_hash)
+                self.decided += 1
+            except LightningError as exc:
+                # Already cancelled (the hold time ran out) is fine; anything else retries.
+                if "already canceled" not in exc.message and exc.code != "NOT_FOUND":
+                    raise
+
+    def _record_expired(self, invoice: Invoice) -> None:
+        """A held payment the node cancelled while nobody decided: record the attempt."""
+        try:
+            message = protocol.decode_records(invoice.custom_records)
+        except protocol.ProtocolError:
+            message = None  # garbage that expired: still worth a row below
+        else:
+            if message is None:
+                return  # not a forum message: nothing for moderators to see
+        event_ref = ""
+        if isinstance(message, protocol.EventMessage):
+            event_ref = message.event.id
+        elif message is not None:
+            event_ref = message.event_id
+        finding = Finding(Reason.HOLD_EXPIRED)
+        with transaction.atomic():
+            entry, created = hold_attempt_record(
+                invoice=invoice, node_pubkey=self.node_pubkey, finding=finding, event_ref=event_ref
+            )
+            if created:
+                _status_rejected_on_commit([entry], entry.rejections.order_by("-id").first())
+
+
+class _NoReviewer:
+    """What the listener gets when hold mode is off: submit does nothing."""
+
+    def submit(self, invoice: Invoice) -> None:
+        return None
+
+    def join(self, timeout: float | None = None) -> None:
+        return None
+
+
+def session_reviewer(
+    *, client: HoldClient, node_pubkey: str, session: threading.Event
+) -> HoldReviewer | _NoReviewer:
+    """For a listener session: a running reviewer that stops with `session` (hold mode), or a
+    no-op. Its first act is to re-examine everything the node holds."""
+    if not hold_mode_enabled():
+        return _NoReviewer()
+    return HoldReviewer(client=client, node_pubkey=node_pubkey, stop=session).start()
