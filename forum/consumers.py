@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from forum import realtime
@@ -15,6 +16,9 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         kwargs = self.scope["url_route"]["kwargs"]
         scope_name = kwargs["scope"]
         key = kwargs["key"]
+        if not await self._may_follow(scope_name, key):
+            await self.close(code=4403)  # a private room this session has not unlocked
+            return
         if scope_name == "board":
             group = realtime.board_group(key)
         elif scope_name == "thread":
@@ -25,6 +29,15 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
         await self.send_json({"type": "hello", "group": group})
+
+    @database_sync_to_async
+    def _may_follow(self, scope_name: str, key: str) -> bool:
+        from forum.selectors.rooms import live_follow_allowed
+        from forum.views.rooms import SESSION_KEY
+
+        session = self.scope.get("session")
+        unlocked = session.get(SESSION_KEY, {}) if session is not None else {}
+        return live_follow_allowed(scope=scope_name, key=key, unlocked=unlocked)
 
     async def disconnect(self, code: int) -> None:
         for group in getattr(self, "groups_joined", []):

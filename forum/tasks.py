@@ -95,3 +95,11 @@ def tips_forward_due() -> int:
     from forum.services.tips import tips_forward_due as due
 
     return due()
+
+
+@shared_task(name="forum.rooms_destroy_expired", acks_late=True, ignore_result=True)
+def rooms_destroy_expired() -> int:
+    """Periodic: destroy the private rooms past their expiry (idempotent by slug)."""
+    from forum.services.rooms import rooms_destroy_expired as destroy
+
+    return destroy()

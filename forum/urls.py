@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from forum.views import compose, demo, health, pages
+from forum.views import compose, demo, health, pages, rooms
 
 EVENT_ID = r"(?P<event_id>[0-9a-fA-F]{64})"
 
@@ -18,6 +18,14 @@ urlpatterns = [
     re_path(rf"^e/{EVENT_ID}/?$", pages.event_permalink, name="event"),
     path("a/<str:key>/", pages.author, name="author"),
     path("compose/records", compose.compose_records, name="compose-records"),
+    path("r/<slug:slug>/", rooms.room, name="room"),
+    path("r/<slug:slug>/unlock", rooms.room_unlock, name="room-unlock"),
+    path("r/<slug:slug>/lock", rooms.room_lock, name="room-lock"),
+    re_path(rf"^r/(?P<slug>[-\w]+)/t/{EVENT_ID}/$", rooms.room_thread, name="room-thread"),
+    re_path(
+        rf"^r/(?P<slug>[-\w]+)/e/{EVENT_ID}\.json$", rooms.room_event_json, name="room-event-json"
+    ),
+    re_path(rf"^r/(?P<slug>[-\w]+)/e/{EVENT_ID}/?$", rooms.room_event, name="room-event"),
     path("demo/wallet", demo.wallet, name="demo-wallet"),
     path("demo/keysend", demo.keysend, name="demo-keysend"),
 ]

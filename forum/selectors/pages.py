@@ -47,12 +47,17 @@ def short_npub(pubkey: str) -> str:
     return f"{full[:11]}…{full[-6:]}" if len(full) > 20 else full
 
 
+# Private rooms (boards with a password) are only shown by forum.views.rooms, to a session that
+# unlocked them: never on these public pages, their permalinks, raw events or author pages.
+PUBLIC_BOARD = {"board__password_verifier": ""}
+
+
 def visible_threads() -> QuerySet[Thread]:
-    return Thread.objects.filter(is_hidden=False, board__destroyed_at__isnull=True)
+    return Thread.objects.filter(is_hidden=False, board__destroyed_at__isnull=True, **PUBLIC_BOARD)
 
 
 def visible_posts() -> QuerySet[Post]:
-    return Post.objects.filter(is_hidden=False, thread__is_hidden=False)
+    return Post.objects.filter(is_hidden=False, thread__is_hidden=False, **PUBLIC_BOARD)
 
 
 # --- home ----------------------------------------------------------------------------------
@@ -67,9 +72,9 @@ def boards_for_home() -> list[Board]:
 
 
 def board_get(slug: str) -> Board:
-    """A board that can be browsed: listed or not (private rooms are reached by link)."""
+    """A board that can be browsed: listed or not (private rooms live under /r/, locked)."""
     try:
-        return Board.objects.get(slug=slug, destroyed_at__isnull=True)
+        return Board.objects.get(slug=slug, destroyed_at__isnull=True, password_verifier="")
     except Board.DoesNotExist:
         raise Http404("no such board") from None
 

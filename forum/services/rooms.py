@@ -422,3 +422,41 @@ def rooms_destroy_expired(*, now: datetime | None = None) -> int:
         except Exception:  # one room failing must not keep the others alive
             log.exception("destroying room %s failed", slug)
     return destroyed
+
+
+# --- unlocking --------------------------------------------------------------------------------
+
+# Two fixed-window buckets in the cache: wrong passwords per (client, room), so one visitor
+# cannot guess at a room, and per room from everyone, ten times higher, so many clients cannot
+# spread the guessing. scrypt's cost per guess is the second brake.
+
+
+def _throttle_keys(ip: str, slug: str) -> list[tuple[str, int]]:
+    limit = int(getattr(settings, "ROOM_UNLOCK_MAX_FAILURES", 10))
+    digest = hashlib.sha256(f"{ip}\x00{slug}".encode()).hexdigest()[:32]
+    return [(f"room-unlock:{digest}", limit), (f"room-unlock-all:{slug}", limit * 10)]
+
+
+def unlock_throttled(*, ip: str, slug: str) -> bool:
+    from django.core.cache import cache
+
+    return any((cache.get(key) or 0) >= limit for key, limit in _throttle_keys(ip, slug))
+
+
+def room_unlock(*, board: Board, password: str, ip: str) -> bool:
+    """Check a password typed on the room's page; wrong ones count against the client."""
+    from django.core.cache import cache
+
+    if is_expired(board) or not board.password_verifier:
+        return False
+    if verifier_check(verifier=board.password_verifier, password=password):
+        cache.delete(_throttle_keys(ip, board.slug)[0][0])
+        return True
+    window = int(getattr(settings, "ROOM_UNLOCK_WINDOW_SECONDS", 300))
+    for key, _limit in _throttle_keys(ip, board.slug):
+        cache.add(key, 0, window)  # starts the window once; incr keeps its expiry
+        try:
+            cache.incr(key)
+        except ValueError:  # expired between add and incr
+            cache.set(key, 1, window)
+    return False

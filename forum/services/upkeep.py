@@ -21,10 +21,14 @@ log = logging.getLogger(__name__)
 
 def upkeep_run(*, now: datetime | None = None) -> dict[str, int]:
     """One pass; each part fails on its own without stopping the other."""
-    from forum.services import tips
+    from forum.services import rooms, tips
 
     now = now or timezone.now()
     report: dict[str, int] = {}
+    try:
+        report["rooms_destroyed"] = rooms.rooms_destroy_expired(now=now)
+    except Exception:
+        log.exception("room expiry upkeep failed")
     try:
         report["tips_queued"] = tips.tips_forward_due(now=now)
     except Exception:

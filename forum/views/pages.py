@@ -51,6 +51,13 @@ def composer_context() -> dict:
     }
 
 
+def _room_redirect(request: HttpRequest, event_id: str, *, target: str) -> HttpResponse:
+    """A private room's post: its room URL if this session unlocked the room, else 404."""
+    from forum.views.rooms import room_redirect
+
+    return room_redirect(request, event_id.lower(), target=target)
+
+
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     return render(request, "forum/home.html", {"boards": sel.boards_for_home()})
@@ -76,7 +83,10 @@ def board(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def thread(request: HttpRequest, event_id: str) -> HttpResponse:
-    thread = sel.thread_get(_event_id(event_id))
+    try:
+        thread = sel.thread_get(_event_id(event_id))
+    except Http404:
+        return _room_redirect(request, event_id, target="thread")
     page = sel.thread_posts_page(thread, page=request.GET.get("page", 1))
     context = {
         "board": thread.board,
@@ -100,13 +110,20 @@ def _permalink(located: sel.Located) -> str:
 @require_GET
 def event_permalink(request: HttpRequest, event_id: str) -> HttpResponse:
     """`/e/<id>`: the stable address of any post; redirects to its page and anchor."""
-    return HttpResponseRedirect(_permalink(sel.event_locate(_event_id(event_id))))
+    try:
+        located = sel.event_locate(_event_id(event_id))
+    except Http404:
+        return _room_redirect(request, event_id, target="event")
+    return HttpResponseRedirect(_permalink(located))
 
 
 @require_GET
 def event_json(request: HttpRequest, event_id: str) -> HttpResponse:
     """The raw signed event, byte for byte as the forum received it: anyone can verify it."""
-    body = sel.event_raw_json(_event_id(event_id))
+    try:
+        body = sel.event_raw_json(_event_id(event_id))
+    except Http404:
+        return _room_redirect(request, event_id, target="json")
     response = HttpResponse(body, content_type="application/json; charset=utf-8")
     response["Access-Control-Allow-Origin"] = "*"  # public, signed data: let any verifier fetch
     response["Content-Disposition"] = f'inline; filename="{event_id}.json"'
