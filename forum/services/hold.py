@@ -177,9 +177,11 @@ def target_verdict(message: protocol.TopUpMessage | protocol.TipMessage) -> Verd
 
 
 def held_amount_msat(invoice: Invoice) -> int:
-    """What the held HTLCs carry (lnd may report amt_paid only once settled)."""
+    """What the held HTLCs carry (lnd may report amt_paid only once settled); for a cancelled
+    invoice, what its HTLCs offered."""
     held = sum(h.amt_msat for h in invoice.htlcs if h.state in ("ACCEPTED", "SETTLED"))
-    return max(held, invoice.amt_paid_msat)
+    offered = held or sum(h.amt_msat for h in invoice.htlcs)
+    return max(offered, invoice.amt_paid_msat)
 
 
 def _accept_time(invoice: Invoice) -> float:

@@ -35,6 +35,12 @@ def held_net(tmp_path_factory) -> Iterator[Any]:
         if spec["name"] == "forum":
             spec["keysend_hold_seconds"] = HOLD_SECONDS
     net = SimNet.start(tmp_path_factory.mktemp("held-simnet"), topology=topology)
+    # One settled invoice first: a listener whose cursor is at settle index 0 polls instead of
+    # streaming, and the tests want the stream (its add events reach the reviewer).
+    net.network.set_keysend_hold("forum", 0)
+    with net.nodes["alice"].client() as alice:
+        assert alice.keysend(net.nodes["forum"].pubkey, 1_000, {}).succeeded
+    net.network.set_keysend_hold("forum", HOLD_SECONDS)
     try:
         yield net
     finally:
@@ -92,6 +98,11 @@ class Hold:
                 return held
             time.sleep(0.05)
         raise AssertionError(f"expected {count} held payments, found {len(self.held())}")
+
+    def set_hold_seconds(self, seconds: int) -> None:
+        """The node's hold time and the forum's idea of it (they must match, as with lnd)."""
+        self.net.network.set_keysend_hold("forum", seconds)
+        self.settings.HOLD_SECONDS = seconds
 
     # -- the listener (and, in hold mode, its reviewer) ----------------------------------
 
