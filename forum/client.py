@@ -8,6 +8,7 @@
         --macaroonpath admin.macaroon
     python -m forum.client topup --event-id EVENT_ID --amount-sats 20 --lndconnect ...
     python -m forum.client tip EVENT_ID --amt 21 --lndconnect ...
+    python -m forum.client room create --name "Friday" --password-file pw.txt --key-file ...
     python -m forum.client status KEY
 
 It asks the forum for the price and the node (`GET /api/quote`), builds the event, splits it
@@ -31,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from forum import nostr, protocol
+from forum import nostr, protocol, room_events
 from lightning.client import LightningClient
 from lightning.types import LightningError
 
@@ -278,6 +279,44 @@ def cmd_tip(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_room_create(args: argparse.Namespace) -> int:
+    """Rent a private room: sign a room-create event (password as a scrypt verifier) and pay it."""
+    forum = Forum(args.forum_url)
+    secret = read_key(args.key_file)
+    password = Path(args.password_file).read_text().strip() if args.password_file else ""
+    password = password or args.password or ""
+    if not password:
+        raise ClientError("the room needs a password: --password or --password-file")
+    slug = args.slug or f"r-{os.urandom(6).hex()}"
+    code, quote = forum._get("/rooms/quote")
+    if code != 200:
+        raise ClientError(f"the forum does not rent rooms (HTTP {code})")
+    event = room_events.room_event(
+        secret,
+        slug=slug,
+        name=args.name,
+        password=password,
+        lifetime_seconds=args.lifetime,
+        description=args.description or "",
+        ln_node=args.ln_node,
+    )
+    amount_msat = args.amount_sats * 1000 if args.amount_sats else quote["price_msat"]
+    dest = args.dest or quote.get("node_pubkey")
+    if not dest:
+        raise ClientError("the forum did not say its node pubkey; pass --dest")
+    payments = protocol.split_event(event, budget=protocol.onion_budget_for_records(args.hops))
+    print(f"room {slug}: event {event.id}, {-(-amount_msat // 1000)} sats")
+    with lnd_from_args(args) as lnd:
+        deliver(lnd, dest=dest, payments=payments, amount_msat=amount_msat)
+    if args.no_wait:
+        return 0
+    status = follow(forum, event.id, timeout=args.wait_seconds)
+    if status.get("state") != "published":
+        return 2
+    print(f"open at {forum.url.rstrip('/')}/r/{slug}/ (share the password with your guests)")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     print(json.dumps(Forum(args.forum_url).status(args.key), indent=2))
     return 0
@@ -325,6 +364,22 @@ def parser() -> argparse.ArgumentParser:
     tip.add_argument("--amt", type=int, required=True, help="sats to send")
     _node_options(tip)
     tip.set_defaults(func=cmd_tip)
+    room = sub.add_parser("room", help="private rooms")
+    room_sub = room.add_subparsers(dest="room_command", required=True)
+    create = room_sub.add_parser("create", help="rent a private, self-destructing room")
+    create.add_argument("--name", required=True, help="the room's name (shown inside only)")
+    create.add_argument("--slug", help="its URL name, /r/<slug>/ (default: random)")
+    secret_group = create.add_mutually_exclusive_group(required=True)
+    secret_group.add_argument("--password", help="the room's password (visible in `ps`)")
+    secret_group.add_argument("--password-file", help="read the password from this file")
+    create.add_argument("--lifetime", type=int, help="seconds until it self-destructs")
+    create.add_argument("--description")
+    create.add_argument("--key-file", required=True, help="hex secret key or nsec")
+    create.add_argument("--ln-node", help="your node pubkey, for refunds (the `ln` tag)")
+    create.add_argument("--amount-sats", type=int, help="pay this instead of the room price")
+    create.add_argument("--hops", type=int, default=3, help="route length to size parts for")
+    _node_options(create)
+    create.set_defaults(func=cmd_room_create)
     status = sub.add_parser("status", help="where a message stands")
     status.add_argument("key", help="event id or payment hash")
     status.add_argument("--forum-url", default=DEFAULT_FORUM_URL)

@@ -55,8 +55,9 @@ def _from_event(status: dict[str, Any], event: Event) -> dict[str, Any]:
         if thread is not None:
             status.update(thread_event_id=event.event_id, number=0)
         else:
-            post = event.post
-            status.update(thread_event_id=post.thread.event.event_id, number=post.number)
+            post = getattr(event, "post", None)  # None for a room-create event: no page of its own
+            if post is not None:
+                status.update(thread_event_id=post.thread.event.event_id, number=post.number)
         return status
     latest = event.rejections.filter(resolved_at__isnull=True).order_by("-id").first()
     if event.state == Event.State.REJECTED:

@@ -5,6 +5,7 @@
 - `/r/<slug>/unlock` (POST): checks the password against the room's scrypt verifier
   (`services.rooms.room_unlock`, rate-limited per client and room); success marks the room
   unlocked in this session only (another browser, or another session, stays locked).
+- `/rooms/quote`: what renting a room costs and where to pay (for clients).
 - `/r/<slug>/t/<id>/`, `/r/<slug>/e/<id>/`, `/r/<slug>/e/<id>.json`: thread, permalink and
   raw signed event, all behind the same check. The public `/t/`, `/e/` URLs of a room's posts
   redirect here for an unlocked session and are 404 for everyone else (`room_redirect`).
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.cache import add_never_cache_headers
@@ -178,3 +179,22 @@ def room_redirect(request: HttpRequest, event_id: str, *, target: str) -> HttpRe
         raise Http404("no such post")
     url = reverse(ROOM_TARGETS[target], args=[board.slug, event_id])
     return _private(HttpResponseRedirect(url))
+
+
+@require_GET
+def room_quote(request: HttpRequest) -> JsonResponse:
+    """What renting a room costs now and what the room-create event must look like."""
+    from forum.services.quote import node_contact
+
+    response = JsonResponse(
+        {
+            "kind": rooms.KIND_ROOM_CREATE,
+            "price_msat": rooms.price_msat(),
+            "default_lifetime_seconds": rooms.default_lifetime(),
+            "max_lifetime_seconds": rooms.max_lifetime(),
+            "min_lifetime_seconds": rooms.MIN_LIFETIME_SECONDS,
+            **node_contact(),
+        }
+    )
+    response["Cache-Control"] = "no-store"
+    return response
