@@ -47,7 +47,7 @@ RECORD_TYPES: dict[str, int] = {
     "part": RECORD_BASE + 14,  # "<index>/<count>/<event id base64url>"
     "part_data": RECORD_BASE + 16,  # a UTF-8 slice of the packed event
     "topup": RECORD_BASE + 18,  # event id base64url
-    "tip": RECORD_BASE + 20,  # event id base64url (reserved: tips are a later issue)
+    "tip": RECORD_BASE + 20,  # event id base64url (docs/rooms-and-tips.md)
 }
 KEYSEND_PREIMAGE_TYPE = KEYSEND_PREIMAGE_RECORD  # lnd's, never ours
 
@@ -116,7 +116,7 @@ class TopUpMessage:
 
 @dataclass(frozen=True)
 class TipMessage:
-    """A tip for an event's author (handled by a later issue)."""
+    """A tip for a published event: sats for the post, forwarded in part to its author."""
 
     event_id: str
 
