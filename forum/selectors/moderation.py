@@ -164,8 +164,10 @@ def author_overview(pubkey: str, *, limit: int = 200) -> AuthorOverview:
         .select_related("board", "event", "refund_entry")
         .order_by("-created_at")[:limit]
     )
-    payments = list(LedgerEntry.objects.filter(pubkey=pubkey).order_by("-settled_at")[:limit])
-    sums = LedgerEntry.objects.filter(pubkey=pubkey).aggregate(
+    # Hold mode's cancelled attempts moved no money: they show as rejections, not payments.
+    paid_rows = LedgerEntry.objects.filter(pubkey=pubkey, status=LedgerEntry.Status.SETTLED)
+    payments = list(paid_rows.order_by("-settled_at")[:limit])
+    sums = paid_rows.aggregate(
         paid=Sum("amount_msat", filter=Q(direction=LedgerEntry.Direction.IN)),
         refunded=Sum(
             "amount_msat",
@@ -247,7 +249,10 @@ def revenue(*, start: dt.date, end: dt.date, board: str = "") -> Revenue:
     since = dt.datetime.combine(start, dt.time.min, tzinfo=dt.UTC)
     until = dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
     qs = (
-        LedgerEntry.objects.filter(settled_at__gte=since, settled_at__lt=until)
+        # Cancelled attempts (hold mode) were never charged: not revenue.
+        LedgerEntry.objects.filter(
+            settled_at__gte=since, settled_at__lt=until, status=LedgerEntry.Status.SETTLED
+        )
         .annotate(day=TruncDate("settled_at", tzinfo=dt.UTC), board_slug=_board_slug_of_entry())
         .values("day", "board_slug", "direction", "purpose")
         .annotate(amount=Sum("amount_msat"), fee=Sum("fee_msat"))

@@ -120,7 +120,9 @@ def message_status(*, key: str) -> dict[str, Any] | None:
     if entry is not None:
         status.update(payment_hash=entry.payment_hash, event_id=entry.event_id or None)
         own = entry.rejections.filter(resolved_at__isnull=True).order_by("-id").first()
-        if own is not None and own.reason != Rejection.Reason.UNDERPAID:
+        # An underpaid payment waits for a top-up, unless hold mode cancelled it (final).
+        cancelled = entry.status == LedgerEntry.Status.CANCELLED
+        if own is not None and (own.reason != Rejection.Reason.UNDERPAID or cancelled):
             return _from_rejection(status, own)
     event = (
         Event.objects.select_related("board", "post__thread__event", "thread")

@@ -57,7 +57,7 @@ from django.utils import timezone
 from forum import nostr, protocol
 from forum.models import Board, Event, LedgerEntry, Rejection
 from forum.selectors.status import status_unknown
-from forum.services import ledger, pricing, rules
+from forum.services import ledger, pricing, rooms, rules
 from forum.services.rejections import reason_for_code, rejection_record
 from forum.services.rules import Finding
 from forum.services.status import status_broadcast_on_commit
@@ -134,19 +134,29 @@ def event_verdict(
     if checked.finding is not None:
         return Verdict(checked.finding, **base, board=checked.board)
     board = checked.board
-    assert board is not None
     root_ref = nostr.reply_target(parsed).root_id if parsed.kind == nostr.KIND_REPLY else ""
     finding = rules.gate_check(
-        pubkey=parsed.pubkey, kind=parsed.kind, root_ref=root_ref, board_id=board.pk, at=at
+        pubkey=parsed.pubkey,
+        kind=parsed.kind,
+        root_ref=root_ref,
+        board_id=board.pk if board is not None else None,
+        at=at,
     )
     if finding is not None:
         return Verdict(finding, **base, board=board)
-    price = pricing.price_for(board=board, kind=parsed.kind, pubkey=parsed.pubkey, at=at)
-    price_msat = price.price_msat
-    if in_flight:
-        price_msat = pricing.escalate(
-            base_msat=price.base_msat, factor=price.factor, count=price.recent_posts + in_flight
-        )
+    if board is None:
+        # Only a room-create event passes the content check without a board: the room price.
+        assert parsed.kind == rooms.KIND_ROOM_CREATE, parsed.kind
+        price_msat = rooms.price_msat()
+    else:
+        price = pricing.price_for(board=board, kind=parsed.kind, pubkey=parsed.pubkey, at=at)
+        price_msat = price.price_msat
+        if in_flight:
+            price_msat = pricing.escalate(
+                base_msat=price.base_msat,
+                factor=price.factor,
+                count=price.recent_posts + in_flight,
+            )
     if paid_msat < price_msat:
         short = price_msat - paid_msat
         context = {

@@ -104,9 +104,10 @@ def _completing_part_author(event_id: str, records: Mapping[int, bytes]) -> str:
         assert isinstance(this, protocol.PartMessage)
         parts = [this]
         seen = set()
-        for raw in LedgerEntry.objects.filter(event_id=event_id, purpose=Purpose.PART).values_list(
-            "custom_records", flat=True
-        ):
+        # Parts of a set that hold mode cancelled were never received: they do not count.
+        for raw in LedgerEntry.objects.filter(
+            event_id=event_id, purpose=Purpose.PART, status=LedgerEntry.Status.SETTLED
+        ).values_list("custom_records", flat=True):
             other = protocol.decode_records(records_from_json(raw))
             if isinstance(other, protocol.PartMessage):
                 parts.append(other)

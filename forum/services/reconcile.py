@@ -454,7 +454,9 @@ def _orphans_attach(event_id: str) -> int:
 
 def _delivering_entry(event: Event) -> LedgerEntry | None:
     return (
-        LedgerEntry.objects.filter(event_id=event.event_id, direction=IN)
+        LedgerEntry.objects.filter(
+            event_id=event.event_id, direction=IN, status=LedgerEntry.Status.SETTLED
+        )
         .order_by("-settle_index")
         .first()
     )

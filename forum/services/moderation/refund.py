@@ -68,6 +68,9 @@ def refund_blocker(rejection: Rejection) -> str:
         return f"No longer standing ({rejection.resolution or 'resolved'}): the post went through."
     if rejection.amount_msat <= 0:
         return "Nothing was paid."
+    entry = rejection.ledger_entry
+    if entry is not None and entry.status == entry.Status.CANCELLED:
+        return "Nothing was charged: hold mode cancelled the payment and the sats went back."
     if rejection.event is None:
         return "The payment carried no decodable event, so it names no node to refund to."
     if not refund_destination(rejection):

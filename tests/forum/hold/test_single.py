@@ -153,3 +153,15 @@ def test_tip_for_a_published_post_settles(listening, board, alice_key):
     wait_for(_published(event.id), what="the thread")
     tip = listening.result(listening.pay(protocol.encode_tip(event.id), 5_000, sender="bob"))
     assert tip.succeeded
+
+
+def test_room_create_settles_at_the_room_price_and_cancels_below_it(listening, settings, alice_key):
+    from forum.services import rooms
+
+    settings.ROOM_PRICE_SATS = 50
+    cheap = rooms.room_event(alice_key, slug="held-room", name="Held", password="pw")
+    assert_cancelled(listening, protocol.encode_event(cheap), 40_000, "underpaid")
+    assert not Board.objects.filter(slug="held-room").exists()
+    room = rooms.room_event(alice_key, slug="held-room", name="Held", password="pw2")
+    assert listening.result(listening.post(room, 50_000)).succeeded
+    wait_for(lambda: Board.objects.filter(slug="held-room").exists(), what="the room")
