@@ -40,18 +40,21 @@ burst is priced as if each post had already been accepted.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import queue
 import threading
 import time
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from forum import nostr, protocol
@@ -89,6 +92,10 @@ def hold_seconds() -> float:
 
 def scan_seconds() -> float:
     return float(getattr(settings, "HOLD_SCAN_SECONDS", 2.0))
+
+
+# How long an approval counts for pricing before reconciliation is expected to have its say.
+APPROVAL_TTL_SECONDS = 60.0
 
 
 def expiry_margin() -> float:
@@ -294,9 +301,15 @@ class HoldReviewer:
     decided: int = 0
     _queue: queue.Queue[Invoice] = field(default_factory=queue.Queue, repr=False)
     _parts: dict[str, dict[str, _HeldPart]] = field(default_factory=dict, repr=False)
-    # (pubkey, board id) -> event ids approved here whose posts are not accepted yet.
-    _approved: dict[tuple[str, int], set[str]] = field(default_factory=dict, repr=False)
+    # (pubkey, board id) -> {event id: when approved (monotonic)} for posts settled here and
+    # not reconciled yet.
+    _approved: dict[tuple[str, int], dict[str, float]] = field(default_factory=dict, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
+    # Lookups of OPEN add events run here, so a slow node never holds up the stream.
+    _lookups: ThreadPoolExecutor = field(
+        default_factory=lambda: ThreadPoolExecutor(4, thread_name_prefix="hold-lookup"),
+        repr=False,
+    )
 
     # -- threads ----------------------------------------------------------------------------
 
@@ -308,6 +321,7 @@ class HoldReviewer:
     def join(self, timeout: float | None = None) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
+        self._lookups.shutdown(wait=False, cancel_futures=True)
 
     def submit(self, invoice: Invoice) -> None:
         """An invoice event from the listener's stream; never blocks the stream."""
@@ -317,9 +331,9 @@ class HoldReviewer:
             self._queue.put(invoice)
             return
         # OPEN: lnd adds a keysend's invoice as its HTLC arrives; ACCEPTED follows at once.
-        threading.Thread(
-            target=self._await_accepted, args=(invoice.payment_hash,), daemon=True
-        ).start()
+        # After the session ended the pool refuses work: the next session's scan finds it.
+        with contextlib.suppress(RuntimeError):
+            self._lookups.submit(self._await_accepted, invoice.payment_hash)
 
     def _await_accepted(self, payment_hash: str) -> None:
         delay, deadline = 0.02, time.monotonic() + 10
@@ -438,13 +452,19 @@ class HoldReviewer:
         approved = self._approved.get((pubkey, board_id))
         if not approved:
             return 0
-        accepted = set(
-            Event.objects.filter(event_id__in=approved, accepted_at__isnull=False).values_list(
-                "event_id", flat=True
-            )
+        # Reconciled (accepted, or rejected after all): the database says what counts now.
+        # An approval reconciliation has not reached in a minute is left to the database too,
+        # so a lost one cannot raise this author's prices for the rest of the session.
+        decided = Event.objects.filter(event_id__in=list(approved)).filter(
+            Q(accepted_at__isnull=False) | Q(state=Event.State.REJECTED)
         )
-        approved -= accepted  # reconciled: pricing counts them from the database now
-        return len(approved - {exclude})
+        stale = time.monotonic() - APPROVAL_TTL_SECONDS
+        for event_id in set(decided.values_list("event_id", flat=True)):
+            approved.pop(event_id, None)
+        for event_id, when in list(approved.items()):
+            if when < stale:
+                approved.pop(event_id)
+        return len(approved.keys() - {exclude})
 
     # -- multipart --------------------------------------------------------------------------
 
@@ -537,12 +557,19 @@ class HoldReviewer:
                 # lnd checks this before holding; a node that did not cannot be settled by us.
                 log.warning("hold: %s carries no matching preimage", invoice.payment_hash)
                 continue
-            self.client.settle_invoice(bytes(preimage))
+            try:
+                self.client.settle_invoice(bytes(preimage))
+            except LightningError as exc:
+                if "already canceled" not in exc.message:
+                    raise  # the node is unreachable: the next scan tries again
+                # The hold time ran out first: nothing was charged; keep the attempt on record.
+                self._record_expired(self.client.lookup_invoice(invoice.payment_hash))
+                continue
             self.decided += 1
             log.info("hold.settled %s", invoice.payment_hash)
         if verdict.pubkey and verdict.board is not None and verdict.event_ref:
             key = (verdict.pubkey, verdict.board.pk)
-            self._approved.setdefault(key, set()).add(verdict.event_ref)
+            self._approved.setdefault(key, {})[verdict.event_ref] = time.monotonic()
 
     def _cancel(self, invoices: list[Invoice], verdict: Verdict) -> None:
         assert verdict.finding is not None

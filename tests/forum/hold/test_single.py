@@ -165,3 +165,20 @@ def test_room_create_settles_at_the_room_price_and_cancels_below_it(listening, s
     room = rooms.room_event(alice_key, slug="held-room", name="Held", password="pw2")
     assert listening.result(listening.post(room, 50_000)).succeeded
     wait_for(lambda: Board.objects.filter(slug="held-room").exists(), what="the room")
+
+
+def test_a_burst_is_priced_in_order_and_nothing_is_charged_for_a_rejection(
+    listening, board, alice_key
+):
+    """Two threads at the base price at once: the second costs double by the time it is
+    checked (the first was approved), so it is cancelled instead of settled and rejected."""
+    first, second = (_thread(alice_key, title=t) for t in ("one", "two"))
+    futures = [listening.post(first, 10_000), listening.post(second, 10_000)]
+    payments = [listening.result(f) for f in futures]
+    assert sorted(p.status for p in payments) == ["FAILED", "SUCCEEDED"]
+    wait_for(
+        lambda: Event.objects.filter(state="published").count() == 1, what="one published thread"
+    )
+    charged = Rejection.objects.filter(ledger_entry__status=LedgerEntry.Status.SETTLED)
+    assert not charged.exists()
+    assert Rejection.objects.get().reason == "underpaid"
