@@ -115,6 +115,8 @@ PARTS_TIMEOUT_SECONDS = int(os.environ.get("PARTS_TIMEOUT_SECONDS", "3600"))
 RECONCILE_MAX_ATTEMPTS = int(os.environ.get("RECONCILE_MAX_ATTEMPTS", "8"))
 # The sweep compares the ledger with the node's latest N invoices (rebuild_from_node reads all).
 SWEEP_NODE_LOOKBACK = int(os.environ.get("SWEEP_NODE_LOOKBACK", "2000"))
+# A ledger row still unreconciled this long after it was written is queued again.
+SWEEP_REQUEUE_AFTER_SECONDS = int(os.environ.get("SWEEP_REQUEUE_AFTER_SECONDS", "60"))
 
 # --- Private rooms and tips (docs/rooms-and-tips.md) -----------------------------------------
 # Renting a room: its price, and the lifetime a room-create event gets when it names none

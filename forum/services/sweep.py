@@ -46,9 +46,18 @@ class SweepReport:
         return asdict(self)
 
 
-def ledger_requeue_stale(*, now: datetime, grace_seconds: int = 10, limit: int = 1000) -> int:
-    """Queue reconciliation again for rows that should have been done by now."""
+def ledger_requeue_stale(
+    *, now: datetime, grace_seconds: int | None = None, limit: int = 1000
+) -> int:
+    """Queue reconciliation again for rows that should have been done by now.
+
+    The grace (SWEEP_REQUEUE_AFTER_SECONDS) keeps a busy but healthy queue from being fed
+    every row twice; a second copy would only cost a cheap "already done" check.
+    """
     from forum import tasks
+
+    if grace_seconds is None:
+        grace_seconds = _setting("SWEEP_REQUEUE_AFTER_SECONDS", 60)
 
     hashes = list(
         LedgerEntry.objects.filter(

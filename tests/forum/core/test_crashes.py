@@ -112,7 +112,7 @@ def test_listener_sigkill_mid_stream_then_restart(forum_node, board, subprocess_
             )
             # A payment the first listener recorded but was killed before reconciling stays
             # pending until the periodic sweep queues it again; run that sweep now.
-            sweep.sweep_run(now=timezone.now() + timedelta(minutes=1), check_node=False)
+            sweep.sweep_run(now=timezone.now() + timedelta(minutes=5), check_node=False)
             wait_for(lambda: Thread.objects.count() >= total, 30, f"threads\n{log_tail(log)}")
         finally:
             second.send_signal(signal.SIGTERM)
@@ -217,10 +217,10 @@ def test_worker_sigkill_mid_task(forum_node, board, subprocess_env, tmp_path, al
     survivor = start_worker(env, log, "survivor")
     try:
         # The broker would redeliver only after its visibility timeout; the sweep does it now.
-        assert sweep.ledger_requeue_stale(now=timezone.now() + timedelta(minutes=1)) == 1
+        assert sweep.ledger_requeue_stale(now=timezone.now() + timedelta(minutes=5)) == 1
         wait_for(lambda: Thread.objects.exists(), 30, f"the thread\n{log_tail(log)}")
         # Running it again (a late redelivery) changes nothing.
-        sweep.ledger_requeue_stale(now=timezone.now() + timedelta(minutes=1))
+        sweep.ledger_requeue_stale(now=timezone.now() + timedelta(minutes=5))
         time.sleep(1)
     finally:
         survivor.terminate()
