@@ -51,3 +51,11 @@ def unlock(client, slug: str, password: str = PASSWORD):
 @pytest.fixture
 def public_board(db) -> Board:
     return Board.objects.create(slug="general", title="General")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_unlock_throttle() -> None:
+    # The throttle lives in the cache, which is Redis (shared across runs) under REDIS_URL.
+    from django.core.cache import cache
+
+    cache.clear()

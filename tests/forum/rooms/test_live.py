@@ -13,11 +13,19 @@ from django.utils import timezone
 from config.asgi import application
 from forum.models import Board
 from forum.services import rooms
+from tests.forum.relay.conftest import _no_lingering_db_connections
 from tests.forum.rooms.conftest import PASSWORD, unlock
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ORIGIN = (b"origin", b"http://127.0.0.1:8000")
+
+
+@pytest.fixture(autouse=True)
+def _consumer_connections_closed(django_db_blocker):
+    # The consumer's room check reads the database on asgiref's worker thread (see there).
+    with _no_lingering_db_connections(django_db_blocker):
+        yield
 
 
 def make_room() -> Client:
