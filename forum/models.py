@@ -373,7 +373,7 @@ class ModerationAction(models.Model):
 class TipForward(models.Model):
     """One incoming tip whose author named a node: its share goes on by keysend.
 
-    One row per tip (the tip's ledger row is unique here), made in the same transaction that
+    One row per tip (by the tip's payment hash), made in the same transaction that
     applied the tip, so a crash never loses a forward. `payment_hash` is fixed at creation (the
     preimage is derived from the tip's payment hash, see `services.tips`), so however often a
     forward is retried the node pays it at most once.
@@ -384,9 +384,18 @@ class TipForward(models.Model):
         SENT = "sent", "forwarded"
         FAILED = "failed", "failed (gave up)"
 
+    # The natural key: the incoming tip's payment hash. The link to its ledger row is for
+    # display; `rebuild_from_node` deletes and re-creates incoming rows, and replaying the tip
+    # links it again (the forward itself, sent or not, is never planned twice).
+    tip_payment_hash = models.CharField(max_length=64, unique=True)
     tip_entry = models.OneToOneField(
-        LedgerEntry, on_delete=models.PROTECT, related_name="tip_forward"
+        LedgerEntry,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tip_forward",
     )
+    tip_amount_msat = models.BigIntegerField(default=0)
     destination = models.CharField(max_length=66)  # the author's node (`Event.ln_node`)
     amount_msat = models.BigIntegerField()  # the tip minus the forum's share
     payment_hash = models.CharField(max_length=64, unique=True)

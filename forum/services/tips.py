@@ -94,8 +94,10 @@ def tip_forward_prepare(*, entry: LedgerEntry, event: Event) -> TipForward | Non
         return None
     preimage = forward_preimage(tip_payment_hash=entry.payment_hash)
     forward, created = TipForward.objects.get_or_create(
-        tip_entry=entry,
+        tip_payment_hash=entry.payment_hash,
         defaults={
+            "tip_entry": entry,
+            "tip_amount_msat": entry.amount_msat,
             "destination": destination,
             "amount_msat": amount,
             "payment_hash": hashlib.sha256(preimage).hexdigest(),
@@ -103,6 +105,9 @@ def tip_forward_prepare(*, entry: LedgerEntry, event: Event) -> TipForward | Non
     )
     if created:
         transaction.on_commit(lambda: _enqueue(entry.payment_hash), robust=True)
+    elif forward.tip_entry_id is None:
+        # rebuild_from_node re-created the tip's ledger row: link it again, plan nothing new.
+        TipForward.objects.filter(pk=forward.pk).update(tip_entry=entry)
     return forward
 
 
@@ -128,8 +133,7 @@ def tip_forward_attempt(
     with transaction.atomic():
         forward = (
             TipForward.objects.select_for_update(of=("self",))
-            .select_related("tip_entry")
-            .filter(tip_entry__payment_hash=tip_payment_hash)
+            .filter(tip_payment_hash=tip_payment_hash)
             .first()
         )
         if forward is None:
@@ -141,12 +145,14 @@ def tip_forward_attempt(
             return ForwardOutcome(
                 "not_due", retry_in=(forward.next_attempt_at - now).total_seconds()
             )
-        tip = forward.tip_entry
-        share_msat = tip.amount_msat - forward.amount_msat
+        # The tip's row is for the outgoing row's references only; None while a
+        # rebuild_from_node replay has not re-created it yet.
+        tip = LedgerEntry.objects.filter(pk=forward.tip_entry_id).first()
+        share_msat = forward.tip_amount_msat - forward.amount_msat
         payment, failure = payout.keysend_send(
             destination=forward.destination,
             amount_msat=forward.amount_msat,
-            preimage=forward_preimage(tip_payment_hash=tip.payment_hash),
+            preimage=forward_preimage(tip_payment_hash=tip_payment_hash),
             fee_limit_msat=max(share_msat, 0),
         )
         forward.attempts += 1
@@ -160,19 +166,20 @@ def tip_forward_attempt(
                 forward.next_attempt_at = now + delay
             forward.save(update_fields=["attempts", "last_error", "state", "next_attempt_at"])
             log.warning(
-                "tip forward %s attempt %d failed: %s", tip.payment_hash, forward.attempts, failure
+                "tip forward %s attempt %d failed: %s", tip_payment_hash, forward.attempts, failure
             )
             return ForwardOutcome(forward.state, retry_in=delay.total_seconds(), error=failure)
         assert payment is not None
-        author = Event.objects.filter(event_id=tip.event_id).values_list("pubkey", flat=True)
+        event_id = tip.event_id if tip is not None else ""
+        author = Event.objects.filter(event_id=event_id).values_list("pubkey", flat=True)
         forward.forward_entry = payout.payout_record(
             payment=payment,
             purpose=LedgerEntry.Purpose.TIP_FORWARD,
             amount_msat=forward.amount_msat,
             destination=forward.destination,
-            forum_node=tip.node_pubkey,
-            pubkey=author.first() or "",
-            event_id=tip.event_id,
+            forum_node=tip.node_pubkey if tip is not None else "",
+            pubkey=(author.first() or "") if event_id else "",
+            event_id=event_id,
         )
         forward.state, forward.last_error = State.SENT, ""
         forward.save(update_fields=["attempts", "last_error", "state", "forward_entry"])
@@ -186,7 +193,7 @@ def tips_forward_due(*, now: datetime | None = None, limit: int = 200) -> int:
     hashes = list(
         TipForward.objects.filter(state=State.PENDING, next_attempt_at__lte=now)
         .order_by("next_attempt_at", "pk")
-        .values_list("tip_entry__payment_hash", flat=True)[:limit]
+        .values_list("tip_payment_hash", flat=True)[:limit]
     )
     for tip_hash in hashes:
         try:
@@ -200,7 +207,7 @@ def tip_forward_retry(
     *, actor: AbstractBaseUser | None, forward: TipForward, reason: str = ""
 ) -> ForwardOutcome:
     """A moderator's "retry now" for a failed or waiting forward (audited)."""
-    outcome = tip_forward_attempt(tip_payment_hash=forward.tip_entry.payment_hash, force=True)
+    outcome = tip_forward_attempt(tip_payment_hash=forward.tip_payment_hash, force=True)
     audit_record(
         actor=actor,
         action="tip.forward_retry",

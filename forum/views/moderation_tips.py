@@ -29,7 +29,7 @@ def tip_forwards(request: HttpRequest) -> HttpResponse:
 def tip_forward_retry(request: HttpRequest, pk: int) -> HttpResponse:
     # Sending sats is the same power as a refund.
     check_can_refund(request.user)
-    forward = get_object_or_404(TipForward.objects.select_related("tip_entry"), pk=pk)
+    forward = get_object_or_404(TipForward, pk=pk)
     outcome = tips.tip_forward_retry(
         actor=request.user, forward=forward, reason=request.POST.get("reason", "")[:500]
     )

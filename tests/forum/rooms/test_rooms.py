@@ -145,7 +145,7 @@ def test_a_room_lives_then_self_destructs_leaving_nothing_behind(
     room_ids = [room_event.id, thread.id, reply.id, long_reply.id, underpaid.id]
 
     assert Thread.objects.get(event__event_id=thread.id).reply_count == 2
-    assert TipForward.objects.get(tip_entry=tip).state == "sent"
+    assert TipForward.objects.get(tip_payment_hash=tip.payment_hash).state == "sent"
     assert Rejection.objects.filter(event__event_id=underpaid.id, reason="underpaid").exists()
     page = member.get(f"/r/hideout/t/{thread.id}/").content.decode()
     assert f"{PHRASE} agreed" in page

@@ -77,7 +77,7 @@ def test_forward_moves_the_tip_minus_the_share_to_the_authors_node(
 
     tip = tipper.tip(root.id, 50_000, sender=tipper_name)
 
-    forward = TipForward.objects.get(tip_entry=tip)
+    forward = TipForward.objects.get(tip_payment_hash=tip.payment_hash)
     assert (forward.state, forward.attempts, forward.amount_msat) == ("sent", 1, 45_000)
     out = forward.forward_entry
     assert (out.direction, out.purpose, out.amount_msat, out.counterparty) == (
@@ -106,7 +106,7 @@ def test_a_failing_forward_is_retried_later_shown_to_moderators_and_sent_once(
     payee = simnet.network.nodes["router2"]
     root = published_thread(tipper, author_key, ln_node=payee.pubkey)
     tip = tipper.tip(root.id, 20_000)
-    forward = TipForward.objects.get(tip_entry=tip)
+    forward = TipForward.objects.get(tip_payment_hash=tip.payment_hash)
     assert (forward.state, forward.attempts) == ("pending", 1)
     assert forward.last_error and forward.next_attempt_at > timezone.now()
     assert forward.forward_entry is None
@@ -152,7 +152,7 @@ def test_a_forward_paid_before_a_crash_is_recorded_not_paid_again(
     payee = simnet.network.nodes["router2"]
     root = published_thread(tipper, author_key, ln_node=payee.pubkey)
     tip = tipper.tip(root.id, 10_000)
-    forward = TipForward.objects.get(tip_entry=tip)
+    forward = TipForward.objects.get(tip_payment_hash=tip.payment_hash)
     assert forward.state == "pending"
     payee_client = node.client("router2")
     before = local_balance_msat(payee_client)
@@ -184,7 +184,7 @@ def test_a_forward_gives_up_after_the_last_attempt_and_a_moderator_can_retry(
     root = published_thread(tipper, author_key, ln_node=payee.pubkey)
     tip = tipper.tip(root.id, 10_000)
     assert tips.tips_forward_due() == 1
-    forward = TipForward.objects.get(tip_entry=tip)
+    forward = TipForward.objects.get(tip_payment_hash=tip.payment_hash)
     assert (forward.state, forward.attempts) == ("failed", 2)
     assert tips.tips_forward_due() == 0  # given up: only a moderator restarts it
 
