@@ -38,7 +38,7 @@ from forum.models import (
     Rejection,
     Thread,
 )
-from forum.services import counters, identity, ledger, listener, reconcile, sweep
+from forum.services import counters, identity, ledger, listener, reconcile, rooms, sweep
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +196,8 @@ def forum_rebuild_from_node(*, client=None, now: datetime | None = None) -> Rebu
             for action in pending:
                 _apply(action)
             _expire_at(now or timezone.now())
+        # The node still holds destroyed rooms' payments: their replay must not bring them back.
+        rooms.rooms_scrub_destroyed()
         report.flags_reapplied = _reapply(snap)
         report.refunds_relinked = _relink_refunds(snap)
         counters.counters_recompute()

@@ -21,6 +21,7 @@ say the room self-destructed, and so the slug is never handed out again.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -124,10 +125,21 @@ def room_content_check(parsed: nostr.Event) -> ContentCheck:
         spec = room_spec(parsed)
     except ValueError as exc:
         return ContentCheck(None, Finding(Reason.MALFORMED, {"detail": str(exc)}))
-    if Board.objects.filter(slug=spec.slug).exists():
+    existing = Board.objects.filter(slug=spec.slug).first()
+    if existing is not None and _own_room(existing, spec) is None:
         detail = f"the room slug {spec.slug!r} is taken; choose another d tag"
         return ContentCheck(None, Finding(Reason.MALFORMED, {"detail": detail}))
     return ContentCheck(None, None)
+
+
+def _own_room(board: Board, spec: RoomSpec) -> Board | None:
+    """`board` if it is the live room this very event opened (rebuild_from_node replays it).
+
+    The verifier carries a random salt, so an equal verifier means the same event; a destroyed
+    room has none left, so a replay of its event finds the slug taken.
+    """
+    same = board.password_verifier and board.password_verifier == spec.verifier
+    return board if same and board.destroyed_at is None else None
 
 
 def room_create_evaluate(
@@ -170,19 +182,22 @@ def room_publish(
     from forum.services import reconcile
 
     spec = room_spec(parsed)
-    if Board.objects.filter(slug=spec.slug).exists():  # taken while this one waited for a top-up
+    board = Board.objects.filter(slug=spec.slug).first()
+    if board is not None and _own_room(board, spec) is None:
+        # Taken while this one waited for a top-up.
         detail = f"the room slug {spec.slug!r} is taken; choose another d tag"
         reconcile._event_reject(event, Reason.MALFORMED, entry=entry, detail=detail)
         return None
-    board = Board.objects.create(
-        slug=spec.slug,
-        title=spec.name,
-        description=spec.description,
-        is_listed=False,
-        password_verifier=spec.verifier,
-        expires_at=at + timedelta(seconds=spec.lifetime_seconds),
-        position=10_000,
-    )
+    if board is None:
+        board = Board.objects.create(
+            slug=spec.slug,
+            title=spec.name,
+            description=spec.description,
+            is_listed=False,
+            password_verifier=spec.verifier,
+            expires_at=at + timedelta(seconds=spec.lifetime_seconds),
+            position=10_000,
+        )
     # The create event belongs to the room: it is destroyed with it. Renting is not posting:
     # it must not count towards the creator's price escalation on the room.
     event.board = board
@@ -222,33 +237,7 @@ def room_destroy(*, slug: str, now: datetime | None = None) -> bool:
         board = Board.objects.select_for_update().filter(slug=slug).first()
         if board is None or board.destroyed_at is not None or not is_room(board):
             return False
-        events = Event.objects.filter(board=board)
-        event_ids = events.values("event_id")
-        rejections = Rejection.objects.filter(
-            Q(board=board) | Q(event__board=board) | Q(event_ref__in=event_ids)
-        )
-        parts = MessagePart.objects.filter(event_id__in=event_ids)
-        forwards = TipForward.objects.filter(tip_entry__event_id__in=event_ids)
-        ledger_rows = LedgerEntry.objects.filter(
-            Q(event_id__in=event_ids)
-            | Q(pk__in=rejections.exclude(ledger_entry=None).values("ledger_entry"))
-            | Q(pk__in=parts.values("ledger_entry"))
-            | Q(pk__in=forwards.exclude(forward_entry=None).values("forward_entry"))
-        )
-        # Money stays on record (amount, hash, times); what it paid for does not.
-        stripped = ledger_rows.update(custom_records={}, pubkey="", event_id="", reconcile_error="")
-        _audit_scrub(board)
-        _authors_uncount(board)
-        counts = {
-            "rejections": rejections.delete()[0],
-            "parts": parts.delete()[0],
-            # Posts before threads before events: each delete is then a plain one.
-            "posts": Post.objects.filter(board=board).delete()[0],
-            "threads": Thread.objects.filter(board=board).delete()[0],
-        }
-        pubkeys = set(events.values_list("pubkey", flat=True))
-        counts["events"] = events.delete()[0]
-        _authors_forget(pubkeys)
+        counts = _purge(board, Event.objects.filter(board=board))
         Board.objects.filter(pk=board.pk).update(
             title="",
             description="",
@@ -258,8 +247,72 @@ def room_destroy(*, slug: str, now: datetime | None = None) -> bool:
             last_activity_at=None,
             destroyed_at=now,
         )
-    log.info("room %s destroyed: %s, %d ledger rows stripped", slug, counts, stripped)
+    log.info("room %s destroyed: %s", slug, counts)
     return True
+
+
+def _purge(board: Board, events) -> dict[str, int]:
+    """Delete `events` (an Event queryset) of `board` and everything about them; strip the
+    ledger rows that paid for them. The caller holds the board's row lock."""
+    event_ids = events.values("event_id")
+    rejections = Rejection.objects.filter(
+        Q(board=board) | Q(event__in=events) | Q(event_ref__in=event_ids)
+    )
+    parts = MessagePart.objects.filter(event_id__in=event_ids)
+    forwards = TipForward.objects.filter(tip_entry__event_id__in=event_ids)
+    ledger_rows = LedgerEntry.objects.filter(
+        Q(event_id__in=event_ids)
+        | Q(pk__in=rejections.exclude(ledger_entry=None).values("ledger_entry"))
+        | Q(pk__in=parts.values("ledger_entry"))
+        | Q(pk__in=forwards.exclude(forward_entry=None).values("forward_entry"))
+    )
+    # Money stays on record (amount, hash, times); what it paid for does not.
+    stripped = ledger_rows.update(custom_records={}, pubkey="", event_id="", reconcile_error="")
+    _audit_scrub(board)
+    _authors_uncount(board)
+    counts = {
+        "ledger_rows_stripped": stripped,
+        "rejections": rejections.delete()[0],
+        "parts": parts.delete()[0],
+        # Posts before threads before events: each delete is then a plain one.
+        "posts": Post.objects.filter(board=board).delete()[0],
+        "threads": Thread.objects.filter(board=board).delete()[0],
+    }
+    pubkeys = set(events.values_list("pubkey", flat=True))
+    counts["events"] = events.delete()[0]
+    _authors_forget(pubkeys)
+    return counts
+
+
+def rooms_scrub_destroyed() -> int:
+    """After `rebuild_from_node`: the node still holds a destroyed room's payments, and their
+    replay leaves its messages behind as rejected events (`unknown_board`, or the room-create
+    event finding its slug taken). Purge them again; returns how many events went."""
+    purged = 0
+    for slug in Board.objects.filter(destroyed_at__isnull=False).values_list("slug", flat=True):
+        with transaction.atomic():
+            board = Board.objects.select_for_update().get(slug=slug)
+            pks = _leftover_event_pks(slug)
+            if pks:
+                purged += _purge(board, Event.objects.filter(pk__in=pks))["events"]
+    return purged
+
+
+def _leftover_event_pks(slug: str) -> list[int]:
+    """Events outside any board that name `slug`: posts (`h` tag) or its room-create event."""
+    pks = []
+    candidates = Event.objects.filter(board__isnull=True, raw_json__contains=json.dumps(slug))
+    for pk, raw in candidates.values_list("pk", "raw_json"):
+        try:
+            parsed = nostr.parse_event(raw)
+        except nostr.EventError:
+            continue
+        named = parsed.tag_value("h")
+        if parsed.kind == KIND_ROOM_CREATE:
+            named = parsed.tag_value("d") or f"r-{parsed.id[:16]}"
+        if named == slug:
+            pks.append(pk)
+    return pks
 
 
 def _authors_uncount(board: Board) -> None:
