@@ -101,7 +101,8 @@ class LedgerEntry(models.Model):
 
 class BoardQuerySet(models.QuerySet):
     def listed(self) -> BoardQuerySet:
-        return self.filter(is_listed=True, destroyed_at__isnull=True)
+        # A private room (it has a password) is never listed, whatever its is_listed says.
+        return self.filter(is_listed=True, destroyed_at__isnull=True, password_verifier="")
 
 
 class Board(models.Model):

@@ -30,6 +30,7 @@ def servable_events() -> QuerySet[Event]:
         state=Event.State.PUBLISHED,
         board__is_listed=True,
         board__destroyed_at__isnull=True,
+        board__password_verifier="",  # a private room, even if a moderator ticked "listed"
     )
 
 

@@ -240,3 +240,14 @@ def _texts(cell) -> list[str]:
     if isinstance(cell, dict | list):
         cell = json.dumps(cell, ensure_ascii=False)
     return [str(cell).lower()]
+
+
+def test_a_room_stays_unlisted_even_if_a_moderator_ticks_listed(
+    room_poster, room_price, keys, client
+):
+    room_poster.rent(keys["owner"], slug="quiet", name=f"Quiet {PHRASE}", amount_msat=room_price)
+    Board.objects.filter(slug="quiet").update(is_listed=True)
+    thread = nostr.thread_event(keys["alice"], board="quiet", title=PHRASE, content="x")
+    room_poster.post(thread, 10_000)
+    assert PHRASE not in client.get("/").content.decode()
+    assert not servable_events().filter(event_id=thread.id).exists()
