@@ -3,7 +3,8 @@
 One shape for both the `GET /api/status/<key>` answer and the `message.status` broadcast:
 every key is always present (None when it does not apply), `state` is one of
 `paid` (recorded, not yet reconciled), `waiting` (`waiting_for`: parts, parent, underpaid),
-`published` and `rejected` (with `reason` and a NIP-01 style `message`).
+`published` and `rejected` (with `reason` and a NIP-01 style `message`; `charged` is False when
+hold mode cancelled the payment, so nothing was charged).
 """
 
 from __future__ import annotations
@@ -32,11 +33,16 @@ def status_unknown(key: str) -> dict[str, Any]:
         "paid_msat": None,
         "parts_received": None,
         "parts_total": None,
+        # False when hold mode cancelled the payment (nothing charged); None otherwise.
+        "charged": None,
     }
 
 
 def _from_rejection(status: dict[str, Any], rejection: Rejection) -> dict[str, Any]:
     status.update(state="rejected", reason=rejection.reason, message=rejection.message)
+    entry = rejection.ledger_entry if rejection.ledger_entry_id is not None else None
+    if entry is not None and entry.status == LedgerEntry.Status.CANCELLED:
+        status["charged"] = False
     if rejection.event_ref and not status["event_id"]:
         status["event_id"] = rejection.event_ref
     return status

@@ -202,6 +202,7 @@
     async signAndPay(manual) {
       const { title, content } = this.values();
       this.setBusy(true);
+      this.finished = false;  // a new event: its status is news again (after a rejection too)
       try {
         const unsigned = {
           kind: this.kind(),
@@ -230,6 +231,9 @@
         }
         await this.payWithWallet(plan);
       } catch (err) {
+        // Hold mode cancels a payment the forum would reject, so the wallet reports a failure;
+        // the rejection already shown (reason, nothing charged) is the better news.
+        if (this.finished) return;
         this.showStatus("waiting", "Not sent: " + err.message + ". Nothing was paid; you can try again.", "bad");
         this.step("waiting", "failed");
         if (!this.paid) {
@@ -245,13 +249,13 @@
       const w = wallet();
       this.showStatus("waiting", "Paying " + plan.payments.length + " keysend" + (plan.payments.length > 1 ? "s" : "") + " with the " + (w.isDemoWallet ? "demo wallet" : "wallet") + "…");
       if (typeof w.enable === "function") await w.enable();
-      for (const payment of plan.payments) {
-        await w.keysend({
-          destination: this.quote.node,
-          amount: String(payment.amount_sat),
-          customRecords: payment.custom_records,
-        });
-      }
+      // All parts at once: in hold mode the forum settles a multipart set only when every part
+      // has arrived, so waiting for each payment before sending the next would stall.
+      await Promise.all(plan.payments.map((payment) => w.keysend({
+        destination: this.quote.node,
+        amount: String(payment.amount_sat),
+        customRecords: payment.custom_records,
+      })));
       // The wallet returned a preimage: the node settled it, so it is paid and in the ledger.
       this.markPaid();
       this.poll();
@@ -342,6 +346,7 @@
         this.reset();
       } else if (st.state === "rejected") {
         this.finish();
+        if (st.charged === false) { this.cancelled(st); return; }
         this.markPaid();
         if (st.reason === "underpaid") { this.underpaid(st); return; }
         this.step("published", "failed");
@@ -349,6 +354,16 @@
         this.showStatus("rejected", "Rejected: " + humanReason(st, "rejected") + " " + (ADVICE[st.reason] || ""), "bad");
         this.form.querySelectorAll("input, textarea").forEach((el) => { el.disabled = false; });
       }
+    }
+
+    // Hold mode: the forum cancelled the payment instead of keeping it. Nothing was paid, so
+    // there is nothing to top up; the author edits or takes a new price and sends it again.
+    cancelled(st) {
+      this.step("waiting", "failed");
+      this.quoteBox.hidden = true;
+      const advice = st.reason === "underpaid" ? "" : (ADVICE[st.reason] || "");
+      this.showStatus("rejected", "Rejected, not charged: " + humanReason(st, "rejected") + " " + advice, "bad");
+      this.form.querySelectorAll("input, textarea").forEach((el) => { el.disabled = false; });
     }
 
     underpaid(st) {

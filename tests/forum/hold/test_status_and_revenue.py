@@ -56,7 +56,11 @@ def test_composer_is_told_rejected_and_not_charged(listening: Hold, board, alice
     # Polling says the same, by event id and by payment hash.
     for key in (event.id, payment.payment_hash):
         polled = client.get(f"/api/status/{key}").json()
-        assert (polled["state"], polled["reason"]) == ("rejected", "underpaid"), key
+        assert (polled["state"], polled["reason"], polled["charged"]) == (
+            "rejected",
+            "underpaid",
+            False,
+        ), key
         assert "No charge" in polled["message"]
 
 
