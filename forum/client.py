@@ -28,6 +28,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -131,13 +132,22 @@ def deliver(
     amount_msat: int,
     out=None,
 ) -> list[str]:
-    """Pay each record set by keysend; returns the payment hashes. Stops at the first failure."""
+    """Pay every record set by keysend, all at once; returns the payment hashes.
+
+    Raises for the first payment (in order) that failed. Parts go out together because a forum
+    in hold mode (docs/hold-mode.md) settles a multipart set only once every part has arrived:
+    paying one part after the other would wait out the node's hold time.
+    """
     out = out or sys.stdout
+    amounts = split_amount_msat(amount_msat, len(payments))
+    with ThreadPoolExecutor(max_workers=max(1, len(payments))) as pool:
+        futures = [
+            pool.submit(lnd.keysend, dest, amount, records)
+            for records, amount in zip(payments, amounts, strict=True)
+        ]
+        results = [future.result() for future in futures]
     hashes = []
-    for records, amount in zip(
-        payments, split_amount_msat(amount_msat, len(payments)), strict=True
-    ):
-        payment = lnd.keysend(dest, amount, records)
+    for payment, amount in zip(results, amounts, strict=True):
         if not payment.succeeded:
             raise ClientError(
                 f"payment {len(hashes) + 1}/{len(payments)} failed: {payment.failure_reason}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -169,8 +170,13 @@ def _pay(event, sender: str, amount_msat: int, forum_pubkey: str) -> None:
     budget = protocol.onion_budget_for_records(3)
     parts = protocol.split_event(event, budget=budget)
     share = -(-amount_msat // len(parts))
-    for records in parts:
-        payment = node.client(sender).keysend(forum_pubkey, share, records)
+    client = node.client(sender)
+    # All parts at once: in hold mode the forum settles a set only when every part arrived.
+    with ThreadPoolExecutor(max_workers=len(parts)) as pool:
+        payments = list(
+            pool.map(lambda records: client.keysend(forum_pubkey, share, records), parts)
+        )
+    for payment in payments:
         if not payment.succeeded:
             raise DemoWalletError(f"seed payment failed: {payment.failure_reason}")
 
