@@ -44,16 +44,12 @@ class Embedded:
 
 def start_simnet() -> object:
     """Start the simulated Lightning network in this process and publish its node endpoints."""
+    from forum.services import hold, node
     from lightning.simnet import SimNet
-
-    from forum.services import node
 
     settings.SIMNET_DATA_DIR.mkdir(parents=True, exist_ok=True)
     simnet = SimNet.start(settings.SIMNET_DATA_DIR, base_port=settings.SIMNET_BASE_PORT)
-    # Hold mode needs the node to hold keysends (lnd's --keysend-hold-time); set on every start
-    # because the topology only applies to a new data dir.
-    hold_seconds = settings.HOLD_SECONDS if settings.HOLD_MODE else 0
-    simnet.network.set_keysend_hold(settings.LND_NODE_NAME, hold_seconds)
+    hold.simnet_apply(simnet)  # hold mode: the forum node holds keysends for review
     node.write_simnet_nodes(simnet, settings.SIMNET_DATA_DIR)
     node.reset_clients()
     for name, sim_node in simnet.nodes.items():

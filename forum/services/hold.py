@@ -103,6 +103,16 @@ def expiry_margin() -> float:
     return min(5.0, hold_seconds() / 3)
 
 
+def simnet_apply(net: Any) -> None:
+    """Give the simnet forum node lnd's ``--keysend-hold-time`` as hold mode wants it (0: off).
+
+    Set on every start (embedded or `manage.py simnet`): a topology only applies to a new
+    data dir, and the setting may have changed since.
+    """
+    seconds = int(hold_seconds()) if hold_mode_enabled() else 0
+    net.network.set_keysend_hold(settings.LND_NODE_NAME, seconds)
+
+
 # --- the decision --------------------------------------------------------------------------
 
 

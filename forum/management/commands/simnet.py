@@ -10,7 +10,7 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from forum.services import node
+from forum.services import hold, node
 
 
 class Command(BaseCommand):
@@ -25,6 +25,7 @@ class Command(BaseCommand):
 
         settings.SIMNET_DATA_DIR.mkdir(parents=True, exist_ok=True)
         net = SimNet.start(settings.SIMNET_DATA_DIR, host=host, base_port=base_port)
+        hold.simnet_apply(net)  # hold mode: the forum node holds keysends for review
         node.write_simnet_nodes(net, settings.SIMNET_DATA_DIR)
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):

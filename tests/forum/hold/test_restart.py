@@ -73,3 +73,17 @@ def test_node_cancels_at_the_hold_time_and_the_attempt_is_recorded(hold: Hold, b
     assert (entry.status, entry.amount_msat, entry.event_id) == ("cancelled", 10_000, event.id)
     rejection = Rejection.objects.get(ledger_entry=entry)
     assert rejection.reason == "hold_expired" and "No charge" in rejection.message
+
+
+def test_simnet_apply_follows_the_settings(held_net, settings):
+    """The embedded process and `manage.py simnet` set the node's hold time on every start."""
+    forum = held_net.network.nodes["forum"]
+    settings.HOLD_MODE, settings.HOLD_SECONDS = True, 42
+    hold_service.simnet_apply(held_net)
+    assert forum.keysend_hold_seconds == 42
+    settings.HOLD_MODE = False
+    hold_service.simnet_apply(held_net)
+    assert forum.keysend_hold_seconds == 0
+    settings.HOLD_MODE, settings.HOLD_SECONDS = True, 30
+    hold_service.simnet_apply(held_net)
+    assert forum.keysend_hold_seconds == 30
