@@ -139,9 +139,7 @@ def rejection_refund(
             )
         else:
             assert payment is not None
-            forum_node = (
-                locked.ledger_entry.node_pubkey if locked.ledger_entry is not None else ""
-            )
+            forum_node = locked.ledger_entry.node_pubkey if locked.ledger_entry is not None else ""
             entry = payout.payout_record(
                 payment=payment,
                 purpose=LedgerEntry.Purpose.REFUND,
