@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from forum import nostr, protocol
-from forum.models import Board
 from lightning.types import Invoice, Payment
+from tests.forum.core.conftest import alice_key, board, bob_key  # noqa: F401 (fixtures)
 
 HOLD_SECONDS = 30  # the node's hold time in most tests; expiry tests shorten it
 
@@ -183,26 +183,3 @@ def hold(held_net, settings, tmp_path) -> Iterator[Hold]:
 def listening(hold) -> Hold:
     hold.start_listener()
     return hold
-
-
-@pytest.fixture
-def board(db) -> Board:
-    return Board.objects.create(
-        slug="general",
-        title="General",
-        thread_price_msat=10_000,
-        reply_price_msat=2_000,
-        escalation_window_seconds=600,
-        escalation_factor=2,
-        max_content_length=5_000,
-    )
-
-
-@pytest.fixture
-def alice_key() -> str:
-    return nostr.generate_secret_key()
-
-
-@pytest.fixture
-def bob_key() -> str:
-    return nostr.generate_secret_key()
