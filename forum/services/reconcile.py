@@ -537,7 +537,7 @@ def _tip_apply(entry: LedgerEntry, event_id: str) -> None:
         return
     publish.sats_add(event=event, amount_msat=entry.amount_msat)
     # In this transaction: a tip is never applied without its forward planned (or vice versa).
-    tips.tip_forward_prepare(entry=entry, event=event)
+    tips.tip_applied(entry=entry, event=event)
 
 
 # --- multipart --------------------------------------------------------------------------------

@@ -1,9 +1,10 @@
 """Tips: sats sent to a post by keysend, and the forwarding of their share to its author.
 
 A tip is a keysend whose records name a published event (`protocol.encode_tip`). Reconciliation
-adds its amount to that post's and thread's sats (`reconcile._tip_apply`) and, if the author
-named a node with an `["ln", <node pubkey>]` tag, calls `tip_forward_prepare` in the same
-transaction: one `TipForward` row per tip, for the tip minus the forum's share
+adds its amount to that post's and thread's sats (`reconcile._tip_apply`) and calls
+`tip_applied` in the same transaction: open pages hear the new sats total (`thread.updated`,
+after commit) and, if the author named a node with an `["ln", <node pubkey>]` tag, the forward
+is planned: one `TipForward` row per tip, for the tip minus the forum's share
 (`TIP_FORUM_SHARE_PERCENT`). The keysend itself happens after commit (`forum.tip_forward` task),
 and again from the periodic `tips_forward_due` while it keeps failing, with a growing delay, up
 to `TIP_FORWARD_MAX_ATTEMPTS`; then the row is `failed` and waits for a moderator (`/mod/tips/`).
@@ -29,11 +30,12 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from forum import nostr
-from forum.models import Event, LedgerEntry, TipForward
-from forum.services import payout
+from forum import nostr, realtime
+from forum.models import Event, LedgerEntry, Thread, TipForward
+from forum.services import payout, publish
 from forum.services.moderation.audit import audit_record
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,29 @@ def _enqueue(tip_payment_hash: str) -> None:
     from forum import tasks
 
     tasks.tip_forward.delay(tip_payment_hash)
+
+
+def tip_applied(*, entry: LedgerEntry, event: Event) -> TipForward | None:
+    """Reconciliation added a tip to `event`: tell open pages, plan the author's forward."""
+    _sats_broadcast_on_commit(event)
+    return tip_forward_prepare(entry=entry, event=event)
+
+
+def _sats_broadcast_on_commit(event: Event) -> None:
+    # Board rows and the thread page follow `thread.updated` (its sats total) live.
+    thread = (
+        Thread.objects.select_related("event", "board")
+        .filter(Q(event=event) | Q(posts__event=event))
+        .first()
+    )
+    if thread is None:
+        return
+    payload = publish.thread_updated_payload(thread)
+    for group in (
+        realtime.board_group(thread.board.slug),
+        realtime.thread_group(thread.event.event_id),
+    ):
+        realtime.broadcast_on_commit(group, "thread.updated", payload)
 
 
 def tip_forward_prepare(*, entry: LedgerEntry, event: Event) -> TipForward | None:

@@ -210,3 +210,26 @@ def test_tip_pages_are_for_moderators_only(client, db):
     client.force_login(User.objects.create_user("someone", password="x"))
     assert client.get("/mod/tips/").status_code == 403
     assert client.post("/mod/tips/1/retry/").status_code == 403
+
+
+def test_open_pages_hear_the_new_sats_total(tipper, board, author_key):
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from forum import realtime
+
+    root = published_thread(tipper, author_key)
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(realtime.board_group("tips"), channel)
+    tipper.tip(root.id, 7_000)
+
+    async def receive() -> dict:
+        return await asyncio.wait_for(layer.receive(channel), timeout=2)
+
+    message = async_to_sync(receive)()
+    assert message["type"] == "thread.updated"
+    assert message["payload"]["thread"] == root.id
+    assert message["payload"]["sats_msat"] == 17_000
