@@ -53,7 +53,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -240,24 +240,29 @@ def hold_attempt_record(
     records = invoice.custom_records
     derived = ledger.ledger_classify(records=records)
     amount = held_amount_msat(invoice)
-    entry = LedgerEntry.objects.create(
-        payment_hash=invoice.payment_hash,
-        node_pubkey=node_pubkey,
-        direction=LedgerEntry.Direction.IN,
-        purpose=derived.purpose,
-        amount_msat=amount,
-        add_index=invoice.add_index or None,
-        settle_index=None,
-        settled_at=at,
-        is_keysend=invoice.is_keysend,
-        custom_records=ledger.records_to_json(records),
-        pubkey=pubkey or derived.pubkey,
-        event_id=event_ref or derived.event_id,
-        status=Status.CANCELLED,
-        # Nothing to reconcile: the payment never settled.
-        reconcile_state=LedgerEntry.ReconcileState.DONE,
-        reconciled_at=at,
-    )
+    try:
+        # A savepoint: a second reviewer (a listener that lost its lease) may insert first.
+        with transaction.atomic():
+            entry = LedgerEntry.objects.create(
+                payment_hash=invoice.payment_hash,
+                node_pubkey=node_pubkey,
+                direction=LedgerEntry.Direction.IN,
+                purpose=derived.purpose,
+                amount_msat=amount,
+                add_index=invoice.add_index or None,
+                settle_index=None,
+                settled_at=at,
+                is_keysend=invoice.is_keysend,
+                custom_records=ledger.records_to_json(records),
+                pubkey=pubkey or derived.pubkey,
+                event_id=event_ref or derived.event_id,
+                status=Status.CANCELLED,
+                # Nothing to reconcile: the payment never settled.
+                reconcile_state=LedgerEntry.ReconcileState.DONE,
+                reconciled_at=at,
+            )
+    except IntegrityError:
+        return LedgerEntry.objects.get(payment_hash=invoice.payment_hash), False
     rejection_record(
         reason=finding.reason,
         entry=entry,
