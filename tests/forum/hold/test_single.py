@@ -182,3 +182,19 @@ def test_a_burst_is_priced_in_order_and_nothing_is_charged_for_a_rejection(
     charged = Rejection.objects.filter(ledger_entry__status=LedgerEntry.Status.SETTLED)
     assert not charged.exists()
     assert Rejection.objects.get().reason == "underpaid"
+
+
+def test_topup_of_an_event_kept_as_underpaid_before_hold_mode_settles(listening, board, alice_key):
+    """An underpaid post kept (charged) while the node did not hold keysends can still be
+    completed by a top-up once it does: the top-up is settled, not cancelled."""
+    event = _thread(alice_key)
+    listening.net.network.set_keysend_hold("forum", 0)
+    assert listening.result(listening.post(event, 4_000)).succeeded  # settled at once
+    wait_for(
+        lambda: Event.objects.filter(event_id=event.id, waiting_for="underpaid").exists(),
+        what="the underpaid event",
+    )
+    listening.net.network.set_keysend_hold("forum", 30)
+    topup = listening.result(listening.pay(protocol.encode_topup(event.id), 6_000))
+    assert topup.succeeded
+    wait_for(_published(event.id), what="the topped-up thread")
