@@ -620,8 +620,12 @@ class HoldReviewer:
                 self.client.cancel_invoice(invoice.payment_hash)
                 self.decided += 1
             except LightningError as exc:
-                # Already cancelled (the hold time ran out) is fine; anything else retries.
-                if "already canceled" not in exc.message and exc.code != "NOT_FOUND":
+                # Already cancelled (the hold time ran out) is fine. Already settled means a
+                # stale second look at a payment this reviewer settled a moment ago: nothing
+                # to undo. Anything else (node unreachable) is retried by the next scan.
+                if "already settled" in exc.message:
+                    log.warning("hold: %s was settled before its cancel", invoice.payment_hash)
+                elif "already canceled" not in exc.message and exc.code != "NOT_FOUND":
                     raise
 
     def _record_expired(self, invoice: Invoice) -> None:
