@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         FORUM_DATA_DIR=str(work),
         SIMNET_DATA_DIR=str(work / "simnet"),
         SIMNET="1",
+        # The flow measured here: the node settles at once, the forum reconciles afterwards.
+        # (Hold mode, where the node waits for the forum's verdict, is a separate setting.)
+        HOLD_MODE="0",
         LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
         # Connections are per process; keep them (the default) so tasks do not reconnect.
