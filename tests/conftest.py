@@ -47,6 +47,20 @@ def django_db_modify_db_settings(
 
 
 @pytest.fixture(autouse=True)
+def _fresh_channel_layer() -> Iterator[None]:
+    """Each test gets its own channel layer instance.
+
+    channels_redis binds its receive lock to the first event loop that receives; a server has
+    one loop for its life, but every async test has its own, so a layer shared across tests
+    fails with "bound to a different event loop".
+    """
+    from channels.layers import channel_layers
+
+    channel_layers.backends.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery(settings) -> Iterator[None]:
     """Tasks run in-process unless a test starts a real worker (see `celery_worker`)."""
     from config.celery import app
