@@ -183,6 +183,35 @@ def follow(
     return status
 
 
+def pay_event(
+    forum: Forum, args: argparse.Namespace, event: nostr.Event, *, quote: dict[str, Any], label: str
+) -> dict[str, Any] | None:
+    # The first printed line starts "event <id>:" (after the label) so scripts can pick the id.
+    """Pay `event` at the quoted price (or --amount-sats), split to fit the onion, then follow
+    it until published or rejected; returns the final status (None with --no-wait)."""
+    amount_msat = args.amount_sats * 1000 if args.amount_sats else quote["price_msat"]
+    dest = args.dest or quote.get("node_pubkey")
+    if not dest:
+        raise ClientError("the forum did not say its node pubkey; pass --dest")
+    payments = protocol.split_event(event, budget=protocol.onion_budget_for_records(args.hops))
+    print(f"{label}event {event.id}: {len(payments)} payment(s), {-(-amount_msat // 1000)} sats")
+    with lnd_from_args(args) as lnd:
+        deliver(lnd, dest=dest, payments=payments, amount_msat=amount_msat)
+    if args.no_wait:
+        return None
+    return follow(forum, event.id, timeout=args.wait_seconds)
+
+
+def node_for_event(forum: Forum, args: argparse.Namespace, event_id: str) -> str:
+    """--dest, or the forum node that the board of `event_id` is quoted with."""
+    if args.dest:
+        return args.dest
+    board = forum.status(event_id).get("board") or ""
+    if not board:
+        raise ClientError("unknown event (or its board); pass --dest NODE_PUBKEY")
+    return forum.quote(board=board, pubkey="", kind=nostr.KIND_THREAD).get("node_pubkey")
+
+
 def lnd_from_args(args: argparse.Namespace) -> LightningClient:
     if args.lndconnect:
         return LightningClient.from_lndconnect(args.lndconnect)
@@ -234,29 +263,14 @@ def cmd_post(args: argparse.Namespace) -> int:
         ln_node=args.ln_node,
     )
     quote = forum.quote(board=args.board, pubkey=event.pubkey, kind=event.kind)
-    amount_msat = args.amount_sats * 1000 if args.amount_sats else quote["price_msat"]
-    dest = args.dest or quote.get("node_pubkey")
-    if not dest:
-        raise ClientError("the forum did not say its node pubkey; pass --dest")
-    payments = protocol.split_event(event, budget=protocol.onion_budget_for_records(args.hops))
-    print(f"event {event.id}: {len(payments)} payment(s), {-(-amount_msat // 1000)} sats")
-    with lnd_from_args(args) as lnd:
-        deliver(lnd, dest=dest, payments=payments, amount_msat=amount_msat)
-    if args.no_wait:
-        return 0
-    status = follow(forum, event.id, timeout=args.wait_seconds)
-    return 0 if status.get("state") == "published" else 2
+    status = pay_event(forum, args, event, quote=quote, label="")
+    return 0 if status is None or status.get("state") == "published" else 2
 
 
 def cmd_topup(args: argparse.Namespace) -> int:
     forum = Forum(args.forum_url)
-    dest = args.dest
     status = forum.status(args.event_id)
-    if not dest:
-        board = status.get("board") or ""
-        if not board:
-            raise ClientError("unknown event (or its board); pass --dest NODE_PUBKEY")
-        dest = forum.quote(board=board, pubkey="", kind=nostr.KIND_THREAD).get("node_pubkey")
+    dest = node_for_event(forum, args, args.event_id)
     with lnd_from_args(args) as lnd:
         deliver(
             lnd,
@@ -273,12 +287,7 @@ def cmd_topup(args: argparse.Namespace) -> int:
 def cmd_tip(args: argparse.Namespace) -> int:
     """Tip a published post: its sats go up, and its author's node gets the forwarded share."""
     forum = Forum(args.forum_url)
-    dest = args.dest
-    if not dest:
-        board = forum.status(args.event_id).get("board") or ""
-        if not board:
-            raise ClientError("unknown event (or its board); pass --dest NODE_PUBKEY")
-        dest = forum.quote(board=board, pubkey="", kind=nostr.KIND_THREAD).get("node_pubkey")
+    dest = node_for_event(forum, args, args.event_id)
     with lnd_from_args(args) as lnd:
         deliver(
             lnd,
@@ -310,17 +319,9 @@ def cmd_room_create(args: argparse.Namespace) -> int:
         description=args.description or "",
         ln_node=args.ln_node,
     )
-    amount_msat = args.amount_sats * 1000 if args.amount_sats else quote["price_msat"]
-    dest = args.dest or quote.get("node_pubkey")
-    if not dest:
-        raise ClientError("the forum did not say its node pubkey; pass --dest")
-    payments = protocol.split_event(event, budget=protocol.onion_budget_for_records(args.hops))
-    print(f"room {slug}: event {event.id}, {-(-amount_msat // 1000)} sats")
-    with lnd_from_args(args) as lnd:
-        deliver(lnd, dest=dest, payments=payments, amount_msat=amount_msat)
-    if args.no_wait:
+    status = pay_event(forum, args, event, quote=quote, label=f"room {slug}: ")
+    if status is None:
         return 0
-    status = follow(forum, event.id, timeout=args.wait_seconds)
     if status.get("state") != "published":
         return 2
     print(f"open at {forum.url.rstrip('/')}/r/{slug}/ (share the password with your guests)")

@@ -53,7 +53,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -237,32 +237,25 @@ def hold_attempt_record(
     existing = LedgerEntry.objects.filter(payment_hash=invoice.payment_hash).first()
     if existing is not None:
         return existing, False
-    records = invoice.custom_records
-    derived = ledger.ledger_classify(records=records)
+    derived = ledger.ledger_classify(records=invoice.custom_records)
     amount = held_amount_msat(invoice)
-    try:
-        # A savepoint: a second reviewer (a listener that lost its lease) may insert first.
-        with transaction.atomic():
-            entry = LedgerEntry.objects.create(
-                payment_hash=invoice.payment_hash,
-                node_pubkey=node_pubkey,
-                direction=LedgerEntry.Direction.IN,
-                purpose=derived.purpose,
-                amount_msat=amount,
-                add_index=invoice.add_index or None,
-                settle_index=None,
-                settled_at=at,
-                is_keysend=invoice.is_keysend,
-                custom_records=ledger.records_to_json(records),
-                pubkey=pubkey or derived.pubkey,
-                event_id=event_ref or derived.event_id,
-                status=Status.CANCELLED,
-                # Nothing to reconcile: the payment never settled.
-                reconcile_state=LedgerEntry.ReconcileState.DONE,
-                reconciled_at=at,
-            )
-    except IntegrityError:
-        return LedgerEntry.objects.get(payment_hash=invoice.payment_hash), False
+    # Another reviewer (a listener that lost its lease) may have recorded it first.
+    entry, created = ledger.ledger_insert_once(
+        invoice=invoice,
+        node_pubkey=node_pubkey,
+        purpose=derived.purpose,
+        amount_msat=amount,
+        settle_index=None,
+        settled_at=at,
+        pubkey=pubkey or derived.pubkey,
+        event_id=event_ref or derived.event_id,
+        status=Status.CANCELLED,
+        # Nothing to reconcile: the payment never settled.
+        reconcile_state=LedgerEntry.ReconcileState.DONE,
+        reconciled_at=at,
+    )
+    if not created:
+        return entry, False
     rejection_record(
         reason=finding.reason,
         entry=entry,

@@ -170,6 +170,45 @@ def _enqueue_reconcile(payment_hash: str) -> None:
     tasks.reconcile_payment.delay(payment_hash)
 
 
+def ledger_insert_once(
+    *,
+    invoice: Invoice,
+    node_pubkey: str,
+    purpose: str,
+    amount_msat: int,
+    settle_index: int | None,
+    settled_at: datetime,
+    pubkey: str,
+    event_id: str,
+    **extra: object,
+) -> tuple[LedgerEntry, bool]:
+    """Insert the incoming row for `invoice` unless one exists; returns (row, created).
+
+    A savepoint, so a concurrent writer that inserted first (the sweep, a second listener or
+    hold reviewer) costs an IntegrityError here, not the caller's transaction.
+    """
+    try:
+        with transaction.atomic():
+            entry = LedgerEntry.objects.create(
+                payment_hash=invoice.payment_hash,
+                node_pubkey=node_pubkey,
+                direction=LedgerEntry.Direction.IN,
+                purpose=purpose,
+                amount_msat=amount_msat,
+                add_index=invoice.add_index or None,
+                settle_index=settle_index,
+                settled_at=settled_at,
+                is_keysend=invoice.is_keysend,
+                custom_records=records_to_json(invoice.custom_records),
+                pubkey=pubkey,
+                event_id=event_id,
+                **extra,
+            )
+        return entry, True
+    except IntegrityError:
+        return LedgerEntry.objects.get(payment_hash=invoice.payment_hash), False
+
+
 def ledger_record_invoice(
     *,
     invoice: Invoice,
@@ -193,25 +232,16 @@ def ledger_record_invoice(
         created = False
         if existing is None:
             derived = ledger_derive(records=records)
-            try:
-                with transaction.atomic():
-                    entry = LedgerEntry.objects.create(
-                        payment_hash=invoice.payment_hash,
-                        node_pubkey=node_pubkey,
-                        direction=LedgerEntry.Direction.IN,
-                        purpose=derived.purpose,
-                        amount_msat=invoice.amt_paid_msat,
-                        add_index=invoice.add_index,
-                        settle_index=invoice.settle_index,
-                        settled_at=settle_time(invoice),
-                        is_keysend=invoice.is_keysend,
-                        custom_records=records_to_json(records),
-                        pubkey=derived.pubkey,
-                        event_id=derived.event_id,
-                    )
-                created = True
-            except IntegrityError:  # the sweep (or a second listener) wrote it first
-                entry = LedgerEntry.objects.get(payment_hash=invoice.payment_hash)
+            entry, created = ledger_insert_once(
+                invoice=invoice,
+                node_pubkey=node_pubkey,
+                purpose=derived.purpose,
+                amount_msat=invoice.amt_paid_msat,
+                settle_index=invoice.settle_index,
+                settled_at=settle_time(invoice),
+                pubkey=derived.pubkey,
+                event_id=derived.event_id,
+            )
         else:
             entry = existing
         if advance_cursor:
