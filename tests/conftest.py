@@ -103,44 +103,32 @@ def subprocess_env(redis_url) -> dict[str, str]:
     return env
 
 
+def start_celery_worker(env: dict[str, str], log: Path, name: str) -> subprocess.Popen:
+    """A real `celery worker` process; returns once it says it is ready (fails the test if not)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo", "--loglevel=INFO",
+         "--without-gossip", "--without-mingle", "--without-heartbeat", "-n", f"{name}-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while b"ready." not in log.read_bytes():
+        if proc.poll() is not None:
+            pytest.fail(f"celery worker exited early:\n{log.read_text()}")
+        if time.monotonic() > deadline:
+            proc.kill()
+            pytest.fail(f"celery worker did not become ready:\n{log.read_text()}")
+        time.sleep(0.2)
+    return proc
+
+
 @pytest.fixture
 def celery_worker(subprocess_env, tmp_path) -> Iterator[subprocess.Popen]:
-    """A real `celery worker` process on the real Redis broker; tasks stop being eager."""
+    """A real worker on the real Redis broker; tasks stop being eager while it runs."""
     from config.celery import app
 
-    log = tmp_path / "worker.log"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-n",
-            f"test-{os.getpid()}@%h",
-        ],
-        cwd=ROOT,
-        env=subprocess_env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    proc = start_celery_worker(subprocess_env, tmp_path / "worker.log", "test")
     app.conf.task_always_eager = False
     try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if b"ready." in log.read_bytes():
-                break
-            if proc.poll() is not None:
-                pytest.fail(f"celery worker exited early:\n{log.read_text()}")
-            time.sleep(0.2)
-        else:
-            pytest.fail(f"celery worker did not become ready:\n{log.read_text()}")
         yield proc
     finally:
         app.conf.task_always_eager = True

@@ -3,7 +3,6 @@ a worker SIGKILLed mid-task; plus the one-listener lease."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -20,7 +19,7 @@ from django.utils import timezone
 from forum import nostr, protocol
 from forum.models import Author, Event, LedgerEntry, ListenerCursor, Thread
 from forum.services import ledger, listener, sweep
-from tests.conftest import ROOT, need
+from tests.conftest import ROOT, need, start_celery_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -136,33 +135,6 @@ def test_listener_sigkill_mid_stream_then_restart(forum_node, board, subprocess_
     assert cursor.lease_holder == ""  # released on SIGTERM
 
 
-def start_worker(env: dict, log: Path, name: str) -> subprocess.Popen:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "config",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "-n",
-            f"{name}-{os.getpid()}@%h",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-    wait_for(lambda: b"ready." in log.read_bytes() or proc.poll() is not None, 30, "worker ready")
-    assert proc.poll() is None, log.read_text()
-    return proc
-
-
 def blocked_on_lock() -> int:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -198,7 +170,7 @@ def test_worker_sigkill_mid_task(forum_node, board, subprocess_env, tmp_path, al
     holder.start()
     held.wait(10)
     app.conf.task_always_eager = False
-    worker = start_worker(env, log, "doomed")
+    worker = start_celery_worker(env, log, "doomed")
     try:
         event = nostr.thread_event(alice_key, board="general", title="t", content="survives")
         invoice = forum_node.keysend(protocol.encode_event(event), 10_000)
@@ -214,7 +186,7 @@ def test_worker_sigkill_mid_task(forum_node, board, subprocess_env, tmp_path, al
     entry = LedgerEntry.objects.get(payment_hash=invoice.payment_hash)
     assert entry.reconcile_state == "pending"  # the killed task's transaction rolled back
     assert not Event.objects.exists()
-    survivor = start_worker(env, log, "survivor")
+    survivor = start_celery_worker(env, log, "survivor")
     try:
         # The broker would redeliver only after its visibility timeout; the sweep does it now.
         assert sweep.ledger_requeue_stale(now=timezone.now() + timedelta(minutes=5)) == 1
