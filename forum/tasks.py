@@ -21,10 +21,14 @@ def worker_health() -> dict:
     return {"worker": socket.gethostname(), "database": db.ok, "detail": db.detail}
 
 
+# Nobody reads the results of the two hot tasks (the ledger and events are the outcome). With
+# a result backend, each stored one (SET + PUBLISH per task) and each `.delay` subscribed the
+# caller, the listener included, to that task's result channel.
 @shared_task(
     name="forum.reconcile_payment",
     bind=True,
     acks_late=True,
+    ignore_result=True,
     autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=0.2,
     retry_backoff_max=30,
@@ -47,6 +51,7 @@ def reconcile_payment(self, payment_hash: str) -> str:
     name="forum.orphans_attach",
     bind=True,
     acks_late=True,
+    ignore_result=True,
     autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=0.2,
     retry_backoff_max=30,
