@@ -100,6 +100,11 @@ CELERY_TASK_TIME_LIMIT = 90
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+# Celery's Django fixup closes every database connection before and after each task unless this
+# is set, so every task (two per post) opened a new PostgreSQL session and CONN_MAX_AGE never
+# applied. With it the fixup leaves them alone, and `config.celery` closes them the way Django
+# does between requests (CONN_MAX_AGE, health check, broken or left in a transaction).
+CELERY_DB_REUSE_MAX = 2**62
 # Periodic work (the ledger sweep, room expiry, ...) is registered by the apps that own it.
 CELERY_BEAT_SCHEDULE: dict[str, dict] = {}
 SWEEP_INTERVAL_SECONDS = int(os.environ.get("SWEEP_INTERVAL_SECONDS", "30"))
