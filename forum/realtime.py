@@ -154,8 +154,23 @@ def _run_on_sender_loop(layer: Any, messages: list[tuple[str, dict]]) -> None:
             except Exception:
                 log.debug("closing a replaced channel layer's connection failed", exc_info=True)
         _sender_layer = layer
+        retried = False
         for group, message in messages:  # in order: "paid" before "published"
-            await layer.group_send(group, message)
+            try:
+                await layer.group_send(group, message)
+            except Exception:
+                # The kept connection may have died while idle (Redis restarted, or closed
+                # idle clients): the fresh-connection-per-send this replaced never saw that.
+                # Drop it and try once more on a new one; a second failure is reported.
+                if retried:
+                    raise
+                retried = True
+                log.warning("channel layer send failed; reconnecting", exc_info=True)
+                try:
+                    await _release_layer(layer)  # forgets the connection even if closing fails
+                except Exception:
+                    log.debug("closing the failed connection failed", exc_info=True)
+                await layer.group_send(group, message)
 
     try:
         asyncio.get_running_loop()
