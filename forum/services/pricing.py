@@ -9,6 +9,7 @@ still waits for its thread counts, and a later hide or orphan expiry does not un
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
@@ -69,6 +70,23 @@ def recent_accepted_count(
     return rows.count()
 
 
+def board_as_of(board: Board, at: datetime) -> Board:
+    """`board` with the settings it had at `at` (an unsaved copy if a moderator changed them since).
+
+    A price change applies to payments settled after it, even when reconciliation runs later
+    (a queue backlog, a retry, a rebuild): the audit log's before-values say what held at `at`.
+    """
+    from forum.selectors.moderation import board_settings_at
+
+    then = board_settings_at(board, at)
+    if all(getattr(board, name) == value for name, value in then.items()):
+        return board
+    past = copy.copy(board)
+    for name, value in then.items():
+        setattr(past, name, value)
+    return past
+
+
 def price_for(
     *,
     board: Board,
@@ -78,7 +96,10 @@ def price_for(
     settle_index: int | None = None,
 ) -> Price:
     """What `pubkey` pays for a `kind` event on `board` settled at `at` (now: the quote)."""
-    at = at or timezone.now()
+    if at is None:
+        at = timezone.now()
+    else:
+        board = board_as_of(board, at)
     count = recent_accepted_count(board=board, pubkey=pubkey, at=at, settle_index=settle_index)
     base = base_price_msat(board=board, kind=kind)
     return Price(
