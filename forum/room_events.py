@@ -25,8 +25,7 @@ KIND_ROOM_CREATE = 9311
 SLUG_RE = re.compile(r"[a-z0-9][a-z0-9-]{2,63}")
 
 # scrypt bounds: enough work to slow guessing, little enough that checking one password is
-# cheap for the server (memory is 128 * N * r bytes: 16 MiB at the default N=2^14, r=8).
-SCRYPT_DEFAULT = {"n": 2**14, "r": 8, "p": 1}
+# cheap for the server (memory is 128 * N * r bytes: 16 MiB at verifier_make's N=2^14, r=8).
 SCRYPT_MAX_N = 2**16
 SCRYPT_MAX_R = 16
 SCRYPT_MAX_P = 4

@@ -194,8 +194,6 @@ def author_overview(pubkey: str, *, limit: int = 200) -> AuthorOverview:
 
 # --- revenue -------------------------------------------------------------------------------
 
-OUTGOING_PURPOSES = (LedgerEntry.Purpose.REFUND, LedgerEntry.Purpose.TIP_FORWARD)
-
 
 @dataclass
 class RevenueRow:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
 
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
@@ -23,7 +22,6 @@ THREADS_PER_PAGE = 30
 POSTS_PER_PAGE = 50
 AUTHOR_ITEMS = 20
 
-BoardSort = Literal["latest", "newest", "sats"]
 BOARD_SORTS: dict[str, tuple[str, ...]] = {
     # Pinned threads stay on top of the default view only; the other sorts are rankings.
     "latest": ("-is_pinned", "-last_activity_at", "-id"),

@@ -28,13 +28,6 @@ EDITABLE_FIELDS = (
     "position",
     "is_listed",
 )
-PRICE_FIELDS = (
-    "thread_price_msat",
-    "reply_price_msat",
-    "escalation_window_seconds",
-    "escalation_factor",
-    "max_content_length",
-)
 
 
 def _validate(values: dict[str, Any]) -> None:
