@@ -326,10 +326,14 @@ def loads_strict(text: str | bytes) -> Any:
             raise _malformed("event is not valid UTF-8") from exc
     try:
         return json.loads(text, parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+    except EventError:
+        raise
     except RecursionError as exc:
         raise _malformed("JSON is nested too deeply") from exc
     except json.JSONDecodeError as exc:
         raise _malformed(f"not valid JSON ({exc.msg} at position {exc.pos})") from exc
+    except ValueError as exc:  # int() refuses a number of more than 4300 digits
+        raise _malformed("a number in it has too many digits") from exc
 
 
 def parse_event(data: str | bytes | dict[str, Any], *, verify: bool = False) -> Event:

@@ -9,13 +9,13 @@ parts. It answers WebLN `customRecords` and the equivalent `lncli` command for e
 
 from __future__ import annotations
 
-import json
 import shlex
 
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.http import require_POST
 
 from forum import nostr
+from forum.views.jsonbody import MAX_MSAT, BadBody, json_object, whole_number
 
 # A browser wallet's route to the forum node is unknown; size for 3 hops so a typical
 # wallet -> LSP -> hub -> forum route still fits (the demo wallet's direct channel has room
@@ -72,20 +72,20 @@ def compose_records(request: HttpRequest) -> JsonResponse:
     `{topup: event_id, amount_msat, destination}` -> the payment that tops it up."""
     from forum import protocol
 
-    if len(request.body) > MAX_BODY_BYTES:
-        return JsonResponse({"error": "event too large"}, status=413)
     try:
-        body = json.loads(request.body)
-        amount_msat = int(body.get("amount_msat", 0))
+        body = json_object(request, max_bytes=MAX_BODY_BYTES)
+        amount_msat = whole_number(
+            body.get("amount_msat", 0), name="amount_msat", minimum=1, maximum=MAX_MSAT
+        )
         dest = str(body.get("destination", ""))
         topup = body.get("topup")
         event = None if topup else nostr.parse_event(body["event"], verify=True)
+    except BadBody as exc:
+        return exc.response()
     except nostr.EventError as exc:
         return JsonResponse({"error": f"{exc.code}: {exc.message}"}, status=400)
-    except (ValueError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError):
         return JsonResponse({"error": "expected {event, amount_msat, destination}"}, status=400)
-    if amount_msat <= 0:
-        return JsonResponse({"error": "amount_msat must be positive"}, status=400)
     if topup:
         try:
             records = protocol.encode_topup(str(topup))

@@ -7,13 +7,15 @@ pays for real over gRPC from the demo user's simnet node to the forum node. It i
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from forum.services import demo
+from forum.views.jsonbody import MAX_MSAT, BadBody, json_object, whole_number
+
+# A keysend's custom records fit in one onion: a few kB of JSON at most.
+MAX_BODY_BYTES = 64 * 1024
 
 
 def _require_demo() -> None:
@@ -25,13 +27,17 @@ def _require_demo() -> None:
 def keysend(request: HttpRequest) -> JsonResponse:
     _require_demo()
     try:
-        body = json.loads(request.body)
+        body = json_object(request, max_bytes=MAX_BODY_BYTES)
         destination = str(body["destination"])
-        amount_sat = int(body["amount"])
+        amount_sat = whole_number(
+            body.get("amount"), name="amount", minimum=1, maximum=MAX_MSAT // 1000
+        )
         records = body.get("customRecords") or {}
         if not isinstance(records, dict):
             raise TypeError("customRecords must be an object")
         custom_records = {int(k): str(v) for k, v in records.items()}
+    except BadBody as exc:
+        return exc.response()
     except (ValueError, KeyError, TypeError) as exc:
         return JsonResponse({"error": f"bad request: {exc}"}, status=400)
     try:
