@@ -89,7 +89,14 @@ def reason_for_code(code: str) -> str:
     return code if code in Reason.values else Reason.MALFORMED
 
 
-def rejection_record(
+def rejection_record(**kw: Any) -> Rejection:
+    """Write one rejection row (the caller decides what happens to the event's state)."""
+    rejection = rejection_build(**kw)
+    rejection.save()
+    return rejection
+
+
+def rejection_build(
     *,
     reason: str,
     entry: LedgerEntry | None,
@@ -102,7 +109,7 @@ def rejection_record(
     charged: bool = True,
     **context: Any,
 ) -> Rejection:
-    """Write one rejection row (the caller decides what happens to the event's state).
+    """One rejection row, not saved yet (the batch reconciler inserts them together).
 
     `charged=False`: hold mode cancelled the payment; the message says nothing was charged.
     """
@@ -119,7 +126,7 @@ def rejection_record(
     }
     if at is not None:
         fields["created_at"] = at
-    return Rejection.objects.create(**fields)
+    return Rejection(**fields)
 
 
 def rejection_resolve(
