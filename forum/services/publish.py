@@ -16,6 +16,7 @@ from django.db.models.functions import Coalesce, Greatest
 
 from forum import nostr, realtime
 from forum.models import Author, Board, Event, Post, Thread
+from forum.services.versions import versions_bump, versions_bump_event
 
 
 def _later(field: str, at: datetime) -> Greatest:
@@ -104,6 +105,7 @@ def thread_publish(*, event: Event, parsed: nostr.Event, author: Author, at: dat
     )
     payload = published_payload(event=event, board=board, thread=thread, post=None)
     _broadcast_published(payload, board=board, thread_event_id=event.event_id)
+    versions_bump(board=board.slug, thread=event.event_id)
     transaction.on_commit(lambda: _enqueue_orphans(event.event_id), robust=True)
     return thread
 
@@ -159,12 +161,14 @@ def reply_publish(
         realtime.thread_group(thread.event.event_id),
     ):
         realtime.broadcast_on_commit(group, "thread.updated", updated)
+    versions_bump(board=thread.board.slug, thread=thread.event.event_id)
     transaction.on_commit(lambda: _enqueue_orphans(event.event_id), robust=True)
     return post
 
 
 def sats_add(*, event: Event, amount_msat: int) -> None:
     """Money for a published event after it was published (top-up beyond its price, tip)."""
+    versions_bump_event(event_id=event.event_id)
     Event.objects.filter(pk=event.pk).update(paid_msat=F("paid_msat") + amount_msat)
     post = Post.objects.filter(event=event).first()
     if post is not None:

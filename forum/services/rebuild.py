@@ -39,6 +39,7 @@ from forum.models import (
     Thread,
 )
 from forum.services import counters, identity, ledger, listener, reconcile, rooms, sweep
+from forum.services.versions import versions_bump_all
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +202,7 @@ def forum_rebuild_from_node(*, client=None, now: datetime | None = None) -> Rebu
         report.flags_reapplied = _reapply(snap)
         report.refunds_relinked = _relink_refunds(snap)
         counters.counters_recompute()
+        versions_bump_all()
         states = defaultdict(int)
         for state in Event.objects.values_list("state", flat=True):
             states[state] += 1

@@ -15,6 +15,7 @@ from django.db import transaction
 
 from forum.models import Board
 from forum.services.moderation.audit import audit_record
+from forum.services.versions import versions_bump, versions_bump_all
 
 # The settings a moderator may change, and what the audit log records before/after.
 EDITABLE_FIELDS = (
@@ -63,6 +64,7 @@ def board_create(
             reason=reason,
             details={"after": {name: getattr(board, name) for name in EDITABLE_FIELDS}},
         )
+        versions_bump(board=board.slug)
     return board
 
 
@@ -94,6 +96,7 @@ def board_update(
             reason=reason,
             details={"before": before, "after": after},
         )
+        versions_bump_all()  # titles and prices show on every page of the board, and home
     for name, value in after.items():
         setattr(board, name, value)
     return True

@@ -27,6 +27,7 @@ from django.db.models.functions import Greatest
 from forum import realtime
 from forum.models import Author, Board, Post, Thread
 from forum.services.moderation.audit import audit_record
+from forum.services.versions import versions_bump
 
 
 def _bump(model, pk: int, **deltas: int) -> None:
@@ -52,6 +53,7 @@ def _broadcast_thread_updated(thread: Thread) -> None:
 
     fresh = Thread.objects.select_related("event", "board").get(pk=thread.pk)
     payload = thread_updated_payload(fresh)
+    versions_bump(board=fresh.board.slug, thread=fresh.event.event_id)  # hide, lock, pin
     for group in (
         realtime.thread_group(fresh.event.event_id),
         realtime.board_group(fresh.board.slug),
