@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.core.cache import caches
@@ -72,6 +73,11 @@ def versions_bump(*, board: str | None = None, thread: str | None = None) -> Non
     if thread:
         keys.append(thread_key(thread))
     _on_commit(keys)
+
+
+def versions_bump_many(*, boards: Iterable[str] = (), threads: Iterable[str] = ()) -> None:
+    """After commit, mark many boards and threads changed in one cache round trip (a batch)."""
+    _on_commit([_HOME, *map(board_key, set(boards)), *map(thread_key, set(threads))])
 
 
 def versions_bump_event(*, event_id: str) -> None:
