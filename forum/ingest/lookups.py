@@ -92,6 +92,7 @@ class LiveLookups:
         self, pubkey: str, board_id: int, since: datetime
     ) -> list[tuple[datetime, int | None]]:
         return list(
-            Event.objects.filter(pubkey=pubkey, board_id=board_id, accepted_at__gte=since)
-            .values_list("accepted_at", "accepted_settle_index")
+            Event.objects.filter(
+                pubkey=pubkey, board_id=board_id, accepted_at__gte=since
+            ).values_list("accepted_at", "accepted_settle_index")
         )

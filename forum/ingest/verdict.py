@@ -179,7 +179,9 @@ class Placement:
         return self.thread is not None and self.finding is None
 
 
-def reply_placement(*, root_ref: str, parent_ref: str, board_id: int | None, lookups: Lookups) -> Placement:
+def reply_placement(
+    *, root_ref: str, parent_ref: str, board_id: int | None, lookups: Lookups
+) -> Placement:
     """The thread and parent of a reply, None while one has not been published (it waits),
     or a finding when they can never take it (locked, another board, another thread)."""
     thread = lookups.thread(root_ref)

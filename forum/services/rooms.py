@@ -132,6 +132,11 @@ def room_content_check(parsed: nostr.Event) -> ContentCheck:
     return ContentCheck(None, None)
 
 
+def room_slug_taken(board: Board | None, spec: RoomSpec) -> bool:
+    """Whether `board` (the board with the spec's slug, if any) bars this room-create event."""
+    return board is not None and _own_room(board, spec) is None
+
+
 def _own_room(board: Board, spec: RoomSpec) -> Board | None:
     """`board` if it is the live room this very event opened (rebuild_from_node replays it).
 

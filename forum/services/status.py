@@ -59,3 +59,24 @@ def status_paid_on_commit(*, payment_hash: str, event_id: str) -> None:
             realtime.broadcast_on_commit(
                 realtime.payment_group(key), "message.status", {**payload, "key": key}
             )
+
+
+# --- the pipeline's statuses as messages (sent by the caller after commit) --------------------
+
+
+def status_paid(*, payment_hash: str, event_id: str) -> list[tuple[str, dict[str, Any]]]:
+    """The listener's "paid", by payment hash and event id: known without reading anything."""
+    payload = {**status_unknown(payment_hash), "state": "paid", "payment_hash": payment_hash}
+    payload["event_id"] = event_id or None
+    return [
+        (realtime.payment_group(key), {"type": "message.status", "payload": {**payload, "key": key}})
+        for key in (payment_hash, event_id)
+        if key
+    ]
+
+
+def status_send(notes: Iterable[Any]) -> None:
+    """Send `StatusNote`s (from a pipeline outcome), after commit: a payload as is, otherwise
+    each key's status read back."""
+    for note in notes:
+        status_broadcast(keys=note.keys, event_id=note.event_id, payload=note.payload)

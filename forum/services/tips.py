@@ -85,7 +85,10 @@ def _enqueue(tip_payment_hash: str) -> None:
 def tip_applied(*, entry: LedgerEntry, event: Event) -> TipForward | None:
     """Reconciliation added a tip to `event`: tell open pages, plan the author's forward."""
     _sats_broadcast_on_commit(event)
-    return tip_forward_prepare(entry=entry, event=event)
+    forward, created = tip_forward_prepare(entry=entry, event=event)
+    if created:
+        transaction.on_commit(lambda: _enqueue(entry.payment_hash), robust=True)
+    return forward
 
 
 def _sats_broadcast_on_commit(event: Event) -> None:
@@ -105,18 +108,18 @@ def _sats_broadcast_on_commit(event: Event) -> None:
         realtime.broadcast_on_commit(group, "thread.updated", payload)
 
 
-def tip_forward_prepare(*, entry: LedgerEntry, event: Event) -> TipForward | None:
+def tip_forward_prepare(*, entry: LedgerEntry, event: Event) -> tuple[TipForward | None, bool]:
     """Inside the tip's reconciliation: plan the forward (idempotent by the tip's hash).
 
-    Returns None when nothing is forwarded: no `ln` tag, not a post, or too little left.
-    The keysend is queued after commit.
+    Returns (forward, created); (None, False) when nothing is forwarded: no `ln` tag, not a
+    post, or too little left. The caller queues the keysend of a created one after commit.
     """
     destination = (event.ln_node or "").strip().lower()
     if event.kind not in (nostr.KIND_THREAD, nostr.KIND_REPLY) or not destination:
-        return None
+        return None, False
     amount = forward_amount_msat(tip_msat=entry.amount_msat)
     if amount <= 0:
-        return None
+        return None, False
     preimage = forward_preimage(tip_payment_hash=entry.payment_hash)
     forward, created = TipForward.objects.get_or_create(
         tip_payment_hash=entry.payment_hash,
@@ -128,12 +131,10 @@ def tip_forward_prepare(*, entry: LedgerEntry, event: Event) -> TipForward | Non
             "payment_hash": hashlib.sha256(preimage).hexdigest(),
         },
     )
-    if created:
-        transaction.on_commit(lambda: _enqueue(entry.payment_hash), robust=True)
-    elif forward.tip_entry_id is None:
+    if not created and forward.tip_entry_id is None:
         # rebuild_from_node re-created the tip's ledger row: link it again, plan nothing new.
         TipForward.objects.filter(pk=forward.pk).update(tip_entry=entry)
-    return forward
+    return forward, created
 
 
 @dataclass(frozen=True)

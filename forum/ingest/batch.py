@@ -1,0 +1,393 @@
+"""One batch's view of the forum and its pending writes: `Lookups` read in bulk, rows in memory.
+
+`BatchState.prime` reads what a batch of decoded messages will ask about in a few queries
+(their events, threads, posts, authors, bans, recent acceptances, parts, board changes); the
+reconciler then works on those objects in memory, in settle order, so a thread paid at row 3
+is there for a reply paid at row 7. `flush` writes everything at the end: bulk inserts in
+dependency order (events, threads, posts by depth, parts, rejections) and one UPDATE per
+counter table with `Case` deltas, so counters still commute with moderation's own deltas.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import (
+    BigIntegerField,
+    Case,
+    DateTimeField,
+    F,
+    Max,
+    Model,
+    Q,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Greatest
+from django.utils import timezone
+
+from forum.ingest.lookups import _board_settings_at
+from forum.models import (
+    Author,
+    Ban,
+    Board,
+    Event,
+    MessagePart,
+    ModerationAction,
+    Post,
+    Rejection,
+    Thread,
+)
+
+EVENT_FIELDS = (
+    "board",
+    "state",
+    "waiting_for",
+    "paid_msat",
+    "price_msat",
+    "settled_at",
+    "settle_index",
+    "root_ref",
+    "parent_ref",
+    "accepted_at",
+    "accepted_settle_index",
+)
+
+
+class BatchState:
+    """`Lookups` for one batch, plus the rows and counter deltas it will write."""
+
+    def __init__(self) -> None:
+        self.boards: dict[str, Board] = {b.slug: b for b in Board.objects.all()}
+        self._board_changes: dict[str, list[ModerationAction]] = defaultdict(list)
+        self._changes_since: datetime | None = None
+        self._events: dict[str, Event | None] = {}
+        self._threads: dict[str, Thread | None] = {}
+        self._posts: dict[str, Post | None] = {}
+        self._authors: dict[str, Author] = {}
+        self._bans: dict[str, list[Ban]] = {}
+        self._accepted: dict[tuple[str, int], list[tuple[datetime, int | None]]] = {}
+        self._accepted_since: dict[str, datetime] = {}
+        self._parts: dict[str, dict[int, MessagePart]] = {}
+        self._numbers: dict[int, int] = {}  # id(thread) -> last post number
+        # Pending writes. (bulk_create takes a related object's id once it has one.)
+        self.new_events: list[Event] = []
+        self.dirty_events: dict[int, Event] = {}
+        self.new_threads: list[Thread] = []
+        self.new_posts: list[Post] = []
+        self.new_parts: list[MessagePart] = []
+        self.new_rejections: list[Rejection] = []
+        self._resolutions: list[tuple[list[str], datetime, str, Event | None, str]] = []
+        self._deltas: dict[type[Model], dict[int, dict[str, int]]] = defaultdict(
+            lambda: defaultdict(lambda: defaultdict(int))
+        )
+        self._latest: dict[type[Model], dict[int, dict[str, datetime]]] = defaultdict(
+            lambda: defaultdict(dict)
+        )
+        self.touched_threads: set[int] = set()  # existing threads whose totals moved
+
+    # -- priming ------------------------------------------------------------------------------
+
+    def prime(
+        self,
+        *,
+        event_ids: Iterable[str],
+        pubkeys: Iterable[str],
+        part_ids: Iterable[str],
+        reply_threads: Iterable[str],
+        earliest: datetime | None,
+    ) -> None:
+        """Read what the batch will ask about; anything missed is read on demand later."""
+        ids = sorted(set(event_ids) - self._events.keys())
+        if ids:
+            found = {e.event_id: e for e in Event.objects.select_related("board").filter(
+                event_id__in=ids
+            )}  # fmt: skip
+            for event_id in ids:
+                self._events[event_id] = found.get(event_id)
+            self._prime_published(ids)
+        locked = sorted(set(reply_threads))
+        if locked:
+            # The threads that take replies in this batch, locked in id order (moderation's
+            # hide and lock take the same row locks, so their counter deltas never interleave).
+            list(
+                Thread.objects.select_for_update(of=("self",))
+                .filter(event__event_id__in=locked)
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+        self._prime_authors(pubkeys, earliest)
+        self._prime_parts(part_ids)
+        if earliest is not None:
+            self._prime_board_changes(earliest)
+
+    def _prime_published(self, ids: list[str]) -> None:
+        threads = Thread.objects.select_related("event", "board").filter(event__event_id__in=ids)
+        found_threads = {t.event.event_id: t for t in threads}
+        posts = Post.objects.select_related("event", "thread__event").filter(
+            event__event_id__in=ids
+        )
+        found_posts = {p.event.event_id: p for p in posts}
+        for event_id in ids:
+            self._threads.setdefault(event_id, found_threads.get(event_id))
+            self._posts.setdefault(event_id, found_posts.get(event_id))
+
+    def _prime_authors(self, pubkeys: Iterable[str], earliest: datetime | None) -> None:
+        wanted = sorted(set(pubkeys) - self._authors.keys())
+        if wanted:
+            # INSERT ... ON CONFLICT DO NOTHING, then read: every author has a row (and a pk).
+            now = timezone.now()
+            Author.objects.bulk_create(
+                [Author(pubkey=p, first_seen_at=now) for p in wanted], ignore_conflicts=True
+            )
+            for author in Author.objects.filter(pubkey__in=wanted):
+                self._authors[author.pubkey] = author
+        self._prime_bans(pubkeys)
+        since = (earliest or timezone.now()) - timedelta(seconds=self._longest_window())
+        self._prime_accepted(pubkeys, since)
+
+    def _prime_bans(self, pubkeys: Iterable[str]) -> None:
+        wanted = sorted(set(pubkeys) - self._bans.keys())
+        if not wanted:
+            return
+        for pubkey in wanted:
+            self._bans[pubkey] = []
+        for ban in Ban.objects.filter(pubkey__in=wanted, lifted_at__isnull=True):
+            self._bans[ban.pubkey].append(ban)
+
+    def _prime_accepted(self, pubkeys: Iterable[str], since: datetime) -> None:
+        """Acceptances from `since` on; a pubkey read from a later moment gets the difference
+        (so acceptances this batch noted in memory are kept)."""
+        ranges: dict[datetime | None, list[str]] = defaultdict(list)
+        for pubkey in set(pubkeys):
+            primed = self._accepted_since.get(pubkey)
+            if primed is None or since < primed:
+                ranges[primed].append(pubkey)
+                self._accepted_since[pubkey] = since
+        for until, group in ranges.items():
+            rows = Event.objects.filter(
+                pubkey__in=group, accepted_at__gte=since, board__isnull=False
+            )
+            if until is not None:
+                rows = rows.filter(accepted_at__lt=until)
+            for pubkey, board_id, accepted_at, index in rows.values_list(
+                "pubkey", "board_id", "accepted_at", "accepted_settle_index"
+            ):
+                self._accepted.setdefault((pubkey, board_id), []).append((accepted_at, index))
+
+    def _longest_window(self) -> int:
+        return max((b.escalation_window_seconds for b in self.boards.values()), default=0) + 60
+
+    def _prime_parts(self, part_ids: Iterable[str]) -> None:
+        wanted = sorted(set(part_ids) - self._parts.keys())
+        if not wanted:
+            return
+        for event_id in wanted:
+            self._parts[event_id] = {}
+        for part in MessagePart.objects.select_related("ledger_entry").filter(event_id__in=wanted):
+            self._parts[part.event_id].setdefault(part.index, part)
+
+    def _prime_board_changes(self, earliest: datetime) -> None:
+        if self._changes_since is not None and self._changes_since <= earliest:
+            return
+        self._changes_since = earliest
+        self._board_changes.clear()
+        for change in ModerationAction.objects.filter(
+            action="board.update", target_type="board", created_at__gt=earliest
+        ):
+            self._board_changes[change.target_id].append(change)
+
+    # -- Lookups ------------------------------------------------------------------------------
+
+    def board(self, slug: str) -> Board | None:
+        return self.boards.get(slug) if slug else None
+
+    def board_as_of(self, board: Board, at: datetime) -> Board:
+        if self._changes_since is None or at < self._changes_since:
+            self._prime_board_changes(at)
+        later = [c for c in self._board_changes.get(board.slug, ()) if c.created_at > at]
+        return _board_settings_at(board, later) if later else board
+
+    def event(self, event_id: str) -> Event | None:
+        if event_id not in self._events:
+            self.prime(
+                event_ids=[event_id], pubkeys=(), part_ids=(), reply_threads=(), earliest=None
+            )
+        return self._events[event_id]
+
+    def thread(self, event_id: str) -> Thread | None:
+        if event_id not in self._threads:
+            self.event(event_id)
+            self._threads.setdefault(event_id, None)
+        return self._threads[event_id]
+
+    def post(self, event_id: str) -> Post | None:
+        if event_id not in self._posts:
+            self.event(event_id)
+            self._posts.setdefault(event_id, None)
+        return self._posts[event_id]
+
+    def active_ban(self, pubkey: str, at: datetime) -> Ban | None:
+        self._prime_bans([pubkey])
+        active = [
+            ban
+            for ban in self._bans.get(pubkey, ())
+            if ban.created_at <= at and (ban.expires_at is None or ban.expires_at > at)
+        ]
+        return max(active, key=lambda b: b.created_at, default=None)
+
+    def accepted_times(
+        self, pubkey: str, board_id: int, since: datetime
+    ) -> list[tuple[datetime, int | None]]:
+        self._prime_accepted([pubkey], since)
+        return self._accepted.get((pubkey, board_id), [])
+
+    # -- the batch's own changes --------------------------------------------------------------
+
+    def author(self, pubkey: str, *, seen_at: datetime) -> Author:
+        if pubkey not in self._authors:
+            self._prime_authors([pubkey], seen_at)
+        return self._authors[pubkey]
+
+    def parts(self, event_id: str) -> dict[int, MessagePart]:
+        if event_id not in self._parts:
+            self._prime_parts([event_id])
+        return self._parts[event_id]
+
+    def event_known(self, event: Event) -> Event:
+        """An event read outside `prime` (the same row object from then on)."""
+        return self._events.setdefault(event.event_id, event) or event
+
+    def event_add(self, event: Event) -> None:
+        self._events[event.event_id] = event
+        self.new_events.append(event)
+
+    def event_changed(self, event: Event) -> None:
+        if event.pk is not None:
+            self.dirty_events[event.pk] = event
+
+    def accepted_note(self, event: Event) -> None:
+        if event.board_id is None and event.board is None:
+            return
+        board_id = event.board.pk if event.board is not None else event.board_id
+        self._accepted.setdefault((event.pubkey, board_id), []).append(
+            (event.accepted_at, event.accepted_settle_index)
+        )
+
+    def thread_add(self, thread: Thread) -> None:
+        self._threads[thread.event.event_id] = thread
+        self._numbers[id(thread)] = 0
+        self.new_threads.append(thread)
+
+    def post_add(self, post: Post) -> None:
+        self._posts[post.event.event_id] = post
+        self.new_posts.append(post)
+
+    def number_next(self, thread: Thread) -> int:
+        key = id(thread)
+        if key not in self._numbers:
+            last = Post.objects.filter(thread_id=thread.pk).aggregate(n=Max("number"))["n"]
+            self._numbers[key] = last or 0
+        self._numbers[key] += 1
+        return self._numbers[key]
+
+    def reject_add(self, rejection: Rejection) -> Rejection:
+        self.new_rejections.append(rejection)
+        return rejection
+
+    def resolve(
+        self, *, reasons: list[str], at: datetime, resolution: str, event: Event | None = None,
+        ref: str = "",
+    ) -> None:  # fmt: skip
+        """Mark an event's standing rejections (by row or by id) as resolved."""
+        for rejection in self.new_rejections:
+            mine = rejection.event is event if event is not None else rejection.event_ref == ref
+            if mine and rejection.reason in reasons and rejection.resolved_at is None:
+                rejection.resolved_at, rejection.resolution = at, resolution
+        if event is None or event.pk is not None:
+            self._resolutions.append((reasons, at, resolution, event, ref))
+
+    def add(self, obj: Model, **deltas: int) -> None:
+        """Counter deltas: straight onto an object this batch inserts, else kept for flush."""
+        if obj.pk is None:
+            for name, delta in deltas.items():
+                setattr(obj, name, getattr(obj, name) + delta)
+            return
+        for name, delta in deltas.items():
+            self._deltas[type(obj)][obj.pk][name] += delta
+        if isinstance(obj, Thread):
+            self.touched_threads.add(obj.pk)
+
+    def later(self, obj: Model, name: str, at: datetime) -> None:
+        """Move a "last activity" time forward to `at` (never back)."""
+        if obj.pk is None:
+            current = getattr(obj, name)
+            setattr(obj, name, at if current is None else max(current, at))
+            return
+        latest = self._latest[type(obj)][obj.pk]
+        latest[name] = max(latest.get(name, at), at)
+        if isinstance(obj, Thread):
+            self.touched_threads.add(obj.pk)
+
+    # -- writing ------------------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write the batch: inserts in dependency order, then one UPDATE per counter table."""
+        if self.new_events:
+            Event.objects.bulk_create(self.new_events)
+        dirty = [e for pk, e in self.dirty_events.items()]
+        if dirty:
+            Event.objects.bulk_update(dirty, EVENT_FIELDS)
+        if self.new_threads:
+            Thread.objects.bulk_create(self.new_threads)
+        self._posts_insert()
+        if self.new_parts:
+            MessagePart.objects.bulk_create(self.new_parts)
+        if self.new_rejections:
+            Rejection.objects.bulk_create(self.new_rejections)
+        for reasons, at, resolution, event, ref in self._resolutions:
+            rows = Rejection.objects.filter(reason__in=reasons, resolved_at__isnull=True)
+            rows = rows.filter(event=event) if event is not None else rows.filter(event_ref=ref)
+            rows.exclude(pk__in=[r.pk for r in self.new_rejections]).update(
+                resolved_at=at, resolution=resolution
+            )
+        for model in set(self._deltas) | set(self._latest):
+            _counters_update(model, self._deltas.get(model, {}), self._latest.get(model, {}))
+
+    def _posts_insert(self) -> None:
+        """Posts whose parent is inserted in this batch go in a later round (they need its id)."""
+        remaining = list(self.new_posts)
+        while remaining:
+            ready = [p for p in remaining if p.parent is None or p.parent.pk is not None]
+            if not ready:  # cannot happen: a parent is always published before its replies
+                raise RuntimeError("reply parents form a cycle")
+            Post.objects.bulk_create(ready)
+            remaining = [p for p in remaining if p.pk is None]
+
+
+def _counters_update(
+    model: type[Model],
+    deltas: dict[int, dict[str, int]],
+    latest: dict[int, dict[str, datetime]],
+) -> None:
+    pks = sorted(set(deltas) | set(latest))
+    if not pks:
+        return
+    updates: dict[str, Any] = {}
+    for name in sorted({n for d in deltas.values() for n in d}):
+        whens = [When(pk=pk, then=Value(d[name])) for pk, d in deltas.items() if d.get(name)]
+        if whens:
+            add = Case(*whens, default=Value(0), output_field=BigIntegerField())
+            updates[name] = F(name) + add
+    for name in sorted({n for d in latest.values() for n in d}):
+        whens = [
+            When(pk=pk, then=Greatest(Coalesce(F(name), Value(d[name])), Value(d[name])))
+            for pk, d in latest.items()
+            if name in d
+        ]
+        updates[name] = Case(*whens, default=F(name), output_field=DateTimeField())
+    if updates:
+        model.objects.filter(Q(pk__in=pks)).update(**updates)

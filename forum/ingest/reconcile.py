@@ -1,0 +1,767 @@
+"""Reconciliation in batches: pending ledger rows become published posts, waiting events and
+rejections, in settle order, one transaction per batch.
+
+`reconcile_batch()` takes the sequencer (one reconciler at a time: a PostgreSQL advisory lock
+held for the transaction; a process lock on SQLite), claims up to `RECONCILE_BATCH_SIZE`
+pending incoming rows in settle order, decodes and verifies their records, primes a
+`BatchState` with everything they will ask about, applies each row with `verdict.decide`, and
+writes the batch in bulk. Because one sequencer applies rows in settle order, the result equals
+a one-worker serial run whatever the number of workers (the ordering contract), and a reply
+whose thread is published in this batch or an earlier one is attached here, in the same
+transaction as the thread (no task to lose, no window between a wait and an attach).
+
+Errors: a transient database error (connection, deadlock, serialization) propagates and the
+caller retries the batch; nothing half-done is kept. Any other exception re-runs the batch
+one row per savepoint, so one poisoned payment is marked `error` (the sweep retries it up to
+`RECONCILE_MAX_ATTEMPTS`) and the rest go through.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from forum import nostr, protocol
+from forum.ingest import publish, verdict
+from forum.ingest.batch import BatchState
+from forum.ingest.ledger import entry_records
+from forum.ingest.outcome import Message, Reconciled, StatusNote
+from forum.ingest.verdict import Action
+from forum.models import Author, Board, Event, LedgerEntry, MessagePart, Post, Rejection, Thread
+from forum.room_events import KIND_ROOM_CREATE
+from forum.selectors.status import event_status
+from forum.services.rejections import reason_for_code, rejection_build
+from forum.services.versions import versions_bump_many
+
+log = logging.getLogger(__name__)
+
+Reason = Rejection.Reason
+State = LedgerEntry.ReconcileState
+IN = LedgerEntry.Direction.IN
+TRANSIENT = (OperationalError, InterfaceError)
+SEQUENCER_KEY = 0x4C4E464F52554D  # "LNFORUM": the advisory lock every reconciler takes
+
+
+def batch_size() -> int:
+    return int(getattr(settings, "RECONCILE_BATCH_SIZE", 500))
+
+
+def max_attempts() -> int:
+    return int(getattr(settings, "RECONCILE_MAX_ATTEMPTS", 8))
+
+
+# SQLite allows one writer at a time anyway; this keeps two threads of the embedded process
+# from interleaving batches (the listener's eager reconcile and a request's).
+_local_sequencer = threading.RLock()
+
+
+@contextmanager
+def sequenced() -> Iterator[None]:
+    """A transaction that holds the sequencer: batches never interleave."""
+    if connection.vendor == "postgresql":
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEQUENCER_KEY])
+            yield
+        return
+    with _local_sequencer, transaction.atomic():
+        yield
+
+
+Decoded = protocol.Message | protocol.ProtocolError | None
+
+
+def _decode(entry: LedgerEntry) -> Decoded:
+    try:
+        return protocol.decode_records(entry_records(entry))
+    except protocol.ProtocolError as exc:
+        return exc
+
+
+# --- the entry point ---------------------------------------------------------------------------
+
+
+def reconcile_batch(*, limit: int | None = None) -> Reconciled:
+    """Reconcile the next batch of pending incoming ledger rows (in settle order)."""
+    limit = limit or batch_size()
+    with sequenced():
+        rows = list(
+            LedgerEntry.objects.select_for_update()
+            .filter(direction=IN, reconcile_state=State.PENDING)
+            .order_by(F("settle_index").asc(nulls_last=True), "pk")[:limit]
+        )
+        if not rows:
+            return Reconciled()
+        decoded = [(row, _decode(row)) for row in rows]
+        try:
+            with transaction.atomic():
+                run = _Run()
+                run.apply(decoded)
+        except TRANSIENT:
+            raise
+        except Exception:
+            log.exception("a batch of %d rows failed; retrying them one by one", len(rows))
+            run = _isolated(decoded)
+        more = len(rows) == limit
+    return run.outcome(more=more)
+
+
+def _isolated(decoded: list[tuple[LedgerEntry, Decoded]]) -> _Run:
+    """Each row on its own (a savepoint each): a row that fails alone is marked `error`."""
+    total = _Run()
+    for row, message in decoded:
+        try:
+            with transaction.atomic():
+                run = _Run()
+                run.apply([(row, message)])
+        except TRANSIENT:
+            raise
+        except Exception as exc:
+            log.exception("reconciling %s failed", row.payment_hash)
+            LedgerEntry.objects.filter(pk=row.pk).update(
+                reconcile_state=State.ERROR,
+                reconcile_attempts=F("reconcile_attempts") + 1,
+                reconcile_error=f"{type(exc).__name__}: {exc}"[:4000],
+            )
+            total.errors += 1
+            continue
+        total.merge(run)
+    return total
+
+
+# --- one batch -----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Run:
+    """One batch's application: the state it works on and what it will report."""
+
+    state: BatchState = field(default_factory=BatchState)
+    rows: int = 0
+    errors: int = 0
+    rejected: int = 0
+    published: list[tuple[Event, Thread, Post | None]] = field(default_factory=list)
+    waiting_parent: dict[str, Event] = field(default_factory=dict)
+    # Status per event: the payment keys, the rejection this batch gave it, where it went.
+    event_keys: dict[str, list[str]] = field(default_factory=dict)
+    event_rows: dict[str, Event] = field(default_factory=dict)
+    event_rejection: dict[str, Rejection] = field(default_factory=dict)
+    read_back: list[list[str]] = field(default_factory=list)
+    tip_forwards: list[str] = field(default_factory=list)
+    statuses: list[StatusNote] = field(default_factory=list)
+    messages: list[Message] = field(default_factory=list)
+
+    # -- driving ------------------------------------------------------------------------------
+
+    def apply(self, decoded: list[tuple[LedgerEntry, Decoded]]) -> None:
+        self._prime(decoded)
+        for row, message in decoded:
+            self._row(row, message)
+        self._attach_waiting()
+        self.state.flush()
+        now = timezone.now()
+        LedgerEntry.objects.filter(pk__in=[row.pk for row, _ in decoded]).update(
+            reconcile_state=State.DONE,
+            reconcile_attempts=F("reconcile_attempts") + 1,
+            reconcile_error="",
+            reconciled_at=now,
+        )
+        self.rows = len(decoded)
+        self._report()
+
+    def _prime(self, decoded: list[tuple[LedgerEntry, Decoded]]) -> None:
+        event_ids: set[str] = set()
+        pubkeys: set[str] = set()
+        part_ids: set[str] = set()
+        reply_threads: set[str] = set()
+        for _, message in decoded:
+            if isinstance(message, protocol.EventMessage):
+                parsed = message.event
+                event_ids.add(parsed.id)
+                pubkeys.add(parsed.pubkey)
+                if parsed.kind == nostr.KIND_REPLY:
+                    try:
+                        target = nostr.reply_target(parsed)
+                    except nostr.EventError:
+                        continue
+                    event_ids.update((target.root_id, target.parent_id))
+                    reply_threads.add(target.root_id)
+            elif isinstance(message, protocol.PartMessage):
+                part_ids.add(message.event_id)
+                event_ids.add(message.event_id)
+            elif isinstance(message, protocol.TopUpMessage | protocol.TipMessage):
+                event_ids.add(message.event_id)
+        times = [row.settled_at for row, _ in decoded if row.settled_at is not None]
+        self.state.prime(
+            event_ids=event_ids,
+            pubkeys=pubkeys,
+            part_ids=part_ids,
+            reply_threads=reply_threads,
+            earliest=min(times, default=None),
+        )
+
+    def _row(self, row: LedgerEntry, message: Decoded) -> None:
+        if isinstance(message, protocol.ProtocolError):
+            self._reject_payment(row, reason_for_code(message.code), message)
+        elif message is None:
+            return  # a plain keysend or invoice: revenue (purpose "other"), nothing to publish
+        elif isinstance(message, protocol.EventMessage):
+            self._deliver(
+                message.event,
+                entry=row,
+                paid_msat=row.amount_msat,
+                at=row.settled_at,
+                settle_index=row.settle_index,
+                keys=[row.payment_hash],
+            )
+        elif isinstance(message, protocol.PartMessage):
+            self._part(row, message)
+        elif isinstance(message, protocol.TopUpMessage):
+            self._topup(row, message)
+        else:
+            self._tip(row, message)
+
+    # -- outcomes of one payment ----------------------------------------------------------------
+
+    def _reject(self, **kw: Any) -> Rejection:
+        self.rejected += 1
+        return self.state.reject_add(rejection_build(**kw))
+
+    def _reject_payment(self, row: LedgerEntry, reason: str, exc: protocol.ProtocolError) -> None:
+        event_ref = exc.event_id or ""
+        self._reject(
+            reason=reason,
+            entry=row,
+            amount_msat=row.amount_msat,
+            event_ref=event_ref,
+            pubkey=row.pubkey,
+            detail=exc.message,
+            what="this payment",
+        )
+        self.read_back.append([row.payment_hash, event_ref])
+
+    def _note(self, event: Event, keys: list[str]) -> None:
+        self.event_rows[event.event_id] = event
+        self.event_keys.setdefault(event.event_id, []).extend(keys)
+
+    def _deliver(
+        self,
+        parsed: nostr.Event,
+        *,
+        entry: LedgerEntry,
+        paid_msat: int,
+        at: datetime,
+        settle_index: int | None,
+        keys: list[str],
+    ) -> None:
+        """A complete, authentic event arrived with `paid_msat`, settled at `at`."""
+        state = self.state
+        author = state.author(parsed.pubkey, seen_at=at)
+        state.add(author, spent_msat=paid_msat)
+        decided = verdict.decide(
+            parsed, paid_msat=paid_msat, at=at, settle_index=settle_index, lookups=state
+        )
+        existing = decided.existing
+        if decided.action == Action.TOPUP:
+            assert existing is not None
+            self._topup_into(existing, entry=entry, amount_msat=paid_msat, at=at)
+            self._note(existing, keys)
+            return
+        if existing is not None and existing.state != Event.State.REJECTED:
+            assert decided.finding is not None  # a duplicate
+            self._reject(
+                reason=decided.finding.reason,
+                entry=entry,
+                amount_msat=paid_msat,
+                event=existing,
+                **decided.finding.context,
+            )
+            self.read_back.append([*keys, existing.event_id])
+            return
+        if existing is not None:  # rejected before: this payment gets a fresh hearing
+            event = existing
+            event.paid_msat, event.price_msat = paid_msat, 0
+            event.settled_at, event.settle_index = at, settle_index
+            event.state, event.waiting_for = Event.State.PENDING, ""
+            state.event_changed(event)
+        else:
+            event = Event(
+                event_id=parsed.id,
+                pubkey=parsed.pubkey,
+                kind=parsed.kind,
+                created_at=parsed.created_at,
+                raw_json=parsed.to_json(),
+                paid_msat=paid_msat,
+                settled_at=at,
+                settle_index=settle_index,
+                ln_node=nostr.ln_node(parsed) or "",
+            )
+            state.event_add(event)
+        if parsed.kind == nostr.KIND_REPLY:
+            try:
+                target = nostr.reply_target(parsed)
+                event.root_ref, event.parent_ref = target.root_id, target.parent_id
+            except nostr.EventError:
+                pass  # the verdict said why
+        if decided.board is not None:
+            event.board = decided.board
+        self._note(event, keys)
+        if decided.action == Action.REJECT:
+            assert decided.finding is not None
+            self._event_reject(
+                event, decided.finding.reason, entry=entry, **decided.finding.context
+            )
+            return
+        event.price_msat = decided.price_msat
+        if decided.action == Action.UNDERPAID:
+            self._underpaid(event, entry=entry, amount_msat=paid_msat)
+            return
+        self._accept(event, parsed, author=author, entry=entry, at=at, settle_index=settle_index)
+
+    def _event_reject(
+        self, event: Event, reason: str, *, entry: LedgerEntry | None, **context: Any
+    ) -> None:
+        event.state, event.waiting_for = Event.State.REJECTED, ""
+        self.state.event_changed(event)
+        self.event_rejection[event.event_id] = self._reject(
+            reason=reason, entry=entry, amount_msat=event.paid_msat, event=event, **context
+        )
+
+    def _underpaid(self, event: Event, *, entry: LedgerEntry, amount_msat: int) -> None:
+        """Kept waiting for a top-up; the rejection row carries this payment's amount."""
+        event.state, event.waiting_for = Event.State.PENDING, "underpaid"
+        self.state.event_changed(event)
+        context = verdict.underpaid_context(price_msat=event.price_msat, paid_msat=event.paid_msat)
+        self.event_rejection[event.event_id] = self._reject(
+            reason=Reason.UNDERPAID, entry=entry, amount_msat=amount_msat, event=event, **context
+        )
+
+    def _accept(
+        self,
+        event: Event,
+        parsed: nostr.Event,
+        *,
+        author: Author,
+        entry: LedgerEntry | None,
+        at: datetime,
+        settle_index: int | None,
+    ) -> None:
+        """Paid in full and valid: it counts for escalation from now on; publish or wait."""
+        event.accepted_at, event.accepted_settle_index = at, settle_index
+        self.state.event_changed(event)
+        if parsed.kind == KIND_ROOM_CREATE:
+            self._room_open(event, parsed, entry=entry, at=at)
+            return
+        self.state.accepted_note(event)
+        if parsed.kind == nostr.KIND_THREAD:
+            self._thread_publish(event, parsed, author=author, at=at)
+            return
+        self._reply_place(event, parsed, author=author, entry=entry, at=at)
+
+    def _thread_publish(
+        self, event: Event, parsed: nostr.Event, *, author: Author, at: datetime
+    ) -> None:
+        state = self.state
+        board = event.board
+        thread = publish.thread_build(event=event, parsed=parsed, author=author, board=board, at=at)
+        state.event_changed(event)
+        state.thread_add(thread)
+        state.add(author, thread_count=1)
+        state.add(board, thread_count=1, post_count=1)
+        state.later(board, "last_activity_at", at)
+        self.published.append((event, thread, None))
+
+    def _reply_place(
+        self,
+        event: Event,
+        parsed: nostr.Event,
+        *,
+        author: Author,
+        entry: LedgerEntry | None,
+        at: datetime,
+    ) -> bool:
+        """Publish an accepted reply if its thread and parent are published; else it waits."""
+        placement = verdict.reply_placement(
+            root_ref=event.root_ref,
+            parent_ref=event.parent_ref,
+            board_id=event.board.pk if event.board is not None else None,
+            lookups=self.state,
+        )
+        if placement.thread is None:
+            event.state, event.waiting_for = Event.State.PENDING, "parent"
+            self.state.event_changed(event)
+            self.waiting_parent[event.event_id] = event
+            return False
+        if placement.finding is not None:
+            self._event_reject(
+                event, placement.finding.reason, entry=entry, **placement.finding.context
+            )
+            return False
+        state = self.state
+        thread = placement.thread
+        post = publish.reply_build(
+            event=event,
+            parsed=parsed,
+            author=author,
+            thread=thread,
+            parent=placement.parent,
+            number=state.number_next(thread),
+            at=at,
+        )
+        state.event_changed(event)
+        state.post_add(post)
+        state.add(thread, reply_count=1, sats_msat=event.paid_msat)
+        state.later(thread, "last_activity_at", at)
+        state.add(author, reply_count=1)
+        board = thread.board
+        # A reply in a hidden thread is not on the board's visible count (see moderation.hide).
+        if not thread.is_hidden:
+            state.add(board, post_count=1)
+        state.later(board, "last_activity_at", at)
+        self.published.append((event, thread, post))
+        self.waiting_parent.pop(event.event_id, None)
+        return True
+
+    def _room_open(
+        self, event: Event, parsed: nostr.Event, *, entry: LedgerEntry | None, at: datetime
+    ) -> None:
+        """Open the room, from settle time `at` for its lifetime (renting is not posting: it
+        does not count towards the creator's escalation)."""
+        from datetime import timedelta
+
+        from forum.services.rooms import room_slug_taken, room_spec
+
+        spec = room_spec(parsed)
+        board = self.state.board(spec.slug)
+        if room_slug_taken(board, spec):  # taken while this one waited for a top-up
+            detail = f"the room slug {spec.slug!r} is taken; choose another d tag"
+            self._event_reject(event, Reason.MALFORMED, entry=entry, detail=detail)
+            return
+        if board is None:
+            board = Board.objects.create(
+                slug=spec.slug,
+                title=spec.name,
+                description=spec.description,
+                is_listed=False,
+                password_verifier=spec.verifier,
+                expires_at=at + timedelta(seconds=spec.lifetime_seconds),
+                position=10_000,
+            )
+            self.state.boards[board.slug] = board
+        event.board = board
+        event.accepted_at = event.accepted_settle_index = None
+        event.state, event.waiting_for = Event.State.PUBLISHED, ""
+        self.state.event_changed(event)
+        log.info("room %s opened until %s", board.slug, board.expires_at.isoformat())
+
+    # -- orphans --------------------------------------------------------------------------------
+
+    def _attach_waiting(self) -> None:
+        """Publish every reply waiting for an event this batch published (to a fixpoint)."""
+        done = 0
+        while done < len(self.published):
+            fresh = [event.event_id for event, _, _ in self.published[done:]]
+            done = len(self.published)
+            fresh_set = set(fresh)
+            candidates = [
+                e
+                for e in self.waiting_parent.values()
+                if e.root_ref in fresh_set or e.parent_ref in fresh_set
+            ]
+            stored = (
+                Event.objects.select_related("board")
+                .filter(state=Event.State.PENDING, waiting_for="parent")
+                .filter(Q(root_ref__in=fresh) | Q(parent_ref__in=fresh))
+                .exclude(event_id__in=list(self.waiting_parent))
+            )
+            candidates.extend(self.state.event_known(event) for event in stored)
+            candidates.sort(key=lambda e: (e.accepted_settle_index or 0, e.event_id))
+            for event in candidates:
+                if event.state != Event.State.PENDING or event.waiting_for != "parent":
+                    continue
+                parsed = nostr.parse_event(event.raw_json)
+                at = event.accepted_at or event.settled_at or timezone.now()
+                author = self.state.author(event.pubkey, seen_at=at)
+                entry = None if event.pk is None else delivering_entry(event)
+                self._reply_place(event, parsed, author=author, entry=entry, at=at)
+                self.event_rows[event.event_id] = event
+
+    # -- top-ups, tips, parts -------------------------------------------------------------------
+
+    def _topup(self, row: LedgerEntry, message: protocol.TopUpMessage) -> None:
+        decided = verdict.target_decide(message, lookups=self.state)
+        event = decided.existing
+        keys = [row.payment_hash, message.event_id]
+        if event is None:
+            assert decided.finding is not None
+            self._reject(
+                reason=decided.finding.reason,
+                entry=row,
+                amount_msat=row.amount_msat,
+                event_ref=message.event_id,
+                pubkey=row.pubkey,
+                **decided.finding.context,
+            )
+            self.read_back.append(keys)
+            return
+        author = self.state.author(event.pubkey, seen_at=row.settled_at)
+        self.state.add(author, spent_msat=row.amount_msat)
+        self._topup_into(event, entry=row, amount_msat=row.amount_msat, at=row.settled_at)
+        self.read_back.append(keys)
+
+    def _topup_into(
+        self, event: Event, *, entry: LedgerEntry, amount_msat: int, at: datetime
+    ) -> None:
+        """Add a payment to an event: completes an underpaid one; extra money for a published one."""
+        if event.state == Event.State.PUBLISHED:
+            self._sats_add(event, amount_msat)
+            return
+        if event.state != Event.State.PENDING or event.waiting_for != "underpaid":
+            self._reject(
+                reason=Reason.UNKNOWN_TARGET,
+                entry=entry,
+                amount_msat=amount_msat,
+                event=event,
+                why="not waiting for a top-up",
+            )
+            return
+        event.paid_msat += amount_msat
+        self.state.event_changed(event)
+        decided = verdict.topup_decide(event, paid_msat=event.paid_msat, at=at, lookups=self.state)
+        if decided.action == Action.UNDERPAID:
+            self._underpaid(event, entry=entry, amount_msat=amount_msat)
+            return
+        self.state.resolve(reasons=[Reason.UNDERPAID], at=at, resolution="topped_up", event=event)
+        self.event_rejection.pop(event.event_id, None)
+        if decided.action == Action.REJECT:
+            assert decided.finding is not None
+            self._event_reject(
+                event, decided.finding.reason, entry=entry, **decided.finding.context
+            )
+            return
+        author = self.state.author(event.pubkey, seen_at=at)
+        parsed = nostr.parse_event(event.raw_json)
+        self._accept(
+            event, parsed, author=author, entry=entry, at=at, settle_index=entry.settle_index
+        )
+
+    def _sats_add(self, event: Event, amount_msat: int) -> None:
+        """Money for a published event after it was published (top-up beyond its price, tip)."""
+        state = self.state
+        event.paid_msat += amount_msat
+        state.event_changed(event)
+        post = state.post(event.event_id)
+        if post is not None:
+            state.add(post, sats_msat=amount_msat)
+            state.add(post.thread, sats_msat=amount_msat)
+            return
+        thread = state.thread(event.event_id)
+        if thread is not None:
+            state.add(thread, sats_msat=amount_msat)
+
+    def _tip(self, row: LedgerEntry, message: protocol.TipMessage) -> None:
+        decided = verdict.target_decide(message, lookups=self.state)
+        event = decided.existing
+        if decided.action != Action.ACCEPT or event is None:
+            assert decided.finding is not None
+            self._reject(
+                reason=decided.finding.reason,
+                entry=row,
+                amount_msat=row.amount_msat,
+                event=event,
+                event_ref=message.event_id,
+                **decided.finding.context,
+            )
+            return
+        self._sats_add(event, row.amount_msat)
+        from forum.services.tips import tip_forward_prepare
+
+        # In this transaction: a tip is never applied without its forward planned.
+        forward, created = tip_forward_prepare(entry=row, event=event)
+        if created:
+            self.tip_forwards.append(row.payment_hash)
+
+    def _part(self, row: LedgerEntry, part: protocol.PartMessage) -> None:
+        keys = [row.payment_hash, part.event_id]
+        stored = self.state.parts(part.event_id)
+        if part.index in stored:
+            self._reject(
+                reason=Reason.DUPLICATE,
+                entry=row,
+                amount_msat=row.amount_msat,
+                event_ref=part.event_id,
+                what=f"part {part.index + 1} of {part.count}",
+            )
+            self.read_back.append(keys)
+            return
+        kept = MessagePart(
+            ledger_entry=row,
+            event_id=part.event_id,
+            index=part.index,
+            count=part.count,
+            data=part.data,
+            received_at=row.settled_at,
+        )
+        stored[part.index] = kept
+        self.state.new_parts.append(kept)
+        if len(stored) < part.count:
+            self.read_back.append(keys)
+            return
+        self._parts_assemble(part, list(stored.values()), keys)
+
+    def _parts_assemble(
+        self, part: protocol.PartMessage, stored: list[MessagePart], keys: list[str]
+    ) -> None:
+        entries = [p.ledger_entry for p in stored]
+        paid = sum(e.amount_msat for e in entries)
+        last = max(entries, key=lambda e: (e.settle_index or 0, e.pk))
+        keys = [*keys, *(e.payment_hash for e in entries)]
+        try:
+            parsed = protocol.join_parts(
+                [protocol.PartMessage(p.event_id, p.index, p.count, bytes(p.data)) for p in stored]
+            )
+        except protocol.ProtocolError as exc:
+            self._reject(
+                reason=reason_for_code(exc.code),
+                entry=last,
+                amount_msat=paid,
+                event_ref=part.event_id,
+                detail=exc.message,
+            )
+            self.read_back.append(keys)
+            return
+        self.state.resolve(
+            reasons=[Reason.INCOMPLETE_PARTS],
+            at=last.settled_at,
+            resolution="parts_completed",
+            ref=part.event_id,
+        )
+        self._deliver(
+            parsed,
+            entry=last,
+            paid_msat=paid,
+            at=last.settled_at,
+            settle_index=last.settle_index,
+            keys=list(dict.fromkeys(keys)),
+        )
+
+    # -- reporting ------------------------------------------------------------------------------
+
+    def _report(self) -> None:
+        """Statuses and realtime messages, from what this batch did (rows have ids now)."""
+        where: dict[str, tuple[str, int]] = {}
+        for event, thread, post in self.published:
+            where[event.event_id] = (thread.event.event_id, post.number if post else 0)
+            self.messages.extend(
+                publish.published_messages(
+                    event=event, board=thread.board, thread=thread, post=post
+                )
+            )
+        touched = self.state.touched_threads | {
+            thread.pk for _, thread, post in self.published if post is not None
+        }
+        boards = {thread.board.slug for _, thread, _ in self.published}
+        threads = {thread.event.event_id for _, thread, _ in self.published}
+        if touched:
+            for thread in Thread.objects.select_related("event", "board").filter(pk__in=touched):
+                self.messages.extend(publish.thread_updated_messages(thread))
+                boards.add(thread.board.slug)
+                threads.add(thread.event.event_id)
+        if boards or threads:
+            versions_bump_many(boards=boards, threads=threads)  # cached pages, after commit
+        for event_id, event in self.event_rows.items():
+            thread_event_id, number = where.get(event_id, (None, None))
+            payload = event_status(
+                event,
+                rejection=self.event_rejection.get(event_id),
+                thread_event_id=thread_event_id,
+                number=number,
+            )
+            keys = tuple(dict.fromkeys(self.event_keys.get(event_id, [])))
+            self.statuses.append(StatusNote(keys, event_id, payload))
+        for keys in self.read_back:
+            self.statuses.append(StatusNote(tuple(k for k in dict.fromkeys(keys) if k)))
+
+    def merge(self, other: _Run) -> None:
+        self.rows += other.rows
+        self.errors += other.errors
+        self.rejected += other.rejected
+        self.published.extend(other.published)
+        self.tip_forwards.extend(other.tip_forwards)
+        self.statuses.extend(other.statuses)
+        self.messages.extend(other.messages)
+
+    def outcome(self, *, more: bool) -> Reconciled:
+        return Reconciled(
+            rows=self.rows,
+            published=tuple(event.event_id for event, _, _ in self.published),
+            rejected=self.rejected,
+            errors=self.errors,
+            statuses=tuple(self.statuses),
+            messages=tuple(self.messages),
+            tip_forwards=tuple(self.tip_forwards),
+            more=more,
+        )
+
+
+def delivering_entry(event: Event) -> LedgerEntry | None:
+    return (
+        LedgerEntry.objects.filter(
+            event_id=event.event_id, direction=IN, status=LedgerEntry.Status.SETTLED
+        )
+        .order_by("-settle_index")
+        .first()
+    )
+
+
+# --- repair: replies whose parent is published ------------------------------------------------
+
+
+def orphans_ready() -> QuerySet[Event]:
+    """Replies still waiting although their thread (and parent reply) is published."""
+    threads = Thread.objects.filter(event__event_id=OuterRef("root_ref"))
+    parents = Post.objects.filter(event__event_id=OuterRef("parent_ref"))
+    return Event.objects.filter(
+        Exists(threads),
+        Q(parent_ref=F("root_ref")) | Exists(parents),
+        state=Event.State.PENDING,
+        waiting_for="parent",
+    )
+
+
+def orphans_attach_ready(*, limit: int = 1000) -> Reconciled:
+    """Publish every waiting reply whose parent is published (the sweep's repair).
+
+    Batches attach their own waiting replies in the same transaction, so this finds work only
+    after something outside them (an upgrade from per-row reconciliation, a manual change).
+    """
+    with sequenced():
+        ready = list(
+            orphans_ready().select_related("board").order_by("accepted_settle_index", "pk")[:limit]
+        )
+        if not ready:
+            return Reconciled()
+        run = _Run()
+        for stored in ready:
+            event = run.state.event_known(stored)
+            at = event.accepted_at or event.settled_at or timezone.now()
+            author = run.state.author(event.pubkey, seen_at=at)
+            entry = delivering_entry(event)
+            run._reply_place(
+                event, nostr.parse_event(event.raw_json), author=author, entry=entry, at=at
+            )
+            run.event_rows[event.event_id] = event
+        run._attach_waiting()
+        run.state.flush()
+        run._report()
+    return run.outcome(more=len(ready) == limit)
