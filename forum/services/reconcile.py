@@ -26,7 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from forum import nostr, protocol, realtime
@@ -390,6 +390,11 @@ def _reply_try_publish(
     if not ready:
         event.state, event.waiting_for = Event.State.PENDING, "parent"
         event.save()
+        # The parent's attach step looks for waiting replies after the parent's commit; if it
+        # looked before this wait committed, it missed us. Looking again after our own commit
+        # closes that gap: of two commits, the later one's look sees the other's write.
+        event_id, pubkey = event.event_id, event.pubkey
+        transaction.on_commit(lambda: orphan_attach(event_id=event_id, pubkey=pubkey), robust=True)
         return False
     assert thread is not None
     if thread.is_locked:
@@ -420,36 +425,85 @@ def _status_of(event: Event) -> dict[str, Any]:
     )
 
 
-# --- orphans ----------------------------------------------------------------------------------
+# --- orphans ---------------------------------------------------------------------------------
+#
+# A reply waits (`waiting_for="parent"`) while its thread or parent reply is not published. Three
+# looks publish it, and none of them depends on a task that can be lost:
+# - the parent's `orphans_attach` task, queued after the parent's commit (the fast path);
+# - the reply's own look after its wait commits (`_reply_try_publish`), which closes the race
+#   with a parent published concurrently;
+# - the sweep's `orphans_attach_ready`, which finds every waiting reply whose parent is
+#   published (a lost task, a crash between a commit and its look).
 
 
 def orphans_attach(*, event_id: str) -> int:
     """Publish the replies that waited for `event_id` (a thread or reply just published)."""
-    with realtime.batch():
-        return _orphans_attach(event_id)
-
-
-def _orphans_attach(event_id: str) -> int:
-    waiting = list(
-        Event.objects.filter(state=Event.State.PENDING, waiting_for="parent")
-        .filter(Q(root_ref=event_id) | Q(parent_ref=event_id))
-        .order_by("accepted_settle_index", "pk")
-        .values_list("event_id", "pubkey")
+    waiting = Event.objects.filter(state=Event.State.PENDING, waiting_for="parent").filter(
+        Q(root_ref=event_id) | Q(parent_ref=event_id)
     )
+    return _orphans_publish(waiting)
+
+
+def orphans_ready() -> QuerySet[Event]:
+    """Replies still waiting although their thread (and parent reply) is published."""
+    threads = Thread.objects.filter(event__event_id=OuterRef("root_ref"))
+    parents = Post.objects.filter(event__event_id=OuterRef("parent_ref"))
+    return Event.objects.filter(
+        Exists(threads),
+        Q(parent_ref=F("root_ref")) | Exists(parents),
+        state=Event.State.PENDING,
+        waiting_for="parent",
+    )
+
+
+def orphans_attach_ready(*, limit: int = 1000) -> int:
+    """The sweep's pass: publish every waiting reply whose parent is published.
+
+    Repeated while it publishes something: a reply to a waiting reply becomes ready when
+    that one is published.
+    """
     published = 0
-    for orphan_id, pubkey in waiting:
-        with _holding_locks():
-            author = author_lock(pubkey=pubkey)
-            event = Event.objects.select_for_update().get(event_id=orphan_id)
-            if event.state != Event.State.PENDING or event.waiting_for != "parent":
-                continue
-            parsed = nostr.parse_event(event.raw_json)
-            at = event.accepted_at or event.settled_at or timezone.now()
-            entry = _delivering_entry(event)
-            if _reply_try_publish(event, parsed, author=author, entry=entry, at=at):
-                published += 1
-            status_broadcast_on_commit(keys=[], event_id=event.event_id, payload=_status_of(event))
+    while published < limit:
+        step = _orphans_publish(orphans_ready(), limit=limit - published)
+        if step == 0:
+            break
+        published += step
     return published
+
+
+def orphan_attach(*, event_id: str, pubkey: str) -> bool:
+    """Publish one waiting reply if its parent is published now; False if it still waits."""
+    with realtime.batch():
+        return _orphan_attach(event_id, pubkey)
+
+
+def reply_parent_ready(event: Event) -> bool:
+    """Whether the thread (and parent reply) a reply needs is published."""
+    return _parent_available(event)[2]
+
+
+def _orphans_publish(waiting: QuerySet[Event], *, limit: int | None = None) -> int:
+    # In settle order, so a reply to a waiting reply comes after its parent.
+    ordered = waiting.order_by("accepted_settle_index", "pk").values_list("event_id", "pubkey")
+    rows = list(ordered[:limit] if limit else ordered)
+    with realtime.batch():
+        return sum(_orphan_attach(orphan_id, pubkey) for orphan_id, pubkey in rows)
+
+
+def _orphan_attach(event_id: str, pubkey: str) -> bool:
+    with _holding_locks():
+        author = author_lock(pubkey=pubkey)  # the same lock order as reconciliation
+        event = Event.objects.select_for_update().get(event_id=event_id)
+        if event.state != Event.State.PENDING or event.waiting_for != "parent":
+            return False
+        if not reply_parent_ready(event):
+            return False  # still waiting: nothing to write (and no further look queued)
+        parsed = nostr.parse_event(event.raw_json)
+        at = event.accepted_at or event.settled_at or timezone.now()
+        entry = _delivering_entry(event)
+        published = _reply_try_publish(event, parsed, author=author, entry=entry, at=at)
+        status_broadcast_on_commit(keys=[], event_id=event.event_id, payload=_status_of(event))
+        return published
 
 
 def _delivering_entry(event: Event) -> LedgerEntry | None:

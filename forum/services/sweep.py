@@ -1,7 +1,9 @@
 """The periodic sweep: whatever a crash, a lost task or a stream gap left behind is picked up here.
 
 - ledger rows still pending (or in error, below the attempt cap) are queued again;
-- replies that waited too long for their thread are rejected `orphan_timeout`;
+- replies waiting for a thread or parent reply that is published are published (whatever
+  attach step was missed: a lost task, a crash between a commit and its look);
+- replies that waited too long for a thread that never came are rejected `orphan_timeout`;
 - parts of a set that never completed are rejected `incomplete_parts` (one row per payment);
 - settled invoices the node reports but the ledger lacks are recorded (and reconciled).
 
@@ -37,6 +39,7 @@ def _setting(name: str, default: int) -> int:
 @dataclass
 class SweepReport:
     requeued: int = 0
+    orphans_attached: int = 0
     orphans_expired: int = 0
     parts_expired: int = 0
     invoices_filled: int = 0
@@ -78,6 +81,7 @@ def ledger_requeue_stale(
 
 
 def orphans_expire(*, now: datetime) -> int:
+    """Reject the replies whose thread or parent has not been published within the timeout."""
     timeout = _setting("ORPHAN_TIMEOUT_SECONDS", 3600)
     expired = 0
     candidates = Event.objects.filter(
@@ -90,6 +94,8 @@ def orphans_expire(*, now: datetime) -> int:
             event = Event.objects.select_for_update().get(pk=pk)
             if event.state != Event.State.PENDING or event.waiting_for != "parent":
                 continue
+            if reconcile.reply_parent_ready(event):
+                continue  # its parent is published: it is attached, never expired
             event.state, event.waiting_for = Event.State.REJECTED, ""
             event.save(update_fields=["state", "waiting_for"])
             rejection_record(
@@ -205,9 +211,11 @@ def sweep_run(*, now: datetime | None = None, check_node: bool = True) -> SweepR
             report.node_error = f"{type(exc).__name__}: {exc}"
             log.warning("sweep could not compare with the node: %s", report.node_error)
     report.requeued = ledger_requeue_stale(now=now)
+    # Attach before expiring: a reply whose parent is published is never rejected.
+    report.orphans_attached = reconcile.orphans_attach_ready()
     report.orphans_expired = orphans_expire(now=now)
     report.parts_expired = parts_expire(now=now)
-    if report.requeued or report.orphans_expired or report.parts_expired or report.invoices_filled:
+    if any(value for value in report.as_dict().values()):
         log.info("sweep %s", report.as_dict())
     return report
 
