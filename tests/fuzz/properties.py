@@ -428,9 +428,14 @@ def event_objects(draw: Callable) -> dict[str, Any]:
     """A signed event's JSON object with up to three fields changed, removed or added."""
     obj = draw(signed_events()).to_dict()
     for _ in range(draw(st.integers(0, 3))):
-        op = draw(st.sampled_from(["replace", "drop", "add", "tweak"]))
+        op = draw(st.sampled_from(["replace", "drop", "add", "tweak", "hexflip"]))
         key = draw(st.sampled_from(sorted(obj) or ["id"]))
-        if op == "replace":
+        if op == "hexflip" and key in ("id", "pubkey", "sig") and isinstance(obj[key], str):
+            # Still well formed, no longer authentic: the bad_id / bad_signature paths.
+            text = obj[key]
+            at = draw(st.integers(0, max(0, len(text) - 1)))
+            obj[key] = text[:at] + draw(st.sampled_from("0123456789abcdef")) + text[at + 1 :]
+        elif op == "replace":
             obj[key] = draw(json_values)
         elif op == "drop":
             obj.pop(key, None)
