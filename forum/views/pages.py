@@ -85,6 +85,7 @@ def home(request: HttpRequest) -> HttpResponseBase:
             "boards": sel.boards_for_home(),
             "feed": feed,
             "feed_links": links,
+            "feed_page_size": sel.FEED_PER_PAGE,
             "public_page": True,
         }
         return public(render(request, "forum/home.html", context))
