@@ -287,6 +287,9 @@ class Rejection(models.Model):
         THREAD_LOCKED = "thread_locked", "thread locked"
         UNKNOWN_TARGET = "unknown_target", "unknown event for top-up/tip"
         HOLD_EXPIRED = "hold_expired", "held past the hold time"
+        UNSUPPORTED_VERSION = "unsupported_version", "unsupported protocol version"
+        BAD_CREATED_AT = "bad_created_at", "created_at out of range"
+        TARGET_HIDDEN = "target_hidden", "hidden by a moderator"
 
     reason = models.CharField(max_length=20, choices=Reason.choices, db_index=True)
     message = models.CharField(max_length=500)  # NIP-01 style "prefix: human text"

@@ -48,8 +48,8 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -118,44 +118,56 @@ def simnet_apply(net: Any) -> None:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What to do with one held message: settle it (finding None) or cancel it (a finding)."""
+    """What to do with one held message: settle it (no finding), cancel it (a finding), or
+    keep holding it (`wait`: a reply whose thread or parent is not published yet)."""
 
     finding: Finding | None = None
     event_ref: str = ""  # the event id the payment names or carries, if any
     pubkey: str = ""
     board: Board | None = None
+    wait: bool = False
 
     @property
     def settle(self) -> bool:
-        return self.finding is None
+        return self.finding is None and not self.wait
+
+
+def _duplicate(what: str = "this event") -> Finding:
+    return Finding(Reason.DUPLICATE, {"what": what})
 
 
 def event_verdict(
-    parsed: nostr.Event, *, paid_msat: int, at: datetime, in_flight: int = 0
+    parsed: nostr.Event, *, paid_msat: int, at: datetime, in_flight: int = 0, taken: bool = False
 ) -> Verdict:
     """Would `parsed`, paid `paid_msat` and settled at `at`, be accepted? No writes.
 
     `in_flight` counts the author's posts on the same board already approved for settling but
-    not reconciled yet: they will count for escalation before this one.
+    not reconciled yet: they will count for escalation before this one. `taken`: another
+    payment for this very event was approved or settled and is not reconciled yet, so this one
+    is a duplicate whatever the database says now.
     """
     base = {"event_ref": parsed.id, "pubkey": parsed.pubkey}
+    if taken:
+        return Verdict(_duplicate(), **base)
     existing = Event.objects.filter(event_id=parsed.id).first()
     if existing is not None:
         if existing.state == Event.State.PENDING and existing.waiting_for == "underpaid":
             return Verdict(**base, board=existing.board)  # paying again is its top-up
         if existing.state != Event.State.REJECTED:
-            finding = Finding(Reason.DUPLICATE, {"what": "this event"})
-            return Verdict(finding, **base, board=existing.board)
+            return Verdict(_duplicate(), **base, board=existing.board)
         # Rejected before (banned, unknown board, ...): a new payment gets a fresh hearing.
-    checked = rules.event_content_check(parsed)
+    # The settle comes within the hold time: the date must still be in range by then.
+    slack = timedelta(seconds=hold_seconds())
+    checked = rules.event_content_check(parsed, at=at, settle_slack=slack)
     if checked.finding is not None:
         return Verdict(checked.finding, **base, board=checked.board)
     board = checked.board
-    root_ref = nostr.reply_target(parsed).root_id if parsed.kind == nostr.KIND_REPLY else ""
+    target = nostr.reply_target(parsed) if parsed.kind == nostr.KIND_REPLY else None
     finding = rules.gate_check(
         pubkey=parsed.pubkey,
         kind=parsed.kind,
-        root_ref=root_ref,
+        root_ref=target.root_id if target else "",
+        parent_ref=target.parent_id if target else "",
         board_id=board.pk if board is not None else None,
         at=at,
     )
@@ -182,6 +194,10 @@ def event_verdict(
             "short_sats": -(-short // 1000),
         }
         return Verdict(Finding(Reason.UNDERPAID, context), **base, board=board)
+    if target and rules.reply_parent_missing(root_ref=target.root_id, parent_ref=target.parent_id):
+        # Settled now it would wait for its parent and, if that never came, be rejected with
+        # the sats kept. Held instead until the parent is published or the hold time is up.
+        return Verdict(**base, board=board, wait=True)
     return Verdict(**base, board=board)
 
 
@@ -189,18 +205,17 @@ def target_verdict(message: protocol.TopUpMessage | protocol.TipMessage) -> Verd
     """A top-up or tip settles when the event it names can take it (as reconciliation would)."""
     event = Event.objects.filter(event_id=message.event_id).first()
     base = {"event_ref": message.event_id, "pubkey": event.pubkey if event else ""}
+    board = event.board if event is not None and event.board_id else None
+    if isinstance(message, protocol.TipMessage):
+        return Verdict(rules.tip_target_check(event), **base, board=board)
     if event is None:
         return Verdict(Finding(Reason.UNKNOWN_TARGET, {"why": "not known here"}), **base)
-    published = event.state == Event.State.PUBLISHED
-    if isinstance(message, protocol.TipMessage):
-        if published:
-            return Verdict(**base, board=event.board)
-        why = "not a published post"
-    else:
-        if published or (event.state == Event.State.PENDING and event.waiting_for == "underpaid"):
-            return Verdict(**base, board=event.board)
-        why = "not waiting for a top-up"
-    return Verdict(Finding(Reason.UNKNOWN_TARGET, {"why": why}), **base, board=event.board)
+    if event.state == Event.State.PUBLISHED or (
+        event.state == Event.State.PENDING and event.waiting_for == "underpaid"
+    ):
+        return Verdict(**base, board=board)
+    why = "not waiting for a top-up"
+    return Verdict(Finding(Reason.UNKNOWN_TARGET, {"why": why}), **base, board=board)
 
 
 def held_amount_msat(invoice: Invoice) -> int:
@@ -300,6 +315,14 @@ class _HeldPart:
 
 
 @dataclass
+class _Payment:
+    """The payments (one, or a part set) this reviewer settles for one event."""
+
+    hashes: frozenset[str]
+    since: float  # monotonic
+
+
+@dataclass
 class HoldReviewer:
     """Decides the node's held keysends for one listener session (a thread; see module doc)."""
 
@@ -312,6 +335,9 @@ class HoldReviewer:
     # (pubkey, board id) -> {event id: when approved (monotonic)} for posts settled here and
     # not reconciled yet.
     _approved: dict[tuple[str, int], dict[str, float]] = field(default_factory=dict, repr=False)
+    # event id -> the payment settled for it that the ledger does not show yet: the bridge
+    # between our settle and the listener's row, so a copy in between is a duplicate.
+    _paid: dict[str, _Payment] = field(default_factory=dict, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     # Lookups of OPEN add events run here, so a slow node never holds up the stream.
     _lookups: ThreadPoolExecutor = field(
@@ -402,12 +428,18 @@ class HoldReviewer:
             offset = page.last_index_offset
 
     def scan(self) -> None:
-        """Review everything held (idempotent), then give up part sets about to expire."""
-        for invoice in self.pending():
-            if self.stop.is_set():
-                return
-            self.review(invoice)
-        self.expire_part_sets()
+        """Review everything held (idempotent), then give up part sets about to expire.
+
+        Each payment is reviewed on its own: one that fails is retried by the next scan and
+        cannot keep the others, or the expiry of part sets, from being decided.
+        """
+        try:
+            for invoice in self.pending():
+                if self.stop.is_set():
+                    return
+                self._guarded(self.review, invoice)
+        finally:
+            self.expire_part_sets()
 
     # -- one payment ------------------------------------------------------------------------
 
@@ -440,21 +472,90 @@ class HoldReviewer:
         if message is None:
             verdict = Verdict()  # a donation or someone else's records: not ours to judge
         elif isinstance(message, protocol.EventMessage):
-            verdict = self._event_verdict(message.event, held_amount_msat(invoice))
+            verdict = self._event_verdict(
+                message.event, held_amount_msat(invoice), payments=[invoice]
+            )
         else:
             verdict = target_verdict(message)
-        if verdict.settle:
-            self._settle([invoice], verdict)
-        else:
-            self._cancel([invoice], verdict)
+        self._decide([invoice], verdict, pays_event=isinstance(message, protocol.EventMessage))
 
-    def _event_verdict(self, parsed: nostr.Event, paid_msat: int) -> Verdict:
+    def _decide(self, invoices: list[Invoice], verdict: Verdict, *, pays_event: bool) -> None:
+        """Settle, cancel, or keep holding; `pays_event`: the payments carry the event itself
+        (not a top-up or tip naming it)."""
+        if verdict.settle:
+            self._settle(invoices, verdict, pays_event=pays_event)
+        elif verdict.finding is not None:
+            self._cancel(invoices, verdict)
+        elif self._past_deadline(invoices):
+            # Waited for the reply's thread or parent as long as the node holds: give up.
+            finding = Finding(Reason.ORPHAN_TIMEOUT, {"minutes": self._hold_minutes()})
+            self._cancel(invoices, replace(verdict, finding=finding, wait=False))
+        # else: still held; the next scan looks again.
+
+    @staticmethod
+    def _past_deadline(invoices: list[Invoice], now: float | None = None) -> bool:
+        """Has the first of `invoices` been held nearly as long as the node will hold it?"""
+        first = min(_accept_time(i) for i in invoices)
+        return (now or time.time()) - first >= hold_seconds() - expiry_margin()
+
+    @staticmethod
+    def _hold_minutes() -> int:
+        return max(1, round(hold_seconds() / 60))
+
+    def _event_verdict(
+        self, parsed: nostr.Event, paid_msat: int, *, payments: list[Invoice]
+    ) -> Verdict:
         in_flight = 0
         slug = parsed.tag_value("h") or ""
         board_id = Board.objects.filter(slug=slug).values_list("pk", flat=True).first()
         if board_id is not None:
             in_flight = self._in_flight(parsed.pubkey, board_id, exclude=parsed.id)
-        return event_verdict(parsed, paid_msat=paid_msat, at=timezone.now(), in_flight=in_flight)
+        taken = self._taken(parsed.id, own={i.payment_hash for i in payments})
+        return event_verdict(
+            parsed, paid_msat=paid_msat, at=timezone.now(), in_flight=in_flight, taken=taken
+        )
+
+    # -- payments approved but not reconciled yet ---------------------------------------------
+
+    def _taken(self, event_id: str, *, own: set[str]) -> bool:
+        """Is `event_id` already paid by a payment other than `own` that is not reconciled yet?
+
+        Three stages of one event's payment, from our settle to its Event row: settled by this
+        reviewer and not in the ledger yet (`_paid`); in the ledger, not reconciled (a whole
+        event's row, or a complete set of parts); reconciled (`event_verdict` sees the Event).
+        """
+        self._paid_prune()
+        mine = self._paid.get(event_id)
+        if mine is not None and not (mine.hashes & own):
+            return True
+        settled = LedgerEntry.objects.filter(
+            direction=LedgerEntry.Direction.IN, status=Status.SETTLED, event_id=event_id
+        ).exclude(payment_hash__in=own)
+        whole = settled.filter(purpose=LedgerEntry.Purpose.MESSAGE)
+        if whole.exclude(reconcile_state=LedgerEntry.ReconcileState.DONE).exists():
+            return True
+        parts = self._settled_parts(event_id)
+        if parts and not Event.objects.filter(event_id=event_id).exists():
+            count = next(iter(parts.values()))[0].count
+            return len(parts) >= count  # a whole set in the ledger, not assembled yet
+        return False
+
+    def _paid_prune(self) -> None:
+        """Forget payments the ledger now shows (settled, or cancelled at the hold time)."""
+        if not self._paid:
+            return
+        hashes = set().union(*(p.hashes for p in self._paid.values()))
+        recorded = set(
+            LedgerEntry.objects.filter(payment_hash__in=hashes).values_list(
+                "payment_hash", flat=True
+            )
+        )
+        # A settle that never reached the ledger (the node was lost in between) is not kept
+        # forever: the listener records a settled invoice within moments.
+        stale = time.monotonic() - 2 * max(hold_seconds(), APPROVAL_TTL_SECONDS)
+        for event_id, payment in list(self._paid.items()):
+            if payment.hashes <= recorded or payment.since < stale:
+                del self._paid[event_id]
 
     def _in_flight(self, pubkey: str, board_id: int, *, exclude: str) -> int:
         approved = self._approved.get((pubkey, board_id))
@@ -477,14 +578,30 @@ class HoldReviewer:
     # -- multipart --------------------------------------------------------------------------
 
     def _part_review(self, invoice: Invoice, part: protocol.PartMessage) -> None:
-        held = self._parts.setdefault(part.event_id, {})
-        taken = {p.part.index for h, p in held.items() if h != invoice.payment_hash}
-        if part.index in taken or part.index in self._settled_parts(part.event_id):
-            finding = Finding(Reason.DUPLICATE, {"what": f"part {part.index + 1} of {part.count}"})
-            self._cancel([invoice], Verdict(finding, event_ref=part.event_id))
+        # Nothing is stored for a part until it is known not to be a repeat: a refused part
+        # must leave no trace in `_parts` (an empty set there once stopped all expiry).
+        held = self._parts.get(part.event_id, {})
+        own = {invoice.payment_hash}
+        indexes = {p.part.index for h, p in held.items() if h != invoice.payment_hash}
+        if part.index in indexes or part.index in self._settled_parts(part.event_id):
+            what = f"part {part.index + 1} of {part.count}"
+            self._cancel([invoice], Verdict(_duplicate(what), event_ref=part.event_id))
             return
+        if self._event_paid(part.event_id, own=own | set(held)):
+            self._cancel([invoice], Verdict(_duplicate(), event_ref=part.event_id))
+            return
+        held = self._parts.setdefault(part.event_id, {})
         held[invoice.payment_hash] = _HeldPart(invoice, part, _accept_time(invoice))
         self._part_set_try(part.event_id)
+
+    def _event_paid(self, event_id: str, *, own: set[str]) -> bool:
+        """Does a part of `event_id` come too late: the event paid in full by other payments?"""
+        if self._taken(event_id, own=own):
+            return True
+        state = Event.objects.filter(event_id=event_id).values("state", "waiting_for").first()
+        if state is None or state["state"] == Event.State.REJECTED:
+            return False
+        return not (state["state"] == Event.State.PENDING and state["waiting_for"] == "underpaid")
 
     def _settled_parts(self, event_id: str) -> dict[int, tuple[protocol.PartMessage, int]]:
         """Parts of `event_id` the forum was already paid for (before hold mode, or a race)."""
@@ -502,7 +619,9 @@ class HoldReviewer:
         return found
 
     def _part_set_try(self, event_id: str) -> None:
-        held = self._parts[event_id]
+        held = self._parts.get(event_id)
+        if not held:
+            return
         settled = self._settled_parts(event_id)
         members = sorted(held.values(), key=lambda h: h.part.index)
         invoices = [h.invoice for h in members]
@@ -516,49 +635,75 @@ class HoldReviewer:
             del self._parts[event_id]
             self._cancel(invoices, Verdict(finding, event_ref=event_id))
             return
-        del self._parts[event_id]
         # lnd may have cancelled a part we still list (it expired): then the set is broken.
         current = [self.client.lookup_invoice(i.payment_hash) for i in invoices]
         if any(i.state != "ACCEPTED" for i in current):
+            del self._parts[event_id]
             count = members[0].part.count
             received = count - sum(i.state != "ACCEPTED" for i in current)
             finding = Finding(Reason.INCOMPLETE_PARTS, self._incomplete_context(received, count))
-            live = [i for i in current if i.state == "ACCEPTED"]
-            if live:
-                self._cancel(live, Verdict(finding, event_ref=event_id, pubkey=parsed.pubkey))
+            # Every part gets its row, the ones the node already cancelled too.
+            self._cancel(current, Verdict(finding, event_ref=event_id, pubkey=parsed.pubkey))
             return
         paid = sum(held_amount_msat(i) for i in current) + sum(a for _, a in settled.values())
-        verdict = self._event_verdict(parsed, paid)
-        if verdict.settle:
-            self._settle(current, verdict)
-        else:
-            self._cancel(current, verdict)
+        verdict = self._event_verdict(parsed, paid, payments=current)
+        if verdict.wait and not self._past_deadline(current):
+            return  # a reply whose parent is not published: the set stays held and is retried
+        del self._parts[event_id]
+        self._decide(current, verdict, pays_event=True)
 
     @staticmethod
     def _incomplete_context(received: int, count: int) -> dict[str, Any]:
         return {"received": received, "count": count, "minutes": max(1, round(hold_seconds() / 60))}
 
     def expire_part_sets(self, *, now: float | None = None) -> int:
-        """Cancel, together, every part set whose first part's hold time is about to end."""
+        """Cancel, together, every part set whose first part's hold time is about to end.
+
+        Each set on its own: one that cannot be decided now (node or database trouble) is
+        dropped from memory and found again, still held, by the next scan.
+        """
         now = now or time.time()
         limit = hold_seconds() - expiry_margin()
         expired = 0
         for event_id, held in list(self._parts.items()):
+            if not held:
+                del self._parts[event_id]
+                continue
             first = min(h.accepted_at for h in held.values())
             if now - first < limit:
                 continue
             del self._parts[event_id]
-            members = sorted(held.values(), key=lambda h: h.part.index)
-            count = members[0].part.count
-            received = len({h.part.index for h in members} | set(self._settled_parts(event_id)))
-            finding = Finding(Reason.INCOMPLETE_PARTS, self._incomplete_context(received, count))
-            self._cancel([h.invoice for h in members], Verdict(finding, event_ref=event_id))
-            expired += 1
+            try:
+                self._part_set_give_up(event_id, held)
+            except (LightningError, DatabaseError) as exc:
+                log.warning("hold: giving up part set %s failed (%s); retried", event_id, exc)
+            except Exception:
+                log.exception("hold: giving up part set %s failed; retried", event_id)
+            else:
+                expired += 1
         return expired
+
+    def _part_set_give_up(self, event_id: str, held: dict[str, _HeldPart]) -> None:
+        members = sorted(held.values(), key=lambda h: h.part.index)
+        count = members[0].part.count
+        indexes = {h.part.index for h in members} | set(self._settled_parts(event_id))
+        if len(indexes) >= count:
+            # Complete, and still waiting for the reply's thread or parent.
+            finding = Finding(Reason.ORPHAN_TIMEOUT, {"minutes": self._hold_minutes()})
+        else:
+            finding = Finding(
+                Reason.INCOMPLETE_PARTS, self._incomplete_context(len(indexes), count)
+            )
+        self._cancel([h.invoice for h in members], Verdict(finding, event_ref=event_id))
 
     # -- outcomes ---------------------------------------------------------------------------
 
-    def _settle(self, invoices: list[Invoice], verdict: Verdict) -> None:
+    def _settle(self, invoices: list[Invoice], verdict: Verdict, *, pays_event: bool) -> None:
+        if pays_event and verdict.event_ref:
+            # Before the first settle: a copy reviewed after it, even after a failed settle
+            # here, must see the event as taken. Ours (these hashes) still settle on retry.
+            hashes = frozenset(i.payment_hash for i in invoices)
+            self._paid[verdict.event_ref] = _Payment(hashes, time.monotonic())
         for invoice in invoices:
             preimage = invoice.custom_records.get(KEYSEND_PREIMAGE_RECORD, b"")
             if hashlib.sha256(preimage).hexdigest() != invoice.payment_hash:
@@ -575,7 +720,7 @@ class HoldReviewer:
                 continue
             self.decided += 1
             log.info("hold.settled %s", invoice.payment_hash)
-        if verdict.pubkey and verdict.board is not None and verdict.event_ref:
+        if pays_event and verdict.pubkey and verdict.board is not None and verdict.event_ref:
             key = (verdict.pubkey, verdict.board.pk)
             self._approved.setdefault(key, {})[verdict.event_ref] = time.monotonic()
 

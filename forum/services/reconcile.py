@@ -293,7 +293,7 @@ def _event_evaluate(
             event, parsed, author=author, entry=entry, at=at, settle_index=settle_index
         )
         return
-    checked = rules.event_content_check(parsed)
+    checked = rules.event_content_check(parsed, at=at)
     if checked.board is not None:
         event.board = checked.board
     if checked.finding is not None:
@@ -318,6 +318,7 @@ def _gate(event: Event, *, entry: LedgerEntry | None, at: datetime) -> bool:
         pubkey=event.pubkey,
         kind=event.kind,
         root_ref=event.root_ref,
+        parent_ref=event.parent_ref,
         board_id=event.board_id,
         at=at,
     )
@@ -579,14 +580,15 @@ def _topup_into(
 
 def _tip_apply(entry: LedgerEntry, event_id: str) -> None:
     event = Event.objects.select_for_update().filter(event_id=event_id).first()
-    if event is None or event.state != Event.State.PUBLISHED:
+    finding = rules.tip_target_check(event)
+    if finding is not None:
         rejection_record(
-            reason=Reason.UNKNOWN_TARGET,
+            reason=finding.reason,
             entry=entry,
             amount_msat=entry.amount_msat,
             event=event,
             event_ref=event_id,
-            why="not a published post" if event is not None else "not known here",
+            **finding.context,
         )
         return
     publish.sats_add(event=event, amount_msat=entry.amount_msat)

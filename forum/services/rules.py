@@ -5,6 +5,9 @@ the sats stay with the forum); `hold` applies them to a payment the node still h
 cancels it and the sats go back). Each check reads the database, writes nothing, and answers
 with a `Finding` (a `Rejection.Reason` code plus the words its sentence needs) or None.
 
+Every check is judged at the payment's settle time (`at`), never at "now", so reconciling the
+same ledger row later (a retry, `rebuild_from_node`) gives the same verdict.
+
 Signature, id and record format are checked earlier, by `protocol.decode_records` and
 `protocol.join_parts`; duplicates and price depend on what the caller is doing and stay there.
 """
@@ -15,8 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db.models import Q
+
 from forum import nostr
-from forum.models import Ban, Board, Rejection, Thread
+from forum.models import Ban, Board, Event, Post, Rejection, Thread
 from forum.services import rooms
 
 Reason = Rejection.Reason
@@ -24,6 +29,15 @@ MAX_TITLE_LENGTH = 300  # Thread.title
 # lnd reports settle times in whole seconds: a ban made within that second counts as before
 # the payment (a moderator who just banned someone expects the next post blocked).
 SETTLE_RESOLUTION = timedelta(seconds=1) - timedelta(microseconds=1)
+
+# The window an event's `created_at` must fall in, around its payment's settle time (see
+# docs/protocol.md). Ahead: strfry's default (900 s), room for a fast clock; an event dated
+# further ahead would sort above everything on the relay until that date. Behind: a day, room
+# for a slow clock, signing before paying and paying again after a cancellation; an older date
+# would file a new post among old ones and past every relay client that syncs with `since`.
+# Constants, not settings: a rebuild from the node must judge every payment as it was judged.
+CREATED_AT_MAX_AHEAD = timedelta(minutes=15)
+CREATED_AT_MAX_BEHIND = timedelta(hours=24)
 
 
 @dataclass(frozen=True)
@@ -42,8 +56,54 @@ class ContentCheck:
     finding: Finding | None
 
 
-def event_content_check(parsed: nostr.Event) -> ContentCheck:
-    """Kind, board, title, sizes and reply shape: everything the event decides by itself."""
+_UNITS = (("year", 365 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def _span(seconds: float) -> str:
+    """A length of time in its two largest units: "15 minutes 59 seconds", "79 years 20 days"
+    (hours up to two days: "36 hours" reads better than "1 day 12 hours")."""
+    rest = max(0, int(seconds))
+    units = [(u, size) for u, size in _UNITS if u != "day" or rest >= 2 * 86400]
+    for i, (unit, size) in enumerate(units):
+        if rest < size and size > 1:
+            continue
+        count, rest = divmod(rest, size)
+        words = [f"{count} {unit}{'s' if count != 1 else ''}"]
+        if i + 1 < len(units) and rest >= units[i + 1][1]:
+            nunit, nsize = units[i + 1]
+            ncount = rest // nsize
+            words.append(f"{ncount} {nunit}{'s' if ncount != 1 else ''}")
+        return " ".join(words)
+    return "0 seconds"
+
+
+def created_at_check(
+    created_at: int, *, at: datetime, settle_slack: timedelta = timedelta(0)
+) -> Finding | None:
+    """Is `created_at` inside the window around a settle time between `at` and `at` + slack?
+
+    Reconciliation passes the settle time itself. Hold mode checks before the settle, which
+    happens within the node's hold time: it passes that as the slack, so an event it lets
+    settle cannot fall out of the window by the time reconciliation looks at it.
+    """
+    limits = {
+        "max_ahead": _span(CREATED_AT_MAX_AHEAD.total_seconds()),
+        "max_behind": _span(CREATED_AT_MAX_BEHIND.total_seconds()),
+    }
+    ahead = created_at - at.timestamp()
+    if ahead > CREATED_AT_MAX_AHEAD.total_seconds():
+        return Finding(Reason.BAD_CREATED_AT, {"offset": f"{_span(ahead)} ahead of", **limits})
+    behind = (at + settle_slack).timestamp() - created_at
+    if behind > CREATED_AT_MAX_BEHIND.total_seconds():
+        return Finding(Reason.BAD_CREATED_AT, {"offset": f"{_span(behind)} behind", **limits})
+    return None
+
+
+def event_content_check(
+    parsed: nostr.Event, *, at: datetime, settle_slack: timedelta = timedelta(0)
+) -> ContentCheck:
+    """Kind, board, date, title, sizes and reply shape: everything the event decides by itself
+    (with the settle time `at`; `settle_slack`: see `created_at_check`)."""
     if parsed.kind == rooms.KIND_ROOM_CREATE:  # renting a private room (no board yet)
         return rooms.room_content_check(parsed)
     if parsed.kind not in (nostr.KIND_THREAD, nostr.KIND_REPLY):
@@ -52,6 +112,9 @@ def event_content_check(parsed: nostr.Event) -> ContentCheck:
     board = Board.objects.filter(slug=slug, destroyed_at__isnull=True).first() if slug else None
     if board is None:
         return ContentCheck(None, Finding(Reason.UNKNOWN_BOARD, {"slug": slug}))
+    dated = created_at_check(parsed.created_at, at=at, settle_slack=settle_slack)
+    if dated is not None:
+        return ContentCheck(board, dated)
     title = parsed.tag_value("title") or ""
     if parsed.kind == nostr.KIND_THREAD and not title.strip():
         return ContentCheck(
@@ -76,19 +139,86 @@ def event_content_check(parsed: nostr.Event) -> ContentCheck:
 
 
 def gate_check(
-    *, pubkey: str, kind: int, root_ref: str, board_id: int | None, at: datetime
+    *,
+    pubkey: str,
+    kind: int,
+    root_ref: str,
+    board_id: int | None,
+    at: datetime,
+    parent_ref: str = "",
 ) -> Finding | None:
-    """Ban and thread-lock checks for a message settled (or about to settle) at `at`."""
+    """Ban, and where a reply goes (see `reply_place_check`), for a message settled (or about
+    to settle) at `at`."""
     judged_at = at + SETTLE_RESOLUTION
     ban = Ban.objects.active(at=judged_at).filter(pubkey=pubkey).order_by("-created_at").first()
     if ban is not None:
         until = f" until {ban.expires_at:%Y-%m-%d %H:%M} UTC" if ban.expires_at else ""
         return Finding(Reason.BANNED, {"until": until})
     if kind == nostr.KIND_REPLY and root_ref:
-        thread = Thread.objects.filter(event__event_id=root_ref).first()
-        if thread is not None and thread.is_locked:
+        return reply_place_check(root_ref=root_ref, parent_ref=parent_ref, board_id=board_id)
+    return None
+
+
+def reply_place_check(*, root_ref: str, parent_ref: str, board_id: int | None) -> Finding | None:
+    """A reply's thread and parent, as far as they are known: refused when the reply can never
+    be published there (its root is a reply, its parent is in another thread, the thread is
+    on another board), or may not be now (the thread is locked, thread or parent hidden).
+
+    An unknown thread or parent is no finding: it may still arrive (see `reply_parent_missing`).
+    """
+    thread = Thread.objects.filter(event__event_id=root_ref).first()
+    if thread is None:
+        root_kind = Event.objects.filter(event_id=root_ref).values_list("kind", flat=True).first()
+        if root_kind is not None and root_kind != nostr.KIND_THREAD:
+            detail = f"the reply's root (E tag) is a kind {root_kind} event, not a thread"
+            return Finding(Reason.MALFORMED, {"detail": detail})
+    else:
+        if thread.is_locked:
             return Finding(Reason.THREAD_LOCKED)
-        if thread is not None and board_id and thread.board_id != board_id:
+        if board_id and thread.board_id != board_id:
             detail = "the reply's board tag differs from its thread's board"
             return Finding(Reason.MALFORMED, {"detail": detail})
+        if thread.is_hidden:
+            return Finding(Reason.TARGET_HIDDEN, {"what": "the thread"})
+    if not parent_ref or parent_ref == root_ref:
+        return None
+    parent = Event.objects.filter(event_id=parent_ref).values("kind", "root_ref").first()
+    if parent is not None:
+        # An event's kind and tags are part of its id: what is wrong here stays wrong.
+        if parent["kind"] != nostr.KIND_REPLY:
+            detail = f"the reply's parent (e tag) is a kind {parent['kind']} event, not a reply"
+            return Finding(Reason.MALFORMED, {"detail": detail})
+        if parent["root_ref"] and parent["root_ref"] != root_ref:
+            detail = "the reply's parent (e tag) is a reply in another thread"
+            return Finding(Reason.MALFORMED, {"detail": detail})
+    if Post.objects.filter(event__event_id=parent_ref, is_hidden=True).exists():
+        return Finding(Reason.TARGET_HIDDEN, {"what": "the post it replies to"})
+    return None
+
+
+def reply_parent_missing(*, root_ref: str, parent_ref: str) -> bool:
+    """True while a reply's thread, or the reply it answers, is not published (yet)."""
+    if not Thread.objects.filter(event__event_id=root_ref).exists():
+        return True
+    if parent_ref and parent_ref != root_ref:
+        return not Post.objects.filter(event__event_id=parent_ref).exists()
+    return False
+
+
+def tip_target_check(event: Event | None) -> Finding | None:
+    """Can `event` take a tip? It must be published and visible (not hidden, nor its thread)."""
+    if event is None:
+        return Finding(Reason.UNKNOWN_TARGET, {"why": "not known here"})
+    if event.state != Event.State.PUBLISHED:
+        return Finding(Reason.UNKNOWN_TARGET, {"why": "not a published post"})
+    if event.kind == nostr.KIND_THREAD:
+        hidden = Thread.objects.filter(event=event, is_hidden=True).exists()
+    else:
+        hidden = (
+            Post.objects.filter(event=event)
+            .filter(Q(is_hidden=True) | Q(thread__is_hidden=True))
+            .exists()
+        )
+    if hidden:
+        return Finding(Reason.TARGET_HIDDEN, {"what": "the post"})
     return None
