@@ -36,6 +36,10 @@ _SOURCE_GROUP = {FEED_GROUP: realtime.PUBLIC_FEED_GROUP}
 
 MAX_STATUS_FOLLOWS = 50
 
+# Channel layers forget a group member after `group_expiry` (a day by default); a process whose
+# readers stay on a page longer must say again that it is there.
+GROUP_REFRESH_SECONDS = 3600
+
 
 # --- HTML rendered once per message, per process ---------------------------------------------
 
@@ -87,6 +91,7 @@ class GroupHub:
         self.members: dict[str, set[LiveConsumer]] = {}
         self._joined: dict[str, asyncio.Future] = {}  # group -> its subscription (channel name)
         self._readers: dict[str, asyncio.Task] = {}
+        self._refresher: asyncio.Task | None = None
 
     async def join(self, group: str, consumer: LiveConsumer) -> None:
         self.members.setdefault(group, set()).add(consumer)
@@ -118,7 +123,19 @@ class GroupHub:
         channel = await self.layer.new_channel()
         await self.layer.group_add(_SOURCE_GROUP.get(group, group), channel)
         self._readers[group] = asyncio.ensure_future(self._read(group, channel))
+        if self._refresher is None or self._refresher.done():
+            self._refresher = asyncio.ensure_future(self._refresh())
         return channel
+
+    async def _refresh(self) -> None:
+        while self._joined:
+            await asyncio.sleep(GROUP_REFRESH_SECONDS)
+            for group, joined in list(self._joined.items()):
+                if joined.done() and not joined.cancelled() and joined.exception() is None:
+                    try:
+                        await self.layer.group_add(_SOURCE_GROUP.get(group, group), joined.result())
+                    except Exception:
+                        log.warning("refreshing group %s failed", group, exc_info=True)
 
     async def _read(self, group: str, channel: str) -> None:
         while True:

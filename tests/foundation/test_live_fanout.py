@@ -3,6 +3,7 @@ message is rendered and encoded once, and the home feed never carries a private 
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 
@@ -142,3 +143,26 @@ async def test_the_home_feed_gets_public_posts_and_never_a_private_rooms(layer):
     assert await socket.receive_nothing(timeout=0.3)
     await socket.disconnect()
     assert FEED_GROUP == "home.latest"
+
+
+async def test_a_long_open_page_stays_in_the_group_past_its_expiry(settings, monkeypatch):
+    from channels.layers import channel_layers
+
+    from forum import consumers
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"group_expiry": 1},
+        }
+    }
+    channel_layers.backends.clear()
+    monkeypatch.setattr(consumers, "GROUP_REFRESH_SECONDS", 0.3)
+    [socket] = await _open("/ws/board/general/", 1)
+    await asyncio.sleep(1.6)  # the first membership has expired by now
+    await get_channel_layer().group_send(
+        realtime.board_group("general"), {"type": "post.hidden", "payload": {"event_id": "e"}}
+    )
+    assert (await socket.receive_json_from(timeout=3))["event_id"] == "e"
+    await socket.disconnect()
+    channel_layers.backends.clear()
