@@ -424,3 +424,32 @@ class TipForward(models.Model):
 
     def __str__(self) -> str:
         return f"tip forward {self.payment_hash[:12]} {self.state}"
+
+
+class ThrottleCounter(models.Model):
+    """One fixed-window attempt counter, for deployments without Redis
+    (`services.moderation.throttle.DatabaseCounter`; with Redis the counters live there)."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    count = models.IntegerField(default=0)
+    expires_ms = models.BigIntegerField(db_index=True)  # the window's end, unix milliseconds
+
+    def __str__(self) -> str:
+        return f"{self.key} = {self.count}"
+
+
+class EventTag(models.Model):
+    """The relay's tag index: one row per event and single-letter tag with its first value
+    (NIP-01 indexes only those). `key` is a digest of (letter, value), so any value fits an
+    index entry; `forum.relay.index` writes and reads it."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="relay_tags")
+    key = models.CharField(max_length=32)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "event"], name="forum_eventtag_key_event")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} on {self.event_id}"
