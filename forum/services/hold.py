@@ -20,7 +20,13 @@ The decision runs the reconciler's own rules (`rules.event_content_check`, `rule
   cancels the payment and the sats go back;
 - a part of a multipart set: held until the set is complete, then the joined event is checked
   and every part settled, or all of them cancelled (invalid, a duplicate part, or the first
-  part's hold time about to run out: `incomplete_parts`).
+  part's hold time about to run out: `incomplete_parts`);
+- a reply whose thread or parent is not published yet: held and checked again on every scan,
+  settled once they are, cancelled as `orphan_timeout` when its hold time is about to run out.
+
+Duplicates: a payment for an event that another payment already paid, settled here and not in
+the ledger yet (`HoldReviewer._paid`), or in the ledger and not reconciled yet, is cancelled as
+`duplicate` like one whose Event exists: the same event paid twice at once is charged once.
 
 Crash safety. One thread per listener session decides, in order (the listener's lease makes
 that one per node). A payment is settled only right after this process found it valid; a
