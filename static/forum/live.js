@@ -20,7 +20,12 @@
       socket = new WebSocket(socketUrl(path));
       socket.addEventListener("open", () => { delay = 500; document.body.dataset.live = "on"; });
       socket.addEventListener("message", (e) => {
-        try { onMessage(JSON.parse(e.data)); } catch (err) { console.error(err); }
+        let data;
+        try { data = JSON.parse(e.data); } catch (err) { console.error(err); return; }
+        // Under load the server sends several messages in one frame, in order.
+        for (const msg of data.type === "batch" ? data.messages : [data]) {
+          try { onMessage(msg); } catch (err) { console.error(err); }
+        }
       });
       socket.addEventListener("close", () => {
         document.body.dataset.live = "off";
