@@ -21,8 +21,13 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
+from django.http import Http404
 
 from forum import realtime
+from forum.selectors import pages as sel
+from forum.templatetags.feed_tags import feed_item
+from forum.templatetags.forum_tags import thread_row
+from forum.views.page_cache import cards_render
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +56,6 @@ def _public_html(group: str, message: dict[str, Any]) -> dict[str, str] | None:
     Uses only the public selectors: a private room's post is never rendered here (and never
     stored in the page cache); room pages keep fetching what they show per session.
     """
-    from django.http import Http404
-
-    from forum.selectors import pages as sel
-    from forum.templatetags.feed_tags import feed_item
-    from forum.templatetags.forum_tags import thread_row
-    from forum.views.page_cache import cards_render
-
     kind = message.get("type")
     payload = message.get("payload") or {}
     if group == FEED_GROUP:
