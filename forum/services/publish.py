@@ -16,6 +16,7 @@ from django.db.models.functions import Coalesce, Greatest
 
 from forum import nostr, realtime
 from forum.models import Author, Board, Event, Post, Thread
+from forum.relay.index import event_tags_index
 from forum.services.versions import versions_bump, versions_bump_event
 
 
@@ -97,6 +98,7 @@ def thread_publish(*, event: Event, parsed: nostr.Event, author: Author, at: dat
         last_activity_at=at,
         sats_msat=event.paid_msat,
     )
+    event_tags_index(event, parsed.tags)
     Author.objects.filter(pk=author.pk).update(thread_count=F("thread_count") + 1)
     Board.objects.filter(pk=board.pk).update(
         thread_count=F("thread_count") + 1,
@@ -141,6 +143,7 @@ def reply_publish(
         settled_at=at,
         sats_msat=event.paid_msat,
     )
+    event_tags_index(event, parsed.tags)
     Thread.objects.filter(pk=thread.pk).update(
         reply_count=F("reply_count") + 1,
         sats_msat=F("sats_msat") + event.paid_msat,
