@@ -143,7 +143,15 @@ class GroupHub:
         sender = asyncio.ensure_future(self._send(group, pending))
         try:
             while True:
-                pending.put_nowait(await self.layer.receive(channel))
+                try:
+                    message = await self.layer.receive(channel)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a dropped Redis connection: keep the page live
+                    log.exception("receiving live messages for %s failed; retrying", group)
+                    await asyncio.sleep(1)
+                    continue
+                pending.put_nowait(message)
         finally:
             sender.cancel()
 
