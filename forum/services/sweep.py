@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import close_old_connections, transaction
 from django.db.models import Count, Max, Min
 from django.utils import timezone
@@ -49,20 +50,46 @@ class SweepReport:
         return asdict(self)
 
 
+REQUEUED_KEY = "sweep:requeued:{}"
+
+
+def _recently_requeued(hashes: list[str], *, now: datetime, grace_seconds: int) -> set[str]:
+    """The rows this sweep (or another) queued within the grace: not queued again yet."""
+    try:
+        seen = cache.get_many([REQUEUED_KEY.format(h) for h in hashes])
+    except Exception:  # no cache (Redis down): queue them all, a second copy is only waste
+        log.warning("sweep: requeue memory unavailable", exc_info=True)
+        return set()
+    since = now.timestamp() - grace_seconds
+    return {h for h in hashes if seen.get(REQUEUED_KEY.format(h), float("-inf")) > since}
+
+
+def _remember_requeued(hashes: list[str], *, now: datetime, grace_seconds: int) -> None:
+    try:
+        cache.set_many(
+            {REQUEUED_KEY.format(h): now.timestamp() for h in hashes},
+            timeout=max(4 * grace_seconds, 600),
+        )
+    except Exception:
+        log.warning("sweep: requeue memory unavailable", exc_info=True)
+
+
 def ledger_requeue_stale(
     *, now: datetime, grace_seconds: int | None = None, limit: int = 1000
 ) -> int:
     """Queue reconciliation again for rows that should have been done by now.
 
-    The grace (SWEEP_REQUEUE_AFTER_SECONDS) keeps a busy but healthy queue from being fed
-    every row twice; a second copy would only cost a cheap "already done" check.
+    The grace (SWEEP_REQUEUE_AFTER_SECONDS) applies twice: a row is queued again once it is
+    that old, and then not again until that long after (the cache remembers when), so a
+    backlog that takes a while to drain is not fed a second copy of each row every sweep.
+    Forgetting (a flushed cache) only costs a copy: each one is a cheap "already done" check.
     """
     from forum import tasks
 
     if grace_seconds is None:
         grace_seconds = _setting("SWEEP_REQUEUE_AFTER_SECONDS", 60)
 
-    hashes = list(
+    stale = list(
         LedgerEntry.objects.filter(
             direction=LedgerEntry.Direction.IN,
             reconcile_state__in=reconcile.OPEN_STATES,
@@ -72,11 +99,16 @@ def ledger_requeue_stale(
         .order_by("settle_index")
         .values_list("payment_hash", flat=True)[:limit]
     )
+    recent = _recently_requeued(stale, now=now, grace_seconds=grace_seconds)
+    hashes = [h for h in stale if h not in recent]
+    queued = []
     for payment_hash in hashes:
         try:
             tasks.reconcile_payment.delay(payment_hash)
+            queued.append(payment_hash)
         except Exception:  # eager mode surfaces task errors here; the next sweep tries again
             log.exception("re-queueing %s failed", payment_hash)
+    _remember_requeued(queued, now=now, grace_seconds=grace_seconds)
     return len(hashes)
 
 
