@@ -183,10 +183,11 @@ class GroupHub:
             if not items or not self.members.get(group):
                 continue
             frame = items[0] if len(items) == 1 else {"type": "batch", "messages": items}
-            text = json.dumps(frame)
+            # One ASGI message for all: what `consumer.send(text_data=...)` would build per socket.
+            asgi_message = {"type": "websocket.send", "text": json.dumps(frame)}
             for consumer in list(self.members.get(group, ())):
                 try:
-                    await consumer.send(text_data=text)
+                    await consumer.base_send(asgi_message)
                 except Exception:  # one broken socket must not starve the others
                     log.debug("send to a live socket failed", exc_info=True)
 
