@@ -74,6 +74,32 @@ def _remember_requeued(hashes: list[str], *, now: datetime, grace_seconds: int) 
         log.warning("sweep: requeue memory unavailable", exc_info=True)
 
 
+# A pending row this old while the broker holds no task at all has lost its task.
+IDLE_BROKER_GRACE_SECONDS = 2
+
+
+def broker_idle() -> bool:
+    """Whether the Redis broker holds no task, neither queued nor taken by a worker.
+
+    With `acks_late` a task stays in kombu's `unacked` hash until it has run, so an empty
+    queue and an empty hash mean no worker will ever reconcile a row that is still pending
+    (Redis was flushed or restarted, or the enqueue failed). False for other brokers.
+    """
+    from config.celery import app
+
+    if app.conf.task_always_eager:
+        return False
+    try:
+        with app.connection_for_read() as conn:
+            if conn.transport.driver_type != "redis":
+                return False
+            channel = conn.default_channel
+            queued = channel.client.llen(app.conf.task_default_queue)
+            return queued == 0 and channel.client.hlen(channel.unacked_key) == 0
+    except Exception:  # broker down: nothing to conclude
+        return False
+
+
 def ledger_requeue_stale(
     *, now: datetime, grace_seconds: int | None = None, limit: int = 1000
 ) -> int:
@@ -83,11 +109,15 @@ def ledger_requeue_stale(
     that old, and then not again until that long after (the cache remembers when), so a
     backlog that takes a while to drain is not fed a second copy of each row every sweep.
     Forgetting (a flushed cache) only costs a copy: each one is a cheap "already done" check.
+    When the broker holds nothing at all, every pending row has lost its task: the grace is
+    then a couple of seconds (the time between a row's commit and its task's enqueue).
     """
     from forum import tasks
 
     if grace_seconds is None:
         grace_seconds = _setting("SWEEP_REQUEUE_AFTER_SECONDS", 60)
+        if broker_idle():
+            grace_seconds = min(grace_seconds, IDLE_BROKER_GRACE_SECONDS)
 
     stale = list(
         LedgerEntry.objects.filter(

@@ -58,6 +58,32 @@ def test_the_sweep_does_not_requeue_a_row_twice_in_a_row(forum_node, board, alic
     assert LedgerEntry.objects.get(payment_hash=invoice.payment_hash).reconcile_state == "pending"
 
 
+def test_rows_whose_tasks_the_broker_lost_are_requeued_without_the_grace(
+    forum_node, board, alice_key, redis_url
+):
+    """Redis flushed or restarted: nothing queued, nothing taken, rows still pending."""
+    from config.celery import app
+    from forum import tasks
+
+    event = nostr.thread_event(alice_key, board="general", title="t", content="c")
+    invoice = forum_node.keysend(protocol.encode_event(event), 10_000)
+    ledger.ledger_record_invoice(invoice=invoice, node_pubkey=forum_node.pubkey, enqueue=False)
+    soon = timezone.now() + timedelta(seconds=sweep.IDLE_BROKER_GRACE_SECONDS + 1)
+    app.conf.task_always_eager = False
+    try:
+        with app.connection_for_write() as conn:  # an empty broker, as after a Redis restart
+            channel = conn.default_channel
+            channel.client.delete(channel.unacked_key, channel.unacked_index_key)
+        app.control.purge()
+        tasks.worker_health.delay()  # a healthy backlog: the row's task may be queued there
+        assert sweep.ledger_requeue_stale(now=soon) == 0
+        app.control.purge()  # the backlog is gone with its tasks
+        assert sweep.ledger_requeue_stale(now=soon) == 1
+    finally:
+        app.control.purge()
+        app.conf.task_always_eager = True
+
+
 def start_worker(env: dict, log: Path, name: str, pool: str) -> subprocess.Popen:
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", f"--pool={pool}",
