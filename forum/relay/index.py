@@ -7,7 +7,9 @@ one included) fits an index entry on every database, and a filter's values becom
 `key IN (...)` lookup on that index instead of a substring scan of every stored event.
 
 The rows are written when an event is published (`publish.thread_publish`/`reply_publish`
-call `event_tags_index`), deleted with their event, and backfilled by migration 0008.
+call `event_tags_index`; a batch publisher adds `event_tag_rows` to its bulk inserts), deleted
+with their event, and backfilled by migration 0008. An event published without them is
+invisible to `#<letter>` filters (other than `#h`), so every publishing path must write them.
 """
 
 from __future__ import annotations
@@ -40,7 +42,12 @@ def indexed_keys(tags: Iterable[Sequence[Any]]) -> set[str]:
     }
 
 
+def event_tag_rows(event: Event, tags: Iterable[Sequence[Any]]) -> list[EventTag]:
+    """`event`'s index rows, unsaved: a batch publisher bulk-creates them with its others
+    (`ignore_conflicts=True`, so a replay that finds them there is harmless)."""
+    return [EventTag(event=event, key=key) for key in indexed_keys(tags)]
+
+
 def event_tags_index(event: Event, tags: Iterable[Sequence[Any]]) -> None:
     """Write `event`'s index rows (idempotent: a replay finds them there)."""
-    rows = [EventTag(event=event, key=key) for key in indexed_keys(tags)]
-    EventTag.objects.bulk_create(rows, ignore_conflicts=True)
+    EventTag.objects.bulk_create(event_tag_rows(event, tags), ignore_conflicts=True)
