@@ -23,6 +23,7 @@ room's board or thread only makes a page nobody caches look changed).
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 
 from django.core.cache import caches
 from django.db import transaction
+
+log = logging.getLogger(__name__)
 
 CACHE_ALIAS = "pages"
 _GLOBAL = "v:all"
@@ -71,7 +74,10 @@ def _after_commit(bump: Callable[[], None]) -> None:
     that caches pre-commit rows under this early version is superseded by the commit's bump.
     """
     if transaction.get_connection().in_atomic_block:
-        bump()
+        try:
+            bump()
+        except Exception:  # an unreachable cache must never fail the write that bumps it
+            log.warning("page version bump failed (the bump after commit follows)", exc_info=True)
     transaction.on_commit(bump, robust=True)
 
 
