@@ -218,7 +218,11 @@ def main() -> None:
             line = asyncio.run(measure(port, args.hostile, args.handshakes))
         finally:
             server.terminate()
-            server.wait(timeout=10)
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:  # threads still busy with queued queries
+                server.kill()
+                server.wait(timeout=10)
     print(line)
 
 
