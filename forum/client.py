@@ -456,11 +456,14 @@ def read_key(path: str) -> str:
 def cmd_keygen(args: argparse.Namespace) -> int:
     path = Path(args.key_file).expanduser()
     if path.exists() and not args.force:
-        raise ClientError(f"{path} exists (use --force to replace it)")
-    secret = nostr.generate_secret_key()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secret + "\n")
+        # Running the documented commands twice must not fail, nor replace a key in use.
+        secret = read_key(args.key_file)
+        print(f"{path} exists: keeping it (--force makes a new key)")
+    else:
+        secret = nostr.generate_secret_key()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secret + "\n")
     print(
         f"pubkey {nostr.public_key(secret)}\nnpub   {nostr.npub_encode(nostr.public_key(secret))}"
     )
@@ -509,6 +512,7 @@ def cmd_sign(args: argparse.Namespace) -> int:
     """Print the signed event as JSON (for `forum.protocol` and lncli, or any other tool)."""
     event = signed_event(Forum(args.forum_url), args)
     print(event.to_json())
+    print(f"event {event.id} signed (its status: {PROG} status {event.id})", file=sys.stderr)
     return 0
 
 
