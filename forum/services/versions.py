@@ -163,10 +163,14 @@ def versions_read(*, board: str | None = None, thread: str | None = None) -> Ver
     if not board and not thread:
         keys.append(_HOME)
     cache = page_cache()
-    found = cache.get_many(keys)
-    missing = [key for key in keys if key not in found]
-    if missing:
-        for key in missing:
-            cache.add(key, _fresh(), timeout=VERSION_SECONDS)  # first writer wins; re-read below
-        found.update(cache.get_many(missing))
+    try:
+        found = cache.get_many(keys)
+        missing = [key for key in keys if key not in found]
+        if missing:
+            for key in missing:
+                cache.add(key, _fresh(), timeout=VERSION_SECONDS)  # first writer wins; re-read
+            found.update(cache.get_many(missing))
+    except Exception:  # the cache is down: new values, so pages render (and match nothing)
+        log.warning("page versions unreadable", exc_info=True)
+        found = {}
     return Versions(tuple(str(found.get(key) or _fresh()) for key in keys))
