@@ -31,6 +31,9 @@
     orphan_timeout: "The post you replied to never arrived, so the reply could not be placed.",
     incomplete_parts: "Not every part of the long post arrived: send it again.",
     unsupported_kind: "Only threads (kind 11) and replies (kind 1111) can be posted here.",
+    unsupported_version: "The payment used a protocol version this forum does not speak: update the client.",
+    bad_created_at: "The event's date is too far from now: check the computer's clock and sign again.",
+    target_hidden: "A moderator hid what you are answering or tipping.",
   };
 
   const { getJSON, postJSON } = window.ForumHttp;
