@@ -105,7 +105,9 @@ class Listener:
     node_pubkey: str
     holder: str = field(default_factory=default_holder)
     lease_seconds: float = 15.0
-    max_backoff: float = 10.0
+    # Reconnecting to the node (or the database) at most this far apart: a node back from a
+    # restart is streamed again within a couple of seconds, for one cheap call per attempt.
+    max_backoff: float = 2.0
     recorded: int = 0
 
     def run(self, stop: threading.Event) -> None:

@@ -76,28 +76,37 @@ def _remember_requeued(hashes: list[str], *, now: datetime, grace_seconds: int) 
 
 # A pending row this old while the broker holds no task at all has lost its task.
 IDLE_BROKER_GRACE_SECONDS = 2
+# Written into the broker's Redis database by every sweep: gone means Redis lost its data.
+BROKER_MARK_KEY = "forum:sweep:broker-mark"
 
 
-def broker_idle() -> bool:
-    """Whether the Redis broker holds no task, neither queued nor taken by a worker.
+def broker_state() -> str:
+    """What the Redis broker says about tasks of pending rows: "lost", "idle" or "busy".
 
-    With `acks_late` a task stays in kombu's `unacked` hash until it has run, so an empty
-    queue and an empty hash mean no worker will ever reconcile a row that is still pending
-    (Redis was flushed or restarted, or the enqueue failed). False for other brokers.
+    "lost": the mark the previous sweep left is gone (Redis restarted without persistence, or
+    flushed), so every task queued before that is gone. "idle": the queue and kombu's
+    `unacked` hash are empty (with `acks_late` a task stays in that hash until it has run), so
+    no worker will reconcile a row still pending. "busy" otherwise, and for other brokers,
+    in eager mode or when the broker cannot be asked.
     """
     from config.celery import app
 
     if app.conf.task_always_eager:
-        return False
+        return "busy"
     try:
-        with app.connection_for_read() as conn:
+        with app.connection_for_write() as conn:
             if conn.transport.driver_type != "redis":
-                return False
+                return "busy"
             channel = conn.default_channel
-            queued = channel.client.llen(app.conf.task_default_queue)
-            return queued == 0 and channel.client.hlen(channel.unacked_key) == 0
+            client = channel.client
+            lost = not client.exists(BROKER_MARK_KEY)
+            client.set(BROKER_MARK_KEY, "1")
+            if lost:
+                return "lost"
+            queued = client.llen(app.conf.task_default_queue)
+            return "idle" if queued == 0 and client.hlen(channel.unacked_key) == 0 else "busy"
     except Exception:  # broker down: nothing to conclude
-        return False
+        return "busy"
 
 
 def ledger_requeue_stale(
@@ -109,14 +118,18 @@ def ledger_requeue_stale(
     that old, and then not again until that long after (the cache remembers when), so a
     backlog that takes a while to drain is not fed a second copy of each row every sweep.
     Forgetting (a flushed cache) only costs a copy: each one is a cheap "already done" check.
-    When the broker holds nothing at all, every pending row has lost its task: the grace is
-    then a couple of seconds (the time between a row's commit and its task's enqueue).
+    When Redis lost its data since the last sweep, every pending row is queued again at once
+    (one whose task was queued after the loss gets a harmless second copy); when the broker
+    holds no task at all, every row pending for a couple of seconds is.
     """
     from forum import tasks
 
     if grace_seconds is None:
         grace_seconds = _setting("SWEEP_REQUEUE_AFTER_SECONDS", 60)
-        if broker_idle():
+        state = broker_state()
+        if state == "lost":
+            grace_seconds = 0
+        elif state == "idle":
             grace_seconds = min(grace_seconds, IDLE_BROKER_GRACE_SECONDS)
 
     stale = list(
