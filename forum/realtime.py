@@ -201,6 +201,20 @@ def _send_many(messages: list[tuple[str, dict]]) -> None:
         log.exception("broadcast of %d messages failed", len(messages))
 
 
+def send_batch(messages: list[tuple[str, dict]]) -> None:
+    """Send ready messages ((group, {"type", "payload"}) pairs, in order) in one trip.
+
+    The pipeline's stages return these in their outcomes; the caller sends them after commit.
+    """
+    if not messages:
+        return
+    pending = getattr(_batch, "messages", None)
+    if pending is not None:
+        pending.extend(messages)
+        return
+    _send_many(messages)
+
+
 def broadcast_now(group: str, message_type: str, payload: dict[str, Any]) -> None:
     message = {"type": message_type, "payload": payload}
     pending = getattr(_batch, "messages", None)

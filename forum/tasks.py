@@ -1,13 +1,24 @@
-"""Celery tasks: thin adapters that take ids, call one service, and are safe to run twice."""
+"""Celery tasks and the embedded process's timers: thin adapters that run one stage or service,
+are safe to run twice, and queue the next step from the outcome it returned."""
 
 from __future__ import annotations
 
+import logging
 import socket
+import threading
+import time
 
 from celery import shared_task
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.conf import settings
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
+from forum import realtime
+from forum.ingest.outcome import Reconciled, Recorded
+from forum.ingest.sweep import SweepReport, sweep_run
 from forum.services.health import check_database
+from forum.services.status import status_send
+
+log = logging.getLogger(__name__)
 
 # Worth another try: the database went away, a deadlock or serialization failure, a lock wait.
 # (IntegrityError too: a concurrent insert lost a race; the retry sees the winner's row.)
@@ -21,11 +32,34 @@ def worker_health() -> dict:
     return {"worker": socket.gethostname(), "database": db.ok, "detail": db.detail}
 
 
-# Nobody reads the results of the two hot tasks (the ledger and events are the outcome). With
-# a result backend, each stored one (SET + PUBLISH per task) and each `.delay` subscribed the
-# caller, the listener included, to that task's result channel.
+# --- the paid-message pipeline: each stage returns an outcome; these queue the next step ------
+
+
+def recorded_handle(recorded: Recorded) -> None:
+    """After a ledger commit: composers hear "paid", then one reconcile batch is queued."""
+    realtime.send_batch(list(recorded.messages))
+    if recorded.created:
+        reconcile_batch.delay()
+
+
+def reconciled_handle(outcome: Reconciled) -> None:
+    """After a batch committed: live pages and composers hear of it, tip forwards go out."""
+    with realtime.batch():
+        realtime.send_batch(list(outcome.messages))
+        status_send(outcome.statuses)
+    for tip_hash in outcome.tip_forwards:
+        tip_forward.delay(tip_hash)
+
+
+# How long one task keeps draining batches before it hands on to a fresh task (so a long
+# backlog never outlives the broker's visibility timeout or starves other queues).
+RECONCILE_TASK_SECONDS = 5.0
+
+
+# Nobody reads the results (the ledger and events are the outcome). With a result backend,
+# each stored one (SET + PUBLISH per task) and each `.delay` subscribed the caller to it.
 @shared_task(
-    name="forum.reconcile_payment",
+    name="forum.reconcile_batch",
     bind=True,
     acks_late=True,
     ignore_result=True,
@@ -33,43 +67,40 @@ def worker_health() -> dict:
     retry_backoff=0.2,
     retry_backoff_max=30,
     retry_jitter=True,
-    max_retries=8,
+    max_retries=None,  # a database that is away comes back; the rows wait in the ledger
 )
-def reconcile_payment(self, payment_hash: str) -> str:
-    """Reconcile one settled payment (idempotent by payment hash)."""
-    from forum.services.reconcile import ledger_entry_give_up, ledger_entry_reconcile
+def reconcile_batch(self) -> int:
+    """Reconcile pending ledger rows, a batch at a time, in settle order (idempotent)."""
+    from forum.ingest import reconcile
 
-    try:
-        return ledger_entry_reconcile(payment_hash=payment_hash)
-    except TRANSIENT_ERRORS as exc:
-        if self.request.retries >= self.max_retries:
-            ledger_entry_give_up(payment_hash=payment_hash, error=f"{type(exc).__name__}: {exc}")
-        raise
-
-
-@shared_task(
-    name="forum.orphans_attach",
-    bind=True,
-    acks_late=True,
-    ignore_result=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=0.2,
-    retry_backoff_max=30,
-    max_retries=8,
-)
-def orphans_attach(self, event_id: str) -> int:
-    """Publish the replies that were waiting for `event_id`."""
-    from forum.services.reconcile import orphans_attach as attach
-
-    return attach(event_id=event_id)
+    deadline = time.monotonic() + RECONCILE_TASK_SECONDS
+    rows = 0
+    while True:
+        outcome = reconcile.reconcile_batch()
+        reconciled_handle(outcome)
+        rows += outcome.rows
+        if not outcome.more:
+            return rows
+        if not self.request.is_eager and time.monotonic() > deadline:
+            reconcile_batch.delay()
+            return rows
 
 
 @shared_task(name="forum.sweep", acks_late=True, ignore_result=True)
 def sweep() -> dict:
-    """Periodic: re-queue unreconciled rows, expire orphans and parts, fill gaps from the node."""
-    from forum.services.sweep import sweep_run
+    """Periodic: fill ledger gaps from the node, retry rows, attach or expire orphans and parts."""
 
-    return sweep_run().as_dict()
+    report = sweep_run()
+    sweep_handle(report)
+    return report.as_dict()
+
+
+def sweep_handle(report: SweepReport) -> None:
+    """After a sweep: what it attached or expired is announced; a batch is queued if due."""
+    reconciled_handle(report.attached)
+    status_send(report.statuses)
+    if report.reconcile_due:
+        reconcile_batch.delay()
 
 
 @shared_task(
@@ -99,7 +130,10 @@ def tips_forward_due() -> int:
     """Periodic: queue the tip forwards whose next attempt is due."""
     from forum.services.tips import tips_forward_due as due
 
-    return due()
+    hashes = due()
+    for tip_hash in hashes:
+        tip_forward.delay(tip_hash)
+    return len(hashes)
 
 
 @shared_task(name="forum.rooms_destroy_expired", acks_late=True, ignore_result=True)
@@ -108,3 +142,48 @@ def rooms_destroy_expired() -> int:
     from forum.services.rooms import rooms_destroy_expired as destroy
 
     return destroy()
+
+
+# --- the embedded process (no Celery worker, no beat): the same stages on threads -------------
+
+
+def listener_embedded_start(embedded) -> None:
+    """STARTUP_HOOKS entry: the listener as a thread of the embedded process."""
+    from forum.ingest.listener import listener_run
+
+    embedded.spawn("listener", lambda stop: listener_run(stop=stop, on_recorded=recorded_handle))
+
+
+def sweep_loop(*, stop: threading.Event, interval: float | None = None) -> None:
+    """The embedded default's beat: sweep every SWEEP_INTERVAL_SECONDS until `stop`."""
+    interval = interval or float(getattr(settings, "SWEEP_INTERVAL_SECONDS", 30))
+    while not stop.wait(interval):
+        try:
+            sweep()
+        except Exception:
+            log.exception("sweep failed")
+        finally:
+            close_old_connections()
+
+
+def sweep_embedded_start(embedded) -> None:
+    """STARTUP_HOOKS entry: the sweep as a timer thread of the embedded process."""
+    embedded.spawn("sweep", lambda stop: sweep_loop(stop=stop))
+
+
+def upkeep_loop(*, stop: threading.Event, interval: float | None = None) -> None:
+    """Room expiry and tip-forward retries every UPKEEP_INTERVAL_SECONDS (beat's job with
+    Celery); both are idempotent, so a beat and this thread running at once do the work once."""
+    interval = interval or float(getattr(settings, "UPKEEP_INTERVAL_SECONDS", 30))
+    while not stop.wait(interval):
+        for job in (rooms_destroy_expired, tips_forward_due):
+            try:
+                job()
+            except Exception:
+                log.exception("upkeep %s failed", job.name)
+        close_old_connections()
+
+
+def upkeep_embedded_start(embedded) -> None:
+    """STARTUP_HOOKS entry: room expiry and tip retries as a timer thread."""
+    embedded.spawn("upkeep", lambda stop: upkeep_loop(stop=stop))

@@ -219,3 +219,16 @@ class ForumNode:
 @pytest.fixture
 def forum_node(simnet) -> ForumNode:
     return ForumNode(simnet)
+
+
+def record_invoice(invoice, node_pubkey: str, *, enqueue: bool = True, **kw):
+    """Record one settled invoice as the listener does; with `enqueue`, queue its
+    reconciliation as the listener's caller does (eager in tests). Returns (row, created)."""
+    from forum import tasks
+    from forum.ingest import ledger
+    from forum.models import LedgerEntry
+
+    recorded = ledger.ledger_record_invoices(invoices=[invoice], node_pubkey=node_pubkey, **kw)
+    if enqueue:
+        tasks.recorded_handle(recorded)
+    return LedgerEntry.objects.get(payment_hash=invoice.payment_hash), bool(recorded.created)

@@ -29,7 +29,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
-from forum.ingest.lookups import _board_settings_at
+from forum.ingest.lookups import board_settings_at
 from forum.models import (
     Author,
     Ban,
@@ -209,7 +209,7 @@ class BatchState:
         if self._changes_since is None or at < self._changes_since:
             self._prime_board_changes(at)
         later = [c for c in self._board_changes.get(board.slug, ()) if c.created_at > at]
-        return _board_settings_at(board, later) if later else board
+        return board_settings_at(board, later) if later else board
 
     def event(self, event_id: str) -> Event | None:
         if event_id not in self._events:

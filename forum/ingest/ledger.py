@@ -260,14 +260,3 @@ def _insert(rows: list[LedgerEntry]) -> list[LedgerEntry]:
             except IntegrityError:
                 continue  # recorded by the other writer: exactly one row either way
         return created
-
-
-def ledger_record_invoice(
-    *, invoice: Invoice, node_pubkey: str, advance_cursor: bool = False, **kw: object
-) -> tuple[LedgerEntry, bool]:
-    """One invoice (the sweep's gap fill, rebuilds, tests): (row, created)."""
-    recorded = ledger_record_invoices(
-        invoices=[invoice], node_pubkey=node_pubkey, advance_cursor=advance_cursor, **kw
-    )
-    entry = LedgerEntry.objects.get(payment_hash=invoice.payment_hash)
-    return entry, bool(recorded.created)

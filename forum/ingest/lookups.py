@@ -43,7 +43,7 @@ class Lookups(Protocol):
         at or after `since` (escalation counts them)."""
 
 
-def _board_settings_at(board: Board, later_changes: Iterable[ModerationAction]) -> Board:
+def board_settings_at(board: Board, later_changes: Iterable[ModerationAction]) -> Board:
     """`board` with each change after the moment undone (newest first): the audit log's
     before-values of the first change after a moment are the values at that moment."""
     from forum.services.moderation.boards import EDITABLE_FIELDS
@@ -74,7 +74,7 @@ class LiveLookups:
         return Board.objects.filter(slug=slug).first() if slug else None
 
     def board_as_of(self, board: Board, at: datetime) -> Board:
-        return _board_settings_at(board, board_changes_after([board.slug], at))
+        return board_settings_at(board, board_changes_after([board.slug], at))
 
     def event(self, event_id: str) -> Event | None:
         return Event.objects.select_related("board").filter(event_id=event_id).first()

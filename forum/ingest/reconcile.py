@@ -151,7 +151,10 @@ class _Run:
     errors: int = 0
     rejected: int = 0
     published: list[tuple[Event, Thread, Post | None]] = field(default_factory=list)
-    waiting_parent: dict[str, Event] = field(default_factory=dict)
+    # Replies waiting for a parent, by the id they wait for (root and parent alike), and the
+    # ids whose waiting replies were already read from the database.
+    waiting: dict[str, list[Event]] = field(default_factory=dict)
+    waiting_read: set[str] = field(default_factory=set)
     # Status per event: the payment keys, the rejection this batch gave it, where it went.
     event_keys: dict[str, list[str]] = field(default_factory=dict)
     event_rows: dict[str, Event] = field(default_factory=dict)
@@ -167,7 +170,6 @@ class _Run:
         self._prime(decoded)
         for row, message in decoded:
             self._row(row, message)
-        self._attach_waiting()
         self.state.flush()
         now = timezone.now()
         LedgerEntry.objects.filter(pk__in=[row.pk for row, _ in decoded]).update(
@@ -201,6 +203,9 @@ class _Run:
                 event_ids.add(message.event_id)
             elif isinstance(message, protocol.TopUpMessage | protocol.TipMessage):
                 event_ids.add(message.event_id)
+        self.waiting_prime(
+            {m.event.id for _, m in decoded if isinstance(m, protocol.EventMessage)} | part_ids
+        )
         times = [row.settled_at for row, _ in decoded if row.settled_at is not None]
         self.state.prime(
             event_ids=event_ids,
@@ -380,6 +385,7 @@ class _Run:
         state.add(board, thread_count=1, post_count=1)
         state.later(board, "last_activity_at", at)
         self.published.append((event, thread, None))
+        self._attach_children(event.event_id)
 
     def _reply_place(
         self,
@@ -400,7 +406,7 @@ class _Run:
         if placement.thread is None:
             event.state, event.waiting_for = Event.State.PENDING, "parent"
             self.state.event_changed(event)
-            self.waiting_parent[event.event_id] = event
+            self._wait(event)
             return False
         if placement.finding is not None:
             self._event_reject(
@@ -429,7 +435,7 @@ class _Run:
             state.add(board, post_count=1)
         state.later(board, "last_activity_at", at)
         self.published.append((event, thread, post))
-        self.waiting_parent.pop(event.event_id, None)
+        self._attach_children(event.event_id)
         return True
 
     def _room_open(
@@ -466,35 +472,43 @@ class _Run:
 
     # -- orphans --------------------------------------------------------------------------------
 
-    def _attach_waiting(self) -> None:
-        """Publish every reply waiting for an event this batch published (to a fixpoint)."""
-        done = 0
-        while done < len(self.published):
-            fresh = [event.event_id for event, _, _ in self.published[done:]]
-            done = len(self.published)
-            fresh_set = set(fresh)
-            candidates = [
-                e
-                for e in self.waiting_parent.values()
-                if e.root_ref in fresh_set or e.parent_ref in fresh_set
-            ]
-            stored = (
-                Event.objects.select_related("board")
-                .filter(state=Event.State.PENDING, waiting_for="parent")
-                .filter(Q(root_ref__in=fresh) | Q(parent_ref__in=fresh))
-                .exclude(event_id__in=list(self.waiting_parent))
-            )
-            candidates.extend(self.state.event_known(event) for event in stored)
-            candidates.sort(key=lambda e: (e.accepted_settle_index or 0, e.event_id))
-            for event in candidates:
-                if event.state != Event.State.PENDING or event.waiting_for != "parent":
-                    continue
-                parsed = nostr.parse_event(event.raw_json)
-                at = event.accepted_at or event.settled_at or timezone.now()
-                author = self.state.author(event.pubkey, seen_at=at)
-                entry = None if event.pk is None else delivering_entry(event)
-                self._reply_place(event, parsed, author=author, entry=entry, at=at)
-                self.event_rows[event.event_id] = event
+    def _wait(self, event: Event) -> None:
+        for ref in {event.root_ref, event.parent_ref} - {""}:
+            waiting = self.waiting.setdefault(ref, [])
+            if event not in waiting:
+                waiting.append(event)
+
+    def waiting_prime(self, ids: set[str]) -> None:
+        """Read the replies already waiting for any of `ids` (one query for the batch)."""
+        fresh = sorted(ids - self.waiting_read)
+        if not fresh:
+            return
+        self.waiting_read.update(fresh)
+        stored = (
+            Event.objects.select_related("board")
+            .filter(state=Event.State.PENDING, waiting_for="parent")
+            .filter(Q(root_ref__in=fresh) | Q(parent_ref__in=fresh))
+        )
+        for event in stored:
+            self._wait(self.state.event_known(event))
+
+    def _attach_children(self, event_id: str) -> None:
+        """The replies that waited for `event_id`, published now (in settle order) if their
+        thread and parent are both there: the same result whatever the batch boundaries."""
+        self.waiting_prime({event_id})
+        children = sorted(
+            self.waiting.pop(event_id, []),
+            key=lambda e: (e.accepted_settle_index or 0, e.event_id),
+        )
+        for event in children:
+            if event.state != Event.State.PENDING or event.waiting_for != "parent":
+                continue
+            parsed = nostr.parse_event(event.raw_json)
+            at = event.accepted_at or event.settled_at or timezone.now()
+            author = self.state.author(event.pubkey, seen_at=at)
+            entry = None if event.pk is None else delivering_entry(event)
+            self.event_rows[event.event_id] = event
+            self._reply_place(event, parsed, author=author, entry=entry, at=at)
 
     # -- top-ups, tips, parts -------------------------------------------------------------------
 
@@ -757,11 +771,10 @@ def orphans_attach_ready(*, limit: int = 1000) -> Reconciled:
             at = event.accepted_at or event.settled_at or timezone.now()
             author = run.state.author(event.pubkey, seen_at=at)
             entry = delivering_entry(event)
+            run.event_rows[event.event_id] = event
             run._reply_place(
                 event, nostr.parse_event(event.raw_json), author=author, entry=entry, at=at
             )
-            run.event_rows[event.event_id] = event
-        run._attach_waiting()
         run.state.flush()
         run._report()
     return run.outcome(more=len(ready) == limit)

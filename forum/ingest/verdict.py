@@ -16,14 +16,13 @@ import enum
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.conf import settings
-
 from forum import nostr, protocol
 from forum.ingest import pricing, rules
 from forum.ingest.lookups import Lookups
 from forum.ingest.rules import Finding
 from forum.models import Board, Event, Post, Rejection, Thread
 from forum.room_events import KIND_ROOM_CREATE
+from forum.services import rooms
 
 Reason = Rejection.Reason
 
@@ -47,10 +46,6 @@ class Verdict:
     def settles(self) -> bool:
         """Hold mode: settle the payment (otherwise cancel it; nothing is charged)."""
         return self.action in (Action.ACCEPT, Action.TOPUP)
-
-
-def room_price_msat() -> int:
-    return int(getattr(settings, "ROOM_PRICE_SATS", 10_000)) * 1000
 
 
 def underpaid_context(*, price_msat: int, paid_msat: int) -> dict[str, int]:
@@ -101,7 +96,7 @@ def decide(
     if finding is not None:
         return Verdict(Action.REJECT, finding, board=board, existing=existing)
     if parsed.kind == KIND_ROOM_CREATE:
-        price_msat = room_price_msat()
+        price_msat = rooms.price_msat()
     else:
         assert board is not None
         price_msat = pricing.price_for(

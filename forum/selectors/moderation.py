@@ -304,23 +304,3 @@ def audit_actions() -> list[str]:
     return list(
         ModerationAction.objects.order_by("action").values_list("action", flat=True).distinct()
     )
-
-
-def board_settings_at(board: Board, at: dt.datetime) -> dict[str, Any]:
-    """The board's editable settings as they were at `at`, reconstructed from the audit log.
-
-    For pricing a payment by its settle time even when it is reconciled (or rebuilt) after a
-    price change: the "before" values of the first change after `at` are the values at `at`;
-    with no later change, the current values hold.
-    """
-    from forum.services.moderation.boards import EDITABLE_FIELDS
-
-    current = {name: getattr(board, name) for name in EDITABLE_FIELDS}
-    later = ModerationAction.objects.filter(
-        action="board.update", target_type="board", target_id=board.slug, created_at__gt=at
-    ).order_by("created_at", "id")
-    values = dict(current)
-    # Walk changes backwards from now to `at`, undoing each.
-    for change in reversed(list(later)):
-        values.update(change.details.get("before", {}))
-    return values

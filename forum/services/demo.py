@@ -182,7 +182,7 @@ def _pay(event, sender: str, amount_msat: int, forum_pubkey: str) -> None:
 
 
 def _price(board, event) -> int:
-    from forum.services.pricing import price_for
+    from forum.ingest.pricing import price_for
 
     # The author's current price (escalation counts their earlier seed posts).
     return price_for(board=board, kind=event.kind, pubkey=event.pubkey).price_msat

@@ -24,8 +24,7 @@ import hashlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -54,9 +53,6 @@ from forum.room_events import (  # noqa: F401 (re-exported: the room API in one 
     verifier_make,
     verifier_parse,
 )
-
-if TYPE_CHECKING:
-    from forum.services.rules import ContentCheck
 
 log = logging.getLogger(__name__)
 
@@ -117,21 +113,6 @@ def room_spec(parsed: nostr.Event) -> RoomSpec:
     return RoomSpec(slug, name, parsed.content.strip(), verifier, lifetime)
 
 
-def room_content_check(parsed: nostr.Event) -> ContentCheck:
-    """`rules.event_content_check` for a room-create event: shape and a free slug."""
-    from forum.services.rules import ContentCheck, Finding
-
-    try:
-        spec = room_spec(parsed)
-    except ValueError as exc:
-        return ContentCheck(None, Finding(Reason.MALFORMED, {"detail": str(exc)}))
-    existing = Board.objects.filter(slug=spec.slug).first()
-    if existing is not None and _own_room(existing, spec) is None:
-        detail = f"the room slug {spec.slug!r} is taken; choose another d tag"
-        return ContentCheck(None, Finding(Reason.MALFORMED, {"detail": detail}))
-    return ContentCheck(None, None)
-
-
 def room_slug_taken(board: Board | None, spec: RoomSpec) -> bool:
     """Whether `board` (the board with the spec's slug, if any) bars this room-create event."""
     return board is not None and _own_room(board, spec) is None
@@ -145,72 +126,6 @@ def _own_room(board: Board, spec: RoomSpec) -> Board | None:
     """
     same = board.password_verifier and board.password_verifier == spec.verifier
     return board if same and board.destroyed_at is None else None
-
-
-def room_create_evaluate(
-    event: Event,
-    parsed: nostr.Event,
-    *,
-    author: Author,
-    entry: LedgerEntry,
-    at: datetime,
-    settle_index: int | None,
-) -> None:
-    """Reconciliation of a room-create event: the same outcomes as a post, at the room price.
-
-    Called by `reconcile._event_evaluate` (under the author's lock); underpaid rooms wait for a
-    top-up exactly like posts, and `reconcile._event_accept` brings them to `room_publish`.
-    """
-    from forum.services import reconcile
-
-    checked = room_content_check(parsed)
-    if checked.finding is not None:
-        reconcile._event_reject(
-            event, checked.finding.reason, entry=entry, **checked.finding.context
-        )
-        return
-    if reconcile._gate(event, entry=entry, at=at):
-        return
-    event.price_msat = price_msat()
-    if event.paid_msat < event.price_msat:
-        reconcile._underpaid(event, entry=entry, amount_msat=event.paid_msat)
-        return
-    reconcile._event_accept(
-        event, parsed, author=author, entry=entry, at=at, settle_index=settle_index
-    )
-
-
-def room_publish(
-    *, event: Event, parsed: nostr.Event, entry: LedgerEntry | None, at: datetime
-) -> Board | None:
-    """Open the room, from settle time `at` for its lifetime. None if the slug went meanwhile."""
-    from forum.services import reconcile
-
-    spec = room_spec(parsed)
-    board = Board.objects.filter(slug=spec.slug).first()
-    if board is not None and _own_room(board, spec) is None:
-        # Taken while this one waited for a top-up.
-        detail = f"the room slug {spec.slug!r} is taken; choose another d tag"
-        reconcile._event_reject(event, Reason.MALFORMED, entry=entry, detail=detail)
-        return None
-    if board is None:
-        board = Board.objects.create(
-            slug=spec.slug,
-            title=spec.name,
-            description=spec.description,
-            is_listed=False,
-            password_verifier=spec.verifier,
-            expires_at=at + timedelta(seconds=spec.lifetime_seconds),
-            position=10_000,
-        )
-    # The create event belongs to the room: it is destroyed with it. Renting is not posting:
-    # it must not count towards the creator's price escalation on the room.
-    event.board = board
-    event.accepted_at = event.accepted_settle_index = None
-    event.state, event.waiting_for = Event.State.PUBLISHED, ""
-    event.save()
-    log.info("room %s opened until %s", board.slug, board.expires_at.isoformat())
-    return board
 
 
 # --- reading rooms ------------------------------------------------------------------------------

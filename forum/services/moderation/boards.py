@@ -2,7 +2,7 @@
 
 The quote API and reconciliation read `Board` rows live, so a change applies to payments that
 settle after it commits. Every change is audited with the values before and after, which also
-makes the audit log a price history (`forum.selectors.moderation.board_settings_at`).
+makes the audit log a price history (`forum.ingest.lookups.board_settings_at`).
 """
 
 from __future__ import annotations

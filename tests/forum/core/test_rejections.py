@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from forum import nostr, protocol
+from forum.ingest import sweep
 from forum.models import Ban, Event, LedgerEntry, Rejection
-from forum.services import sweep
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

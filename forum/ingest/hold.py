@@ -58,11 +58,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from forum import nostr, protocol
+from forum.ingest import ledger, verdict
+from forum.ingest.lookups import LiveLookups, Lookups
+from forum.ingest.rules import Finding
 from forum.models import Board, Event, LedgerEntry, Rejection
 from forum.selectors.status import status_unknown
-from forum.services import ledger, pricing, rooms, rules
 from forum.services.rejections import reason_for_code, rejection_record
-from forum.services.rules import Finding
 from forum.services.status import status_broadcast_on_commit
 from lightning.types import KEYSEND_PREIMAGE_RECORD, Invoice, LightningError
 
@@ -117,7 +118,7 @@ def simnet_apply(net: Any) -> None:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Decision:
     """What to do with one held message: settle it (finding None) or cancel it (a finding)."""
 
     finding: Finding | None = None
@@ -130,77 +131,43 @@ class Verdict:
         return self.finding is None
 
 
-def event_verdict(
-    parsed: nostr.Event, *, paid_msat: int, at: datetime, in_flight: int = 0
-) -> Verdict:
-    """Would `parsed`, paid `paid_msat` and settled at `at`, be accepted? No writes.
+class HeldLookups(LiveLookups):
+    """The forum as reconciliation will see it once the reviewer's approvals are recorded:
+    an approved event is taken (a second payment of it is a duplicate), and counts for its
+    author's escalation from now on."""
 
-    `in_flight` counts the author's posts on the same board already approved for settling but
-    not reconciled yet: they will count for escalation before this one.
-    """
+    def __init__(self, approved: dict[tuple[str, int], dict[str, float]]) -> None:
+        self.approved = approved
+
+    def event(self, event_id: str) -> Event | None:
+        found = super().event(event_id)
+        if found is None and any(event_id in ids for ids in self.approved.values()):
+            return Event(event_id=event_id, state=Event.State.PUBLISHED)
+        return found
+
+    def accepted_times(
+        self, pubkey: str, board_id: int, since: datetime
+    ) -> list[tuple[datetime, int | None]]:
+        taken = super().accepted_times(pubkey, board_id, since)
+        now = timezone.now()
+        return [*taken, *((now, None) for _ in self.approved.get((pubkey, board_id), {}))]
+
+
+def event_decision(
+    parsed: nostr.Event, *, paid_msat: int, at: datetime, lookups: Lookups
+) -> Decision:
+    """Would `parsed`, paid `paid_msat` and settled at `at`, be accepted? The one verdict."""
     base = {"event_ref": parsed.id, "pubkey": parsed.pubkey}
-    existing = Event.objects.filter(event_id=parsed.id).first()
-    if existing is not None:
-        if existing.state == Event.State.PENDING and existing.waiting_for == "underpaid":
-            return Verdict(**base, board=existing.board)  # paying again is its top-up
-        if existing.state != Event.State.REJECTED:
-            finding = Finding(Reason.DUPLICATE, {"what": "this event"})
-            return Verdict(finding, **base, board=existing.board)
-        # Rejected before (banned, unknown board, ...): a new payment gets a fresh hearing.
-    checked = rules.event_content_check(parsed)
-    if checked.finding is not None:
-        return Verdict(checked.finding, **base, board=checked.board)
-    board = checked.board
-    root_ref = nostr.reply_target(parsed).root_id if parsed.kind == nostr.KIND_REPLY else ""
-    finding = rules.gate_check(
-        pubkey=parsed.pubkey,
-        kind=parsed.kind,
-        root_ref=root_ref,
-        board_id=board.pk if board is not None else None,
-        at=at,
-    )
-    if finding is not None:
-        return Verdict(finding, **base, board=board)
-    if board is None:
-        # Only a room-create event passes the content check without a board: the room price.
-        assert parsed.kind == rooms.KIND_ROOM_CREATE, parsed.kind
-        price_msat = rooms.price_msat()
-    else:
-        price = pricing.price_for(board=board, kind=parsed.kind, pubkey=parsed.pubkey, at=at)
-        price_msat = price.price_msat
-        if in_flight:
-            price_msat = pricing.escalate(
-                base_msat=price.base_msat,
-                factor=price.factor,
-                count=price.recent_posts + in_flight,
-            )
-    if paid_msat < price_msat:
-        short = price_msat - paid_msat
-        context = {
-            "price_sats": -(-price_msat // 1000),
-            "paid_sats": paid_msat // 1000,
-            "short_sats": -(-short // 1000),
-        }
-        return Verdict(Finding(Reason.UNDERPAID, context), **base, board=board)
-    return Verdict(**base, board=board)
+    decided = verdict.decide(parsed, paid_msat=paid_msat, at=at, settle_index=None, lookups=lookups)
+    return Decision(None if decided.settles else decided.finding, **base, board=decided.board)
 
 
-def target_verdict(message: protocol.TopUpMessage | protocol.TipMessage) -> Verdict:
+def target_decision(message: protocol.TopUpMessage | protocol.TipMessage) -> Decision:
     """A top-up or tip settles when the event it names can take it (as reconciliation would)."""
-    event = Event.objects.filter(event_id=message.event_id).first()
+    decided = verdict.target_decide(message, lookups=LiveLookups())
+    event = decided.existing
     base = {"event_ref": message.event_id, "pubkey": event.pubkey if event else ""}
-    if event is None:
-        return Verdict(Finding(Reason.UNKNOWN_TARGET, {"why": "not known here"}), **base)
-    published = event.state == Event.State.PUBLISHED
-    if isinstance(message, protocol.TipMessage):
-        if published:
-            return Verdict(**base, board=event.board)
-        why = "not a published post"
-    else:
-        if published or (event.state == Event.State.PENDING and event.waiting_for == "underpaid"):
-            return Verdict(**base, board=event.board)
-        why = "not waiting for a top-up"
-    return Verdict(Finding(Reason.UNKNOWN_TARGET, {"why": why}), **base, board=event.board)
+    return Decision(None if decided.settles else decided.finding, **base, board=decided.board)
 
 
 def held_amount_msat(invoice: Invoice) -> int:
@@ -432,47 +399,46 @@ class HoldReviewer:
             message = protocol.decode_records(records)
         except protocol.ProtocolError as exc:
             finding = Finding(reason_for_code(exc.code), {"detail": exc.message})
-            self._cancel([invoice], Verdict(finding, event_ref=exc.event_id or ""))
+            self._cancel([invoice], Decision(finding, event_ref=exc.event_id or ""))
             return
         if isinstance(message, protocol.PartMessage):
             self._part_review(invoice, message)
             return
         if message is None:
-            verdict = Verdict()  # a donation or someone else's records: not ours to judge
+            decision = Decision()  # a donation or someone else's records: not ours to judge
         elif isinstance(message, protocol.EventMessage):
-            verdict = self._event_verdict(message.event, held_amount_msat(invoice))
+            decision = self._event_decision(message.event, held_amount_msat(invoice))
         else:
-            verdict = target_verdict(message)
-        if verdict.settle:
-            self._settle([invoice], verdict)
+            decision = target_decision(message)
+        if decision.settle:
+            self._settle([invoice], decision)
         else:
-            self._cancel([invoice], verdict)
+            self._cancel([invoice], decision)
 
-    def _event_verdict(self, parsed: nostr.Event, paid_msat: int) -> Verdict:
-        in_flight = 0
-        slug = parsed.tag_value("h") or ""
-        board_id = Board.objects.filter(slug=slug).values_list("pk", flat=True).first()
-        if board_id is not None:
-            in_flight = self._in_flight(parsed.pubkey, board_id, exclude=parsed.id)
-        return event_verdict(parsed, paid_msat=paid_msat, at=timezone.now(), in_flight=in_flight)
+    def _event_decision(self, parsed: nostr.Event, paid_msat: int) -> Decision:
+        self._approved_prune()
+        lookups = HeldLookups(self._approved)
+        return event_decision(parsed, paid_msat=paid_msat, at=timezone.now(), lookups=lookups)
 
-    def _in_flight(self, pubkey: str, board_id: int, *, exclude: str) -> int:
-        approved = self._approved.get((pubkey, board_id))
-        if not approved:
-            return 0
-        # Reconciled (accepted, or rejected after all): the database says what counts now.
-        # An approval reconciliation has not reached in a minute is left to the database too,
-        # so a lost one cannot raise this author's prices for the rest of the session.
-        decided = Event.objects.filter(event_id__in=list(approved)).filter(
-            Q(accepted_at__isnull=False) | Q(state=Event.State.REJECTED)
+    def _approved_prune(self) -> None:
+        """Forget approvals reconciliation has decided (the database says what counts now),
+        and those it has not reached in APPROVAL_TTL_SECONDS (so a lost one cannot raise an
+        author's prices, or block a resend, for the rest of the session)."""
+        every = [event_id for ids in self._approved.values() for event_id in ids]
+        if not every:
+            return
+        decided = set(
+            Event.objects.filter(event_id__in=every)
+            .filter(Q(accepted_at__isnull=False) | Q(state=Event.State.REJECTED))
+            .values_list("event_id", flat=True)
         )
         stale = time.monotonic() - APPROVAL_TTL_SECONDS
-        for event_id in set(decided.values_list("event_id", flat=True)):
-            approved.pop(event_id, None)
-        for event_id, when in list(approved.items()):
-            if when < stale:
-                approved.pop(event_id)
-        return len(approved.keys() - {exclude})
+        for key, approved in list(self._approved.items()):
+            for event_id, when in list(approved.items()):
+                if event_id in decided or when < stale:
+                    approved.pop(event_id)
+            if not approved:
+                del self._approved[key]
 
     # -- multipart --------------------------------------------------------------------------
 
@@ -481,7 +447,7 @@ class HoldReviewer:
         taken = {p.part.index for h, p in held.items() if h != invoice.payment_hash}
         if part.index in taken or part.index in self._settled_parts(part.event_id):
             finding = Finding(Reason.DUPLICATE, {"what": f"part {part.index + 1} of {part.count}"})
-            self._cancel([invoice], Verdict(finding, event_ref=part.event_id))
+            self._cancel([invoice], Decision(finding, event_ref=part.event_id))
             return
         held[invoice.payment_hash] = _HeldPart(invoice, part, _accept_time(invoice))
         self._part_set_try(part.event_id)
@@ -514,7 +480,7 @@ class HoldReviewer:
                 return  # wait for the rest (or `expire_part_sets`)
             finding = Finding(reason_for_code(exc.code), {"detail": exc.message})
             del self._parts[event_id]
-            self._cancel(invoices, Verdict(finding, event_ref=event_id))
+            self._cancel(invoices, Decision(finding, event_ref=event_id))
             return
         del self._parts[event_id]
         # lnd may have cancelled a part we still list (it expired): then the set is broken.
@@ -525,14 +491,14 @@ class HoldReviewer:
             finding = Finding(Reason.INCOMPLETE_PARTS, self._incomplete_context(received, count))
             live = [i for i in current if i.state == "ACCEPTED"]
             if live:
-                self._cancel(live, Verdict(finding, event_ref=event_id, pubkey=parsed.pubkey))
+                self._cancel(live, Decision(finding, event_ref=event_id, pubkey=parsed.pubkey))
             return
         paid = sum(held_amount_msat(i) for i in current) + sum(a for _, a in settled.values())
-        verdict = self._event_verdict(parsed, paid)
-        if verdict.settle:
-            self._settle(current, verdict)
+        decision = self._event_decision(parsed, paid)
+        if decision.settle:
+            self._settle(current, decision)
         else:
-            self._cancel(current, verdict)
+            self._cancel(current, decision)
 
     @staticmethod
     def _incomplete_context(received: int, count: int) -> dict[str, Any]:
@@ -552,13 +518,13 @@ class HoldReviewer:
             count = members[0].part.count
             received = len({h.part.index for h in members} | set(self._settled_parts(event_id)))
             finding = Finding(Reason.INCOMPLETE_PARTS, self._incomplete_context(received, count))
-            self._cancel([h.invoice for h in members], Verdict(finding, event_ref=event_id))
+            self._cancel([h.invoice for h in members], Decision(finding, event_ref=event_id))
             expired += 1
         return expired
 
     # -- outcomes ---------------------------------------------------------------------------
 
-    def _settle(self, invoices: list[Invoice], verdict: Verdict) -> None:
+    def _settle(self, invoices: list[Invoice], decision: Decision) -> None:
         for invoice in invoices:
             preimage = invoice.custom_records.get(KEYSEND_PREIMAGE_RECORD, b"")
             if hashlib.sha256(preimage).hexdigest() != invoice.payment_hash:
@@ -575,12 +541,12 @@ class HoldReviewer:
                 continue
             self.decided += 1
             log.info("hold.settled %s", invoice.payment_hash)
-        if verdict.pubkey and verdict.board is not None and verdict.event_ref:
-            key = (verdict.pubkey, verdict.board.pk)
-            self._approved.setdefault(key, {})[verdict.event_ref] = time.monotonic()
+        if decision.pubkey and decision.board is not None and decision.event_ref:
+            key = (decision.pubkey, decision.board.pk)
+            self._approved.setdefault(key, {})[decision.event_ref] = time.monotonic()
 
-    def _cancel(self, invoices: list[Invoice], verdict: Verdict) -> None:
-        assert verdict.finding is not None
+    def _cancel(self, invoices: list[Invoice], decision: Decision) -> None:
+        assert decision.finding is not None
         at = timezone.now()
         with transaction.atomic():
             entries, rejection = [], None
@@ -588,10 +554,10 @@ class HoldReviewer:
                 entry, created = hold_attempt_record(
                     invoice=invoice,
                     node_pubkey=self.node_pubkey,
-                    finding=verdict.finding,
-                    event_ref=verdict.event_ref,
-                    pubkey=verdict.pubkey,
-                    board=verdict.board,
+                    finding=decision.finding,
+                    event_ref=decision.event_ref,
+                    pubkey=decision.pubkey,
+                    board=decision.board,
                     at=at,
                 )
                 if created:
@@ -604,7 +570,7 @@ class HoldReviewer:
         log.info(
             "hold.cancelled %s reason=%s",
             ",".join(i.payment_hash for i in invoices),
-            verdict.finding.reason,
+            decision.finding.reason,
         )
 
     def _node_cancel(self, invoices: Iterable[Invoice]) -> None:
