@@ -34,12 +34,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def scratch_database(url: str) -> str:
-    """Drop and create `<name>_bench_ingest` next to the configured database; return its URL."""
+def scratch_database(url: str, suffix: str = "_bench_ingest") -> str:
+    """Drop and create `<name><suffix>` next to the configured database; return its URL."""
     import psycopg
 
     parts = urlsplit(url)
-    name = (parts.path.lstrip("/") or "lnforum") + "_bench_ingest"
+    name = (parts.path.lstrip("/") or "lnforum") + suffix
     admin = urlunsplit(parts._replace(path="/postgres"))
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(
