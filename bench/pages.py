@@ -10,10 +10,15 @@ forum's ASGI app, as `make run` and production do) in its own process, and drive
 
 * thread: `/t/<id>/` — the opening post and the first page of 50 replies out of 1,000
 * board:  `/b/<slug>/` — the first page of 30 threads, latest activity first
+* home:   `/` — the boards and the first page of "Latest across the forum"
 * bare:   `/bench/bare` — a view that returns "ok" through the same middleware
 
-Each URL is warmed up first (Markdown rendering is memoised per process). Every response is
-checked for status 200. The last line is `pages: thread X req/s, board Y req/s, bare Z req/s`.
+Each page is measured twice. **warm**: served from the page cache (by version), as most reads
+are. **cold**: every request first changes every page version, as a publish does, so the page
+is rendered again from the database (its post cards stay cached by event id, as after a real
+publish). Each URL is warmed up first. Every response is checked for status 200. The last line
+is `pages: warm thread X req/s (P% of bare), board ..., home ...; cold thread ..., board ...,
+home ...; bare Z req/s`.
 """
 
 from __future__ import annotations
@@ -85,7 +90,9 @@ def wait_ready(port: int, timeout: float = 30) -> None:
     raise SystemExit("daphne did not start")
 
 
-def hammer(port: int, path: str, seconds: float, concurrency: int) -> float:
+def hammer(
+    port: int, path: str, seconds: float, concurrency: int, headers: dict[str, str] | None = None
+) -> float:
     """Requests/s over `seconds` with `concurrency` keep-alive clients (all must be 200)."""
     stop = time.monotonic() + seconds
     counts = [0] * concurrency
@@ -94,7 +101,7 @@ def hammer(port: int, path: str, seconds: float, concurrency: int) -> float:
     def client(i: int) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         while time.monotonic() < stop:
-            conn.request("GET", path)
+            conn.request("GET", path, headers=headers or {})
             response = conn.getresponse()
             response.read()
             if response.status != 200:
@@ -156,20 +163,29 @@ def main() -> None:
         )
         try:
             wait_ready(port)
-            paths = {"thread": f"/t/{thread_id}/", "board": f"/b/{slug}/", "bare": "/bench/bare"}
-            for path in paths.values():
+            pages = {"thread": f"/t/{thread_id}/", "board": f"/b/{slug}/", "home": "/"}
+            for path in [*pages.values(), "/bench/bare"]:
                 hammer(port, path, 1.0, 2)  # warm-up: imports, template and Markdown caches
-            results = {}
-            for name, path in paths.items():
-                results[name] = hammer(port, path, args.seconds, args.concurrency)
-                print(f"{name:6} {path}: {results[name]:.1f} req/s", flush=True)
+            cold_header = {"X-Bench-Cold": "1"}
+            results: dict[str, float] = {}
+            for name, path in pages.items():
+                for mode, headers in (("warm", None), ("cold", cold_header)):
+                    rate = hammer(port, path, args.seconds, args.concurrency, headers)
+                    results[f"{mode} {name}"] = rate
+                    print(f"{mode} {name:6} {path}: {rate:.1f} req/s", flush=True)
+            results["bare"] = hammer(port, "/bench/bare", args.seconds, args.concurrency)
+            print(f"bare   /bench/bare: {results['bare']:.1f} req/s", flush=True)
         finally:
             server.terminate()
             server.wait(timeout=10)
-    print(
-        f"pages: thread {results['thread']:.1f} req/s, board {results['board']:.1f} req/s, "
-        f"bare {results['bare']:.1f} req/s"
-    )
+    bare = results["bare"]
+
+    def figure(key: str) -> str:
+        return f"{key.split()[1]} {results[key]:.1f} req/s ({100 * results[key] / bare:.0f}%)"
+
+    warm = ", ".join(figure(f"warm {name}") for name in pages)
+    cold = ", ".join(figure(f"cold {name}") for name in pages)
+    print(f"pages: warm {warm}; cold {cold}; bare {bare:.1f} req/s")
 
 
 if __name__ == "__main__":

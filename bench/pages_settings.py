@@ -7,3 +7,4 @@ forum's, so the bare view measures the server and Django's floor on this machine
 from config.settings import *  # noqa: F403
 
 ROOT_URLCONF = "bench.pages_urls"
+MIDDLEWARE = ["bench.pages_urls.ColdPages", *MIDDLEWARE]  # noqa: F405

@@ -44,9 +44,9 @@ class HeadAsGetMiddleware(MiddlewareMixin):
 class ContentSecurityPolicyMiddleware(CSPMiddleware):
     """django-csp's middleware, with websockets to the page's own host added to connect-src.
 
-    CSP Level 3 lets 'self' match ws: and wss: on the same host, but browsers that predate it
-    (Safari before 15.4 among them) need the websocket origin spelled out, and the host is only
-    known per request. A host Django refused (DisallowedHost) gets the policy without it.
+    CSP Level 3 lets 'self' match ws: and wss: on the same host, but browsers that predate that
+    rule (older Safari releases among them) need the websocket origin spelled out, and the host
+    is only known per request. A host Django refused (DisallowedHost) gets the policy without it.
     """
 
     def get_policy_parts(

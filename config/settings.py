@@ -190,6 +190,8 @@ ROOM_MAX_LIFETIME_SECONDS = int(os.environ.get("ROOM_MAX_LIFETIME_SECONDS", str(
 # Password guesses per client and room within ROOM_UNLOCK_WINDOW_SECONDS (then HTTP 429).
 ROOM_UNLOCK_MAX_FAILURES = int(os.environ.get("ROOM_UNLOCK_MAX_FAILURES", "10"))
 ROOM_UNLOCK_WINDOW_SECONDS = int(os.environ.get("ROOM_UNLOCK_WINDOW_SECONDS", "300"))
+# Room password checks (scrypt, 16 MiB each at the default cost) running at once per process.
+ROOM_UNLOCK_CONCURRENCY = int(os.environ.get("ROOM_UNLOCK_CONCURRENCY", "2"))
 # The forum keeps this share of a tip; the rest goes to the author's node (their `ln` tag).
 TIP_FORUM_SHARE_PERCENT = int(os.environ.get("TIP_FORUM_SHARE_PERCENT", "10"))
 # A forward that fails is tried again after 60 s, 120 s, 240 s ... (at most an hour apart).

@@ -1,18 +1,196 @@
-"""Websocket consumers: they only relay group messages to the browser."""
+"""Websocket consumers and the per-process hub that fans group messages out to them.
+
+A thread page with a thousand readers is a thousand sockets on the same group. Joining each
+socket to the channel layer's group made every message cost one Redis delivery, one
+deserialisation and one JSON encoding *per socket* (and one Redis connection per concurrent
+join). Instead each process (each event loop) runs one `GroupHub`: the first local socket on a
+group joins the channel layer's group once, the hub receives each message once, encodes it
+once (and renders the HTML browsers need once: a reply's card, a board row, a feed item) and
+writes the same text to every local socket. With several daphne processes the channel layer
+delivers one copy per process. Sockets hold no channel-layer channel of their own.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import weakref
+from typing import Any
+
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from channels.layers import get_channel_layer
 
 from forum import realtime
 
+log = logging.getLogger(__name__)
+
+# Messages the browser is sent (channel-layer message type -> what it is told).
+_RELAYED = {"post.published", "post.hidden", "message.status", "thread.updated"}
+
+# The home page's "latest" feed follows every published event (the relay's group) and keeps
+# only what a public, listed board shows; the hub filters once per process, not per socket.
+FEED_GROUP = "home.latest"
+_SOURCE_GROUP = {FEED_GROUP: realtime.PUBLIC_FEED_GROUP}
+
+MAX_STATUS_FOLLOWS = 50
+
+# Channel layers forget a group member after `group_expiry` (a day by default); a process whose
+# readers stay on a page longer must say again that it is there.
+GROUP_REFRESH_SECONDS = 3600
+
+
+# --- HTML rendered once per message, per process ---------------------------------------------
+
+
+def _public_html(group: str, message: dict[str, Any]) -> dict[str, str] | None:
+    """Extra fields for a message to a public page's sockets, or None to drop it (feed only).
+
+    Uses only the public selectors: a private room's post is never rendered here (and never
+    stored in the page cache); room pages keep fetching what they show per session.
+    """
+    from django.http import Http404
+
+    from forum.selectors import pages as sel
+    from forum.templatetags.feed_tags import feed_item
+    from forum.templatetags.forum_tags import thread_row
+    from forum.views.page_cache import cards_render
+
+    kind = message.get("type")
+    payload = message.get("payload") or {}
+    if group == FEED_GROUP:
+        if kind != "post.published":
+            return None
+        item = sel.feed_item_get(str(payload.get("event_id", "")))
+        return {"html": str(feed_item(item))} if item is not None else None
+    try:
+        if group.startswith("thread.") and kind == "post.published" and payload.get("number"):
+            located = sel.event_locate(str(payload.get("event_id", "")))
+            if located.post is not None:
+                return {"html": str(cards_render([located.post])[0])}
+        elif group.startswith("board.") and kind in ("post.published", "thread.updated"):
+            thread_id = payload.get("thread") or payload.get("thread_event_id")
+            if thread_id and not payload.get("is_hidden"):
+                return {"row_html": str(thread_row(sel.thread_get(str(thread_id))))}
+    except Http404:
+        pass  # hidden meanwhile, or in a private room: the page asks for itself
+    return {}
+
+
+# On the consumers' database thread, like their connect checks (which are asked once per
+# public key and process, so a crowd connecting does not queue in front of a message).
+_render_extras = database_sync_to_async(_public_html)
+
+
+class GroupHub:
+    """Local members of channel-layer groups, for the consumers of one event loop."""
+
+    def __init__(self, layer: Any) -> None:
+        self.layer = layer
+        self.members: dict[str, set[LiveConsumer]] = {}
+        self._joined: dict[str, asyncio.Future] = {}  # group -> its subscription (channel name)
+        self._readers: dict[str, asyncio.Task] = {}
+        self._refresher: asyncio.Task | None = None
+
+    async def join(self, group: str, consumer: LiveConsumer) -> None:
+        self.members.setdefault(group, set()).add(consumer)
+        joined = self._joined.get(group)
+        if joined is None:
+            joined = self._joined[group] = asyncio.ensure_future(self._subscribe(group))
+        await asyncio.shield(joined)  # messages sent after this reach the socket
+
+    async def leave(self, group: str, consumer: LiveConsumer) -> None:
+        members = self.members.get(group)
+        if members is None:
+            return
+        members.discard(consumer)
+        if members:
+            return
+        del self.members[group]
+        joined = self._joined.pop(group, None)
+        reader = self._readers.pop(group, None)
+        if reader is not None:
+            reader.cancel()
+        if joined is not None:
+            try:
+                channel = await joined
+                await self.layer.group_discard(_SOURCE_GROUP.get(group, group), channel)
+            except Exception:
+                log.debug("leaving %s failed", group, exc_info=True)
+
+    async def _subscribe(self, group: str) -> str:
+        channel = await self.layer.new_channel()
+        await self.layer.group_add(_SOURCE_GROUP.get(group, group), channel)
+        self._readers[group] = asyncio.ensure_future(self._read(group, channel))
+        if self._refresher is None or self._refresher.done():
+            self._refresher = asyncio.ensure_future(self._refresh())
+        return channel
+
+    async def _refresh(self) -> None:
+        while self._joined:
+            await asyncio.sleep(GROUP_REFRESH_SECONDS)
+            for group, joined in list(self._joined.items()):
+                if joined.done() and not joined.cancelled() and joined.exception() is None:
+                    try:
+                        await self.layer.group_add(_SOURCE_GROUP.get(group, group), joined.result())
+                    except Exception:
+                        log.warning("refreshing group %s failed", group, exc_info=True)
+
+    async def _read(self, group: str, channel: str) -> None:
+        while True:
+            message = await self.layer.receive(channel)
+            try:
+                await self._deliver(group, message)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("live message for %s not delivered", group)
+
+    async def _deliver(self, group: str, message: dict[str, Any]) -> None:
+        kind = message.get("type")
+        if kind not in _RELAYED or not self.members.get(group):
+            return
+        extras: dict[str, str] | None = {}
+        if group == FEED_GROUP or group.startswith(("thread.", "board.")):
+            extras = await _render_extras(group, message)
+            if extras is None:
+                return
+        text = json.dumps({"type": kind, **(message.get("payload") or {}), **extras})
+        for consumer in list(self.members.get(group, ())):
+            try:
+                await consumer.send(text_data=text)
+            except Exception:  # one broken socket must not starve the others
+                log.debug("send to a live socket failed", exc_info=True)
+
+
+_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupHub] = weakref.WeakKeyDictionary()
+
+
+def hub() -> GroupHub:
+    """This event loop's hub (a new one if the channel layer was replaced, as tests do)."""
+    loop = asyncio.get_running_loop()
+    layer = get_channel_layer()
+    current = _hubs.get(loop)
+    if current is None or current.layer is not layer:
+        current = _hubs[loop] = GroupHub(layer)
+    return current
+
+
+# Boards and threads known to be public: their answer never changes, so each process asks the
+# database once per key instead of once per socket (a thousand readers open at once).
+_PUBLIC_FOLLOWS: set[tuple[str, str]] = set()
+_PUBLIC_FOLLOWS_MAX = 100_000
+
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):
-    """One socket per page; the URL says which board, thread or payment status it follows."""
+    """One socket per page; the URL says which board, thread, feed or payment status it follows."""
+
+    channel_layer_alias = "-"  # not configured: no channel per socket (the hub relays)
 
     async def connect(self) -> None:
         realtime.note_consumer_loop()
+        self.groups_joined: list[str] = []
         kwargs = self.scope["url_route"]["kwargs"]
         scope_name = kwargs["scope"]
         key = kwargs["key"]
@@ -23,42 +201,46 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             group = realtime.board_group(key)
         elif scope_name == "thread":
             group = realtime.thread_group(key)
+        elif scope_name == "feed":
+            group = FEED_GROUP
         else:
             group = realtime.payment_group(key)
-        self.groups_joined = [group]
-        await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        await self._join(group)
         await self.send_json({"type": "hello", "group": group})
 
+    async def _join(self, group: str) -> None:
+        self.groups_joined.append(group)
+        await hub().join(group, self)
+
+    async def _may_follow(self, scope_name: str, key: str) -> bool:
+        if scope_name in ("feed", "status") or (scope_name, key) in _PUBLIC_FOLLOWS:
+            return True
+        return await self._may_follow_db(scope_name, key)
+
     @database_sync_to_async
-    def _may_follow(self, scope_name: str, key: str) -> bool:
+    def _may_follow_db(self, scope_name: str, key: str) -> bool:
+        from forum.selectors.pages import follow_is_public
         from forum.selectors.rooms import live_follow_allowed
         from forum.views.rooms import SESSION_KEY
 
+        if follow_is_public(scope=scope_name, key=key):
+            if len(_PUBLIC_FOLLOWS) >= _PUBLIC_FOLLOWS_MAX:
+                _PUBLIC_FOLLOWS.clear()
+            _PUBLIC_FOLLOWS.add((scope_name, key))
+            return True
         session = self.scope.get("session")
         unlocked = session.get(SESSION_KEY, {}) if session is not None else {}
         return live_follow_allowed(scope=scope_name, key=key, unlocked=unlocked)
 
     async def disconnect(self, code: int) -> None:
+        current = hub()
         for group in getattr(self, "groups_joined", []):
-            await self.channel_layer.group_discard(group, self.channel_name)
+            await current.leave(group, self)
 
     async def receive_json(self, content: dict, **kwargs) -> None:
         # Following more status keys on one socket (a composer may send several messages).
         if content.get("follow") and isinstance(content["follow"], str):
             group = realtime.payment_group(content["follow"])
-            if group not in self.groups_joined and len(self.groups_joined) < 50:
-                self.groups_joined.append(group)
-                await self.channel_layer.group_add(group, self.channel_name)
-
-    async def post_published(self, event: dict) -> None:
-        await self.send_json({"type": "post.published", **event["payload"]})
-
-    async def post_hidden(self, event: dict) -> None:
-        await self.send_json({"type": "post.hidden", **event["payload"]})
-
-    async def message_status(self, event: dict) -> None:
-        await self.send_json({"type": "message.status", **event["payload"]})
-
-    async def thread_updated(self, event: dict) -> None:
-        await self.send_json({"type": "thread.updated", **event["payload"]})
+            if group not in self.groups_joined and len(self.groups_joined) < MAX_STATUS_FOLLOWS:
+                await self._join(group)

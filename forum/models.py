@@ -287,6 +287,9 @@ class Rejection(models.Model):
         THREAD_LOCKED = "thread_locked", "thread locked"
         UNKNOWN_TARGET = "unknown_target", "unknown event for top-up/tip"
         HOLD_EXPIRED = "hold_expired", "held past the hold time"
+        UNSUPPORTED_VERSION = "unsupported_version", "unsupported protocol version"
+        BAD_CREATED_AT = "bad_created_at", "created_at out of range"
+        TARGET_HIDDEN = "target_hidden", "hidden by a moderator"
 
     reason = models.CharField(max_length=20, choices=Reason.choices, db_index=True)
     message = models.CharField(max_length=500)  # NIP-01 style "prefix: human text"
@@ -421,3 +424,32 @@ class TipForward(models.Model):
 
     def __str__(self) -> str:
         return f"tip forward {self.payment_hash[:12]} {self.state}"
+
+
+class ThrottleCounter(models.Model):
+    """One fixed-window attempt counter, for deployments without Redis
+    (`services.moderation.throttle.DatabaseCounter`; with Redis the counters live there)."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    count = models.IntegerField(default=0)
+    expires_ms = models.BigIntegerField(db_index=True)  # the window's end, unix milliseconds
+
+    def __str__(self) -> str:
+        return f"{self.key} = {self.count}"
+
+
+class EventTag(models.Model):
+    """The relay's tag index: one row per event and single-letter tag with its first value
+    (NIP-01 indexes only those). `key` is a digest of (letter, value), so any value fits an
+    index entry; `forum.relay.index` writes and reads it."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="relay_tags")
+    key = models.CharField(max_length=32)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["key", "event"], name="forum_eventtag_key_event")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} on {self.event_id}"

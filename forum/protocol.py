@@ -344,7 +344,8 @@ def decode_records(records: Mapping[int, bytes]) -> Message | None:
         raise _malformed(f"missing record: version ({_T['version']})")
     if _decimal(version, "version") != PROTOCOL_VERSION:
         raise ProtocolError(
-            "unsupported_version", f"protocol version {version} is not supported (we speak 1)"
+            "unsupported_version",
+            f"protocol version {version} is not supported (this forum speaks {PROTOCOL_VERSION})",
         )
 
     present = [cat for cat, names in _CATEGORIES.items() if names & texts.keys()]

@@ -18,6 +18,7 @@ urlpatterns = [
     re_path(rf"^e/{EVENT_ID}/?$", pages.event_permalink, name="event"),
     path("a/<str:key>/", pages.author, name="author"),
     path("compose/records", compose.compose_records, name="compose-records"),
+    path("csrf", pages.csrf_token, name="csrf-token"),
     path("rooms/quote", rooms.room_quote, name="room-quote"),
     path("r/<slug:slug>/", rooms.room, name="room"),
     path("r/<slug:slug>/unlock", rooms.room_unlock, name="room-unlock"),

@@ -61,6 +61,16 @@ def _fresh_channel_layer() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _fresh_page_versions() -> Iterator[None]:
+    """Each test starts with new page versions: row ids and slugs repeat across tests, so a page
+    cached by an earlier test must not be found (the cache itself outlives a test's database)."""
+    from forum.services.versions import versions_reset_now
+
+    versions_reset_now()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery(settings) -> Iterator[None]:
     """Tasks run in-process unless a test starts a real worker (see `celery_worker`)."""
     from config.celery import app

@@ -9,7 +9,7 @@ out and lnd cancels it. The listener hands each add event of its stream to
 also scans ``ListInvoices(pending_only)`` when a listener session starts and every
 `HOLD_SCAN_SECONDS`, which finds what was held while nobody was listening.
 
-The decision runs the reconciler's own rules (`rules.event_content_check`, `rules.gate_check`,
+The decision is the reconciler's own verdict (`verdict.decide`: `rules.event_content_check`, `rules.gate_check`,
 `pricing.price_for` at this moment, duplicates of known events) on the decoded records:
 
 - valid, or no forum message at all (a donation), or a top-up/tip naming an event that can take
@@ -48,8 +48,8 @@ import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -58,8 +58,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from forum import nostr, protocol
-from forum.ingest import ledger, verdict
-from forum.ingest.lookups import LiveLookups, Lookups
+from forum.ingest import ledger, rules
+from forum.ingest import verdict as one_verdict
+from forum.ingest.lookups import LiveLookups
 from forum.ingest.rules import Finding
 from forum.models import Board, Event, LedgerEntry, Rejection
 from forum.selectors.status import status_unknown
@@ -118,56 +119,82 @@ def simnet_apply(net: Any) -> None:
 
 
 @dataclass(frozen=True)
-class Decision:
-    """What to do with one held message: settle it (finding None) or cancel it (a finding)."""
+class Verdict:
+    """What to do with one held message: settle it (no finding), cancel it (a finding), or
+    keep holding it (`wait`: a reply whose thread or parent is not published yet)."""
 
     finding: Finding | None = None
     event_ref: str = ""  # the event id the payment names or carries, if any
     pubkey: str = ""
     board: Board | None = None
+    wait: bool = False
 
     @property
     def settle(self) -> bool:
-        return self.finding is None
+        return self.finding is None and not self.wait
+
+
+def _duplicate(what: str = "this event") -> Finding:
+    return Finding(Reason.DUPLICATE, {"what": what})
 
 
 class HeldLookups(LiveLookups):
-    """The forum as reconciliation will see it once the reviewer's approvals are recorded:
-    an approved event is taken (a second payment of it is a duplicate), and counts for its
-    author's escalation from now on."""
+    """The forum as reconciliation will see it once this reviewer's approvals are recorded:
+    `in_flight` approved posts of the author on the board count for escalation before this
+    one (they settle first)."""
 
-    def __init__(self, approved: dict[tuple[str, int], dict[str, float]]) -> None:
-        self.approved = approved
-
-    def event(self, event_id: str) -> Event | None:
-        found = super().event(event_id)
-        if found is None and any(event_id in ids for ids in self.approved.values()):
-            return Event(event_id=event_id, state=Event.State.PUBLISHED)
-        return found
+    def __init__(self, in_flight: int = 0) -> None:
+        self.in_flight = in_flight
 
     def accepted_times(
         self, pubkey: str, board_id: int, since: datetime
     ) -> list[tuple[datetime, int | None]]:
         taken = super().accepted_times(pubkey, board_id, since)
-        now = timezone.now()
-        return [*taken, *((now, None) for _ in self.approved.get((pubkey, board_id), {}))]
+        return [*taken, *[(since, None)] * self.in_flight]
 
 
-def event_decision(
-    parsed: nostr.Event, *, paid_msat: int, at: datetime, lookups: Lookups
-) -> Decision:
-    """Would `parsed`, paid `paid_msat` and settled at `at`, be accepted? The one verdict."""
+def event_verdict(
+    parsed: nostr.Event, *, paid_msat: int, at: datetime, in_flight: int = 0, taken: bool = False
+) -> Verdict:
+    """Would `parsed`, paid `paid_msat` and settled at `at`, be accepted? The one verdict
+    (`verdict.decide`), asked before the settle; no writes.
+
+    `in_flight` counts the author's posts on the same board already approved for settling but
+    not reconciled yet: they will count for escalation before this one. `taken`: another
+    payment for this very event was approved or settled and is not reconciled yet, so this one
+    is a duplicate whatever the database says now.
+    """
     base = {"event_ref": parsed.id, "pubkey": parsed.pubkey}
-    decided = verdict.decide(parsed, paid_msat=paid_msat, at=at, settle_index=None, lookups=lookups)
-    return Decision(None if decided.settles else decided.finding, **base, board=decided.board)
+    if taken:
+        return Verdict(_duplicate(), **base)
+    lookups = HeldLookups(in_flight)
+    # The settle comes within the hold time: the date must still be in range by then.
+    decided = one_verdict.decide(
+        parsed,
+        paid_msat=paid_msat,
+        at=at,
+        settle_index=None,
+        lookups=lookups,
+        settle_slack=timedelta(seconds=hold_seconds()),
+    )
+    if not decided.settles:
+        return Verdict(decided.finding, **base, board=decided.board)
+    root_ref, parent_ref = one_verdict.reply_refs(parsed)
+    if root_ref and rules.reply_parent_missing(
+        root_ref=root_ref, parent_ref=parent_ref, lookups=lookups
+    ):
+        # Settled now it would wait for its parent and, if that never came, be rejected with
+        # the sats kept. Held instead until the parent is published or the hold time is up.
+        return Verdict(**base, board=decided.board, wait=True)
+    return Verdict(**base, board=decided.board)
 
 
-def target_decision(message: protocol.TopUpMessage | protocol.TipMessage) -> Decision:
+def target_verdict(message: protocol.TopUpMessage | protocol.TipMessage) -> Verdict:
     """A top-up or tip settles when the event it names can take it (as reconciliation would)."""
-    decided = verdict.target_decide(message, lookups=LiveLookups())
+    decided = one_verdict.target_decide(message, lookups=LiveLookups())
     event = decided.existing
     base = {"event_ref": message.event_id, "pubkey": event.pubkey if event else ""}
-    return Decision(None if decided.settles else decided.finding, **base, board=decided.board)
+    return Verdict(None if decided.settles else decided.finding, **base, board=decided.board)
 
 
 def held_amount_msat(invoice: Invoice) -> int:
@@ -267,6 +294,14 @@ class _HeldPart:
 
 
 @dataclass
+class _Payment:
+    """The payments (one, or a part set) this reviewer settles for one event."""
+
+    hashes: frozenset[str]
+    since: float  # monotonic
+
+
+@dataclass
 class HoldReviewer:
     """Decides the node's held keysends for one listener session (a thread; see module doc)."""
 
@@ -279,6 +314,9 @@ class HoldReviewer:
     # (pubkey, board id) -> {event id: when approved (monotonic)} for posts settled here and
     # not reconciled yet.
     _approved: dict[tuple[str, int], dict[str, float]] = field(default_factory=dict, repr=False)
+    # event id -> the payment settled for it that the ledger does not show yet: the bridge
+    # between our settle and the listener's row, so a copy in between is a duplicate.
+    _paid: dict[str, _Payment] = field(default_factory=dict, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     # Lookups of OPEN add events run here, so a slow node never holds up the stream.
     _lookups: ThreadPoolExecutor = field(
@@ -369,12 +407,18 @@ class HoldReviewer:
             offset = page.last_index_offset
 
     def scan(self) -> None:
-        """Review everything held (idempotent), then give up part sets about to expire."""
-        for invoice in self.pending():
-            if self.stop.is_set():
-                return
-            self.review(invoice)
-        self.expire_part_sets()
+        """Review everything held (idempotent), then give up part sets about to expire.
+
+        Each payment is reviewed on its own: one that fails is retried by the next scan and
+        cannot keep the others, or the expiry of part sets, from being decided.
+        """
+        try:
+            for invoice in self.pending():
+                if self.stop.is_set():
+                    return
+                self._guarded(self.review, invoice)
+        finally:
+            self.expire_part_sets()
 
     # -- one payment ------------------------------------------------------------------------
 
@@ -399,58 +443,144 @@ class HoldReviewer:
             message = protocol.decode_records(records)
         except protocol.ProtocolError as exc:
             finding = Finding(reason_for_code(exc.code), {"detail": exc.message})
-            self._cancel([invoice], Decision(finding, event_ref=exc.event_id or ""))
+            self._cancel([invoice], Verdict(finding, event_ref=exc.event_id or ""))
             return
         if isinstance(message, protocol.PartMessage):
             self._part_review(invoice, message)
             return
         if message is None:
-            decision = Decision()  # a donation or someone else's records: not ours to judge
+            verdict = Verdict()  # a donation or someone else's records: not ours to judge
         elif isinstance(message, protocol.EventMessage):
-            decision = self._event_decision(message.event, held_amount_msat(invoice))
+            verdict = self._event_verdict(
+                message.event, held_amount_msat(invoice), payments=[invoice]
+            )
         else:
-            decision = target_decision(message)
-        if decision.settle:
-            self._settle([invoice], decision)
-        else:
-            self._cancel([invoice], decision)
+            verdict = target_verdict(message)
+        self._decide([invoice], verdict, pays_event=isinstance(message, protocol.EventMessage))
 
-    def _event_decision(self, parsed: nostr.Event, paid_msat: int) -> Decision:
-        self._approved_prune()
-        lookups = HeldLookups(self._approved)
-        return event_decision(parsed, paid_msat=paid_msat, at=timezone.now(), lookups=lookups)
+    def _decide(self, invoices: list[Invoice], verdict: Verdict, *, pays_event: bool) -> None:
+        """Settle, cancel, or keep holding; `pays_event`: the payments carry the event itself
+        (not a top-up or tip naming it)."""
+        if verdict.settle:
+            self._settle(invoices, verdict, pays_event=pays_event)
+        elif verdict.finding is not None:
+            self._cancel(invoices, verdict)
+        elif self._past_deadline(invoices):
+            # Waited for the reply's thread or parent as long as the node holds: give up.
+            finding = Finding(Reason.ORPHAN_TIMEOUT, {"minutes": self._hold_minutes()})
+            self._cancel(invoices, replace(verdict, finding=finding, wait=False))
+        # else: still held; the next scan looks again.
 
-    def _approved_prune(self) -> None:
-        """Forget approvals reconciliation has decided (the database says what counts now),
-        and those it has not reached in APPROVAL_TTL_SECONDS (so a lost one cannot raise an
-        author's prices, or block a resend, for the rest of the session)."""
-        every = [event_id for ids in self._approved.values() for event_id in ids]
-        if not every:
+    @staticmethod
+    def _past_deadline(invoices: list[Invoice], now: float | None = None) -> bool:
+        """Has the first of `invoices` been held nearly as long as the node will hold it?"""
+        first = min(_accept_time(i) for i in invoices)
+        return (now or time.time()) - first >= hold_seconds() - expiry_margin()
+
+    @staticmethod
+    def _hold_minutes() -> int:
+        return max(1, round(hold_seconds() / 60))
+
+    def _event_verdict(
+        self, parsed: nostr.Event, paid_msat: int, *, payments: list[Invoice]
+    ) -> Verdict:
+        in_flight = 0
+        slug = parsed.tag_value("h") or ""
+        board_id = Board.objects.filter(slug=slug).values_list("pk", flat=True).first()
+        if board_id is not None:
+            in_flight = self._in_flight(parsed.pubkey, board_id, exclude=parsed.id)
+        taken = self._taken(parsed.id, own={i.payment_hash for i in payments})
+        return event_verdict(
+            parsed, paid_msat=paid_msat, at=timezone.now(), in_flight=in_flight, taken=taken
+        )
+
+    # -- payments approved but not reconciled yet ---------------------------------------------
+
+    def _taken(self, event_id: str, *, own: set[str]) -> bool:
+        """Is `event_id` already paid by a payment other than `own` that is not reconciled yet?
+
+        Three stages of one event's payment, from our settle to its Event row: settled by this
+        reviewer and not in the ledger yet (`_paid`); in the ledger, not reconciled (a whole
+        event's row, or a complete set of parts); reconciled (`event_verdict` sees the Event).
+        """
+        self._paid_prune()
+        mine = self._paid.get(event_id)
+        if mine is not None and not (mine.hashes & own):
+            return True
+        settled = LedgerEntry.objects.filter(
+            direction=LedgerEntry.Direction.IN, status=Status.SETTLED, event_id=event_id
+        ).exclude(payment_hash__in=own)
+        whole = settled.filter(purpose=LedgerEntry.Purpose.MESSAGE)
+        if whole.exclude(reconcile_state=LedgerEntry.ReconcileState.DONE).exists():
+            return True
+        parts = self._settled_parts(event_id)
+        if parts and not Event.objects.filter(event_id=event_id).exists():
+            count = next(iter(parts.values()))[0].count
+            return len(parts) >= count  # a whole set in the ledger, not assembled yet
+        return False
+
+    def _paid_prune(self) -> None:
+        """Forget payments the ledger now shows (settled, or cancelled at the hold time)."""
+        if not self._paid:
             return
-        decided = set(
-            Event.objects.filter(event_id__in=every)
-            .filter(Q(accepted_at__isnull=False) | Q(state=Event.State.REJECTED))
-            .values_list("event_id", flat=True)
+        hashes = set().union(*(p.hashes for p in self._paid.values()))
+        recorded = set(
+            LedgerEntry.objects.filter(payment_hash__in=hashes).values_list(
+                "payment_hash", flat=True
+            )
+        )
+        # A settle that never reached the ledger (the node was lost in between) is not kept
+        # forever: the listener records a settled invoice within moments.
+        stale = time.monotonic() - 2 * max(hold_seconds(), APPROVAL_TTL_SECONDS)
+        for event_id, payment in list(self._paid.items()):
+            if payment.hashes <= recorded or payment.since < stale:
+                del self._paid[event_id]
+
+    def _in_flight(self, pubkey: str, board_id: int, *, exclude: str) -> int:
+        approved = self._approved.get((pubkey, board_id))
+        if not approved:
+            return 0
+        # Reconciled (accepted, or rejected after all): the database says what counts now.
+        # An approval reconciliation has not reached in a minute is left to the database too,
+        # so a lost one cannot raise this author's prices for the rest of the session.
+        decided = Event.objects.filter(event_id__in=list(approved)).filter(
+            Q(accepted_at__isnull=False) | Q(state=Event.State.REJECTED)
         )
         stale = time.monotonic() - APPROVAL_TTL_SECONDS
-        for key, approved in list(self._approved.items()):
-            for event_id, when in list(approved.items()):
-                if event_id in decided or when < stale:
-                    approved.pop(event_id)
-            if not approved:
-                del self._approved[key]
+        for event_id in set(decided.values_list("event_id", flat=True)):
+            approved.pop(event_id, None)
+        for event_id, when in list(approved.items()):
+            if when < stale:
+                approved.pop(event_id)
+        return len(approved.keys() - {exclude})
 
     # -- multipart --------------------------------------------------------------------------
 
     def _part_review(self, invoice: Invoice, part: protocol.PartMessage) -> None:
-        held = self._parts.setdefault(part.event_id, {})
-        taken = {p.part.index for h, p in held.items() if h != invoice.payment_hash}
-        if part.index in taken or part.index in self._settled_parts(part.event_id):
-            finding = Finding(Reason.DUPLICATE, {"what": f"part {part.index + 1} of {part.count}"})
-            self._cancel([invoice], Decision(finding, event_ref=part.event_id))
+        # Nothing is stored for a part until it is known not to be a repeat: a refused part
+        # must leave no trace in `_parts` (an empty set there once stopped all expiry).
+        held = self._parts.get(part.event_id, {})
+        own = {invoice.payment_hash}
+        indexes = {p.part.index for h, p in held.items() if h != invoice.payment_hash}
+        if part.index in indexes or part.index in self._settled_parts(part.event_id):
+            what = f"part {part.index + 1} of {part.count}"
+            self._cancel([invoice], Verdict(_duplicate(what), event_ref=part.event_id))
             return
+        if self._event_paid(part.event_id, own=own | set(held)):
+            self._cancel([invoice], Verdict(_duplicate(), event_ref=part.event_id))
+            return
+        held = self._parts.setdefault(part.event_id, {})
         held[invoice.payment_hash] = _HeldPart(invoice, part, _accept_time(invoice))
         self._part_set_try(part.event_id)
+
+    def _event_paid(self, event_id: str, *, own: set[str]) -> bool:
+        """Does a part of `event_id` come too late: the event paid in full by other payments?"""
+        if self._taken(event_id, own=own):
+            return True
+        state = Event.objects.filter(event_id=event_id).values("state", "waiting_for").first()
+        if state is None or state["state"] == Event.State.REJECTED:
+            return False
+        return not (state["state"] == Event.State.PENDING and state["waiting_for"] == "underpaid")
 
     def _settled_parts(self, event_id: str) -> dict[int, tuple[protocol.PartMessage, int]]:
         """Parts of `event_id` the forum was already paid for (before hold mode, or a race)."""
@@ -468,7 +598,9 @@ class HoldReviewer:
         return found
 
     def _part_set_try(self, event_id: str) -> None:
-        held = self._parts[event_id]
+        held = self._parts.get(event_id)
+        if not held:
+            return
         settled = self._settled_parts(event_id)
         members = sorted(held.values(), key=lambda h: h.part.index)
         invoices = [h.invoice for h in members]
@@ -480,51 +612,77 @@ class HoldReviewer:
                 return  # wait for the rest (or `expire_part_sets`)
             finding = Finding(reason_for_code(exc.code), {"detail": exc.message})
             del self._parts[event_id]
-            self._cancel(invoices, Decision(finding, event_ref=event_id))
+            self._cancel(invoices, Verdict(finding, event_ref=event_id))
             return
-        del self._parts[event_id]
         # lnd may have cancelled a part we still list (it expired): then the set is broken.
         current = [self.client.lookup_invoice(i.payment_hash) for i in invoices]
         if any(i.state != "ACCEPTED" for i in current):
+            del self._parts[event_id]
             count = members[0].part.count
             received = count - sum(i.state != "ACCEPTED" for i in current)
             finding = Finding(Reason.INCOMPLETE_PARTS, self._incomplete_context(received, count))
-            live = [i for i in current if i.state == "ACCEPTED"]
-            if live:
-                self._cancel(live, Decision(finding, event_ref=event_id, pubkey=parsed.pubkey))
+            # Every part gets its row, the ones the node already cancelled too.
+            self._cancel(current, Verdict(finding, event_ref=event_id, pubkey=parsed.pubkey))
             return
         paid = sum(held_amount_msat(i) for i in current) + sum(a for _, a in settled.values())
-        decision = self._event_decision(parsed, paid)
-        if decision.settle:
-            self._settle(current, decision)
-        else:
-            self._cancel(current, decision)
+        verdict = self._event_verdict(parsed, paid, payments=current)
+        if verdict.wait and not self._past_deadline(current):
+            return  # a reply whose parent is not published: the set stays held and is retried
+        del self._parts[event_id]
+        self._decide(current, verdict, pays_event=True)
 
     @staticmethod
     def _incomplete_context(received: int, count: int) -> dict[str, Any]:
         return {"received": received, "count": count, "minutes": max(1, round(hold_seconds() / 60))}
 
     def expire_part_sets(self, *, now: float | None = None) -> int:
-        """Cancel, together, every part set whose first part's hold time is about to end."""
+        """Cancel, together, every part set whose first part's hold time is about to end.
+
+        Each set on its own: one that cannot be decided now (node or database trouble) is
+        dropped from memory and found again, still held, by the next scan.
+        """
         now = now or time.time()
         limit = hold_seconds() - expiry_margin()
         expired = 0
         for event_id, held in list(self._parts.items()):
+            if not held:
+                del self._parts[event_id]
+                continue
             first = min(h.accepted_at for h in held.values())
             if now - first < limit:
                 continue
             del self._parts[event_id]
-            members = sorted(held.values(), key=lambda h: h.part.index)
-            count = members[0].part.count
-            received = len({h.part.index for h in members} | set(self._settled_parts(event_id)))
-            finding = Finding(Reason.INCOMPLETE_PARTS, self._incomplete_context(received, count))
-            self._cancel([h.invoice for h in members], Decision(finding, event_ref=event_id))
-            expired += 1
+            try:
+                self._part_set_give_up(event_id, held)
+            except (LightningError, DatabaseError) as exc:
+                log.warning("hold: giving up part set %s failed (%s); retried", event_id, exc)
+            except Exception:
+                log.exception("hold: giving up part set %s failed; retried", event_id)
+            else:
+                expired += 1
         return expired
+
+    def _part_set_give_up(self, event_id: str, held: dict[str, _HeldPart]) -> None:
+        members = sorted(held.values(), key=lambda h: h.part.index)
+        count = members[0].part.count
+        indexes = {h.part.index for h in members} | set(self._settled_parts(event_id))
+        if len(indexes) >= count:
+            # Complete, and still waiting for the reply's thread or parent.
+            finding = Finding(Reason.ORPHAN_TIMEOUT, {"minutes": self._hold_minutes()})
+        else:
+            finding = Finding(
+                Reason.INCOMPLETE_PARTS, self._incomplete_context(len(indexes), count)
+            )
+        self._cancel([h.invoice for h in members], Verdict(finding, event_ref=event_id))
 
     # -- outcomes ---------------------------------------------------------------------------
 
-    def _settle(self, invoices: list[Invoice], decision: Decision) -> None:
+    def _settle(self, invoices: list[Invoice], verdict: Verdict, *, pays_event: bool) -> None:
+        if pays_event and verdict.event_ref:
+            # Before the first settle: a copy reviewed after it, even after a failed settle
+            # here, must see the event as taken. Ours (these hashes) still settle on retry.
+            hashes = frozenset(i.payment_hash for i in invoices)
+            self._paid[verdict.event_ref] = _Payment(hashes, time.monotonic())
         for invoice in invoices:
             preimage = invoice.custom_records.get(KEYSEND_PREIMAGE_RECORD, b"")
             if hashlib.sha256(preimage).hexdigest() != invoice.payment_hash:
@@ -541,12 +699,12 @@ class HoldReviewer:
                 continue
             self.decided += 1
             log.info("hold.settled %s", invoice.payment_hash)
-        if decision.pubkey and decision.board is not None and decision.event_ref:
-            key = (decision.pubkey, decision.board.pk)
-            self._approved.setdefault(key, {})[decision.event_ref] = time.monotonic()
+        if pays_event and verdict.pubkey and verdict.board is not None and verdict.event_ref:
+            key = (verdict.pubkey, verdict.board.pk)
+            self._approved.setdefault(key, {})[verdict.event_ref] = time.monotonic()
 
-    def _cancel(self, invoices: list[Invoice], decision: Decision) -> None:
-        assert decision.finding is not None
+    def _cancel(self, invoices: list[Invoice], verdict: Verdict) -> None:
+        assert verdict.finding is not None
         at = timezone.now()
         with transaction.atomic():
             entries, rejection = [], None
@@ -554,10 +712,10 @@ class HoldReviewer:
                 entry, created = hold_attempt_record(
                     invoice=invoice,
                     node_pubkey=self.node_pubkey,
-                    finding=decision.finding,
-                    event_ref=decision.event_ref,
-                    pubkey=decision.pubkey,
-                    board=decision.board,
+                    finding=verdict.finding,
+                    event_ref=verdict.event_ref,
+                    pubkey=verdict.pubkey,
+                    board=verdict.board,
                     at=at,
                 )
                 if created:
@@ -570,7 +728,7 @@ class HoldReviewer:
         log.info(
             "hold.cancelled %s reason=%s",
             ",".join(i.payment_hash for i in invoices),
-            decision.finding.reason,
+            verdict.finding.reason,
         )
 
     def _node_cancel(self, invoices: Iterable[Invoice]) -> None:

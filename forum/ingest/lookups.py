@@ -83,7 +83,9 @@ class LiveLookups:
         return Thread.objects.select_related("event").filter(event__event_id=event_id).first()
 
     def post(self, event_id: str) -> Post | None:
-        return Post.objects.select_related("event").filter(event__event_id=event_id).first()
+        return (
+            Post.objects.select_related("event", "thread").filter(event__event_id=event_id).first()
+        )
 
     def active_ban(self, pubkey: str, at: datetime) -> Ban | None:
         return Ban.objects.active(at=at).filter(pubkey=pubkey).order_by("-created_at").first()

@@ -45,7 +45,14 @@ class Subscription:
 
 
 def _dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate a client sent as a JSON escape (in a subscription or event id) cannot
+        # go out raw in a UTF-8 text frame; escaped, it echoes back exactly as it came in.
+        return json.dumps(value, separators=(",", ":"))
+    return text
 
 
 class RelayConsumer(AsyncWebsocketConsumer):

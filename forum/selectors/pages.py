@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 
 from forum import nostr
@@ -48,6 +48,7 @@ def short_npub(pubkey: str) -> str:
 # Private rooms (boards with a password) are only shown by forum.views.rooms, to a session that
 # unlocked them: never on these public pages, their permalinks, raw events or author pages.
 PUBLIC_BOARD = {"board__password_verifier": ""}
+_PUBLIC = {"password_verifier": ""}
 
 
 def visible_threads() -> QuerySet[Thread]:
@@ -64,6 +65,107 @@ def visible_posts() -> QuerySet[Post]:
 def boards_for_home() -> list[Board]:
     """Listed boards in display order, with their counters (one query)."""
     return list(Board.objects.listed())
+
+
+# --- latest across the forum (home page feed) -----------------------------------------------
+
+FEED_PER_PAGE = 20
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """A new thread, or a reply with its thread, on a listed public board."""
+
+    event_id: str
+    board: Board
+    thread: Thread
+    post: Post | None
+
+    @property
+    def author(self) -> Author:
+        return self.post.author if self.post is not None else self.thread.author
+
+    @property
+    def settled_at(self):
+        return self.post.settled_at if self.post is not None else self.thread.settled_at
+
+    @property
+    def content(self) -> str:
+        return self.post.content if self.post is not None else self.thread.content
+
+
+@dataclass(frozen=True)
+class FeedPage:
+    items: list[FeedItem]
+    number: int
+    has_next: bool
+
+    @property
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+
+def _feed_events() -> QuerySet[Event]:
+    # Listed, public, live boards only: never a private room (it has a password) and never an
+    # unlisted board (the home page would advertise it). Hidden threads take their replies.
+    return (
+        Event.objects.filter(
+            state=Event.State.PUBLISHED,
+            kind__in=(nostr.KIND_THREAD, nostr.KIND_REPLY),
+            board__is_listed=True,
+            board__destroyed_at__isnull=True,
+            **PUBLIC_BOARD,
+        )
+        .filter(
+            Q(thread__is_hidden=False) | Q(post__is_hidden=False, post__thread__is_hidden=False)
+        )
+        .select_related(
+            "board",
+            "thread",
+            "thread__author",
+            "post",
+            "post__author",
+            "post__thread",
+            "post__thread__event",
+        )
+    )
+
+
+def _feed_item(event: Event) -> FeedItem:
+    post = getattr(event, "post", None) if event.kind == nostr.KIND_REPLY else None
+    thread = post.thread if post is not None else event.thread
+    return FeedItem(event.event_id, event.board, thread, post)
+
+
+def latest_feed(*, page: int | str = 1) -> FeedPage:
+    """The newest threads and replies across the public boards, newest first (one query:
+    rows in arrival order by primary key, one more than a page to know if there is a next)."""
+    try:
+        number = max(1, int(page))
+    except (TypeError, ValueError):
+        number = 1
+    start = (number - 1) * FEED_PER_PAGE
+    rows = list(_feed_events().order_by("-id")[start : start + FEED_PER_PAGE + 1])
+    items = [_feed_item(event) for event in rows[:FEED_PER_PAGE]]
+    return FeedPage(items, number, has_next=len(rows) > FEED_PER_PAGE)
+
+
+def feed_item_get(event_id: str) -> FeedItem | None:
+    """One event as a feed item, or None if the feed must not show it (private, hidden...)."""
+    event = _feed_events().filter(event_id=event_id).first()
+    return _feed_item(event) if event is not None else None
+
+
+def follow_is_public(*, scope: str, key: str) -> bool:
+    """Is this board (slug) or thread (event id) known and public? (Live sockets skip the
+    per-session room check for these, and may remember the answer: it never changes.)"""
+    if scope == "board":
+        return Board.objects.filter(slug=key, expires_at__isnull=True, **_PUBLIC).exists()
+    if scope == "thread":
+        return Thread.objects.filter(
+            event__event_id=key, board__expires_at__isnull=True, **PUBLIC_BOARD
+        ).exists()
+    return scope == "feed"
 
 
 # --- board ---------------------------------------------------------------------------------

@@ -193,7 +193,12 @@ def forum_rebuild_from_node(*, client=None, now: datetime | None = None) -> Rebu
     node_pubkey = identity.forum_node_pubkey(client)
     report = RebuildReport()
     ledger.cursor_ensure(node_pubkey=node_pubkey)
-    if not listener.lease_acquire(node_pubkey=node_pubkey, holder=REBUILD_HOLDER, seconds=3600):
+    # The listeners' lock too (PostgreSQL): a standby that got it would take the lease over.
+    lock = listener.listener_lock(node_pubkey)
+    if not lock.acquire(timeout=0.5) or not listener.lease_acquire(
+        node_pubkey=node_pubkey, holder=REBUILD_HOLDER, seconds=3600
+    ):
+        lock.release()
         raise RebuildRefused("a listener holds this node's lease; stop it, then rebuild")
     try:
         invoices = listener.settled_backlog(client)
@@ -234,6 +239,7 @@ def forum_rebuild_from_node(*, client=None, now: datetime | None = None) -> Rebu
         return report
     finally:
         listener.lease_release(node_pubkey=node_pubkey, holder=REBUILD_HOLDER)
+        lock.release()
 
 
 def _reapply(snap: ModerationSnapshot) -> int:

@@ -29,6 +29,9 @@ PREFIXES: dict[str, str] = {
     Reason.THREAD_LOCKED: "blocked",
     Reason.UNKNOWN_TARGET: "invalid",
     Reason.HOLD_EXPIRED: "error",
+    Reason.UNSUPPORTED_VERSION: "invalid",
+    Reason.BAD_CREATED_AT: "invalid",
+    Reason.TARGET_HIDDEN: "blocked",
 }
 
 _SENTENCES: dict[str, str] = {
@@ -57,12 +60,21 @@ _SENTENCES: dict[str, str] = {
     Reason.UNKNOWN_TARGET: "event {event_id} is {why}. Check the event id.",
     Reason.HOLD_EXPIRED: "the payment was held past the node's hold time before the forum could "
     "check it. Send it again.",
+    Reason.UNSUPPORTED_VERSION: "{detail}. Update your client and resend.",
+    Reason.BAD_CREATED_AT: "the event is dated {offset} the payment; the forum takes events dated "
+    "at most {max_ahead} ahead of it and {max_behind} behind. Check your clock, sign it again "
+    "and resend.",
+    Reason.TARGET_HIDDEN: "{what} is hidden by a moderator: it takes no new replies or tips.",
 }
 
 # Hold mode cancels instead of keeping the sats: no top-up can complete a cancelled payment.
 _UNCHARGED_SENTENCES: dict[str, str] = {
     Reason.UNDERPAID: "this post costs {price_sats} sats now and {paid_sats} sats were offered. "
     "Send it again with at least {price_sats} sats.",
+    # Hold mode does not settle a reply whose parent is unknown; it waits while the node holds
+    # the payment, then gives up (docs/hold-mode.md).
+    Reason.ORPHAN_TIMEOUT: "the post this replies to did not arrive while the payment was held. "
+    "Send the thread or parent first, then the reply again.",
 }
 NO_CHARGE = "No charge: the payment was cancelled and the sats went back."
 

@@ -20,7 +20,7 @@ say the room self-destructed, and so the slug is never handed out again.
 
 from __future__ import annotations
 
-import hashlib
+import enum
 import json
 import logging
 from dataclasses import dataclass
@@ -47,12 +47,14 @@ from forum.models import (
 from forum.room_events import (  # noqa: F401 (re-exported: the room API in one place)
     KIND_ROOM_CREATE,
     SLUG_RE,
+    Verifier,
     VerifierError,
     room_event,
     verifier_check,
     verifier_make,
     verifier_parse,
 )
+from forum.services.moderation import throttle
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +89,27 @@ class RoomSpec:
     lifetime_seconds: int
 
 
+# What one password check may cost the server. Each unlock attempt runs the room's scrypt:
+# 128 * N * r bytes of memory and N * r * p units of work. The cap is twice the work and the
+# same memory as `verifier_make`'s default (N=2^14, r=8, p=1: 16 MiB); `verifier_parse`
+# alone would allow 128 MiB per check (N=2^16, r=16), eight checks at once a gigabyte.
+SCRYPT_MAX_MEMORY_BYTES = 16 * 2**20
+SCRYPT_MAX_WORK = 2 * 2**14 * 8
+
+
+def verifier_cost_check(verifier: Verifier) -> None:
+    """`VerifierError` if checking a password against `verifier` would cost over the cap."""
+    n, r, p = verifier.n, verifier.r, verifier.p
+    memory = 128 * n * r
+    if memory > SCRYPT_MAX_MEMORY_BYTES or n * r * p > SCRYPT_MAX_WORK:
+        raise VerifierError(
+            f"scrypt N={n}, r={r}, p={p} costs too much to check on every unlock: 128*N*r"
+            f" must be at most {SCRYPT_MAX_MEMORY_BYTES // 2**20} MiB (this is"
+            f" {memory / 2**20:g} MiB) and N*r*p at most {SCRYPT_MAX_WORK}"
+            f" (N=16384, r=8, p=1 fits)"
+        )
+
+
 def room_spec(parsed: nostr.Event) -> RoomSpec:
     """The room a kind-9311 event asks for; `ValueError` with a sentence if it is malformed."""
     slug = (parsed.tag_value("d") or f"r-{parsed.id[:16]}").strip()
@@ -99,7 +122,7 @@ def room_spec(parsed: nostr.Event) -> RoomSpec:
         raise ValueError(f"the description is over {MAX_DESCRIPTION_LENGTH} characters")
     verifier = parsed.tag_value("verifier") or ""
     try:
-        verifier_parse(verifier)
+        verifier_cost_check(verifier_parse(verifier))
     except VerifierError as exc:
         raise ValueError(f"bad verifier tag: {exc}") from None
     raw_lifetime = parsed.tag_value("lifetime")
@@ -294,37 +317,73 @@ def rooms_destroy_expired(*, now: datetime | None = None) -> int:
 
 # --- unlocking --------------------------------------------------------------------------------
 
-# Two fixed-window buckets in the cache: wrong passwords per (client, room), so one visitor
-# cannot guess at a room, and per room from everyone, ten times higher, so many clients cannot
-# spread the guessing. scrypt's cost per guess is the second brake.
+# Every guess is counted before it is checked, in three fixed-window budgets (one atomic add
+# each, see `throttle.attempt_counter`): per (room, client address), so one visitor cannot
+# guess at a room; per client address over all rooms (three times that), so one visitor cannot
+# keep the server busy by spreading over rooms; and per room from everyone (ten times that), so
+# many addresses cannot spread the guessing. A client address is an IPv4 address or an IPv6
+# /64. A right password is not a guess: it clears the (room, address) budget, as a login
+# does, and gives back what it took from the other two. At most
+# `ROOM_UNLOCK_CONCURRENCY` scrypt checks run at once in a process; a guess that waits longer
+# than `UNLOCK_QUEUE_SECONDS` for one is not checked, not counted, and told to retry.
+UNLOCK_QUEUE_SECONDS = 1.0
+_check_slots = throttle.CheckSlots()
 
 
-def _throttle_keys(ip: str, slug: str) -> list[tuple[str, int]]:
-    limit = int(getattr(settings, "ROOM_UNLOCK_MAX_FAILURES", 10))
-    digest = hashlib.sha256(f"{ip}\x00{slug}".encode()).hexdigest()[:32]
-    return [(f"room-unlock:{digest}", limit), (f"room-unlock-all:{slug}", limit * 10)]
+class Unlock(enum.Enum):
+    OPEN = "open"  # the right password
+    WRONG = "wrong"
+    THROTTLED = "throttled"  # out of guesses for now: `retry_after`
+    BUSY = "busy"  # not checked: too many checks running; retry in a moment
 
 
-def unlock_throttled(*, ip: str, slug: str) -> bool:
-    from django.core.cache import cache
+@dataclass(frozen=True)
+class UnlockResult:
+    outcome: Unlock
+    retry_after: int = 0
 
-    return any((cache.get(key) or 0) >= limit for key, limit in _throttle_keys(ip, slug))
+
+def _unlock_budgets(*, address: str, slug: str) -> list[tuple[str, int]]:
+    per_room_address = int(getattr(settings, "ROOM_UNLOCK_MAX_FAILURES", 10))
+    return [
+        (throttle.counter_key("room-unlock", slug, address), per_room_address),
+        (throttle.counter_key("room-unlock-address", address), per_room_address * 3),
+        (throttle.counter_key("room-unlock-room", slug), per_room_address * 10),
+    ]
 
 
-def room_unlock(*, board: Board, password: str, ip: str) -> bool:
-    """Check a password typed on the room's page; wrong ones count against the client."""
-    from django.core.cache import cache
-
+def room_unlock(*, board: Board, password: str, ip: str) -> UnlockResult:
+    """Check a password typed on the room's page, within the client's and the room's budgets."""
     if is_expired(board) or not board.password_verifier:
-        return False
-    if verifier_check(verifier=board.password_verifier, password=password):
-        cache.delete(_throttle_keys(ip, board.slug)[0][0])
-        return True
+        return UnlockResult(Unlock.WRONG)
+    counter = throttle.attempt_counter()
     window = int(getattr(settings, "ROOM_UNLOCK_WINDOW_SECONDS", 300))
-    for key, _limit in _throttle_keys(ip, board.slug):
-        cache.add(key, 0, window)  # starts the window once; incr keeps its expiry
-        try:
-            cache.incr(key)
-        except ValueError:  # expired between add and incr
-            cache.set(key, 1, window)
-    return False
+    taken: list[str] = []
+
+    def give_back() -> None:
+        for key in taken:
+            counter.add(key, -1, window_seconds=window)
+
+    for key, limit in _unlock_budgets(address=throttle.address_bucket(ip), slug=board.slug):
+        count = counter.add(key, 1, window_seconds=window)
+        taken.append(key)
+        if count.total > limit:
+            # The budgets before this one keep the attempt (it was one); this one is full.
+            return UnlockResult(Unlock.THROTTLED, count.retry_after)
+    slot = _check_slots.acquire(
+        size=int(getattr(settings, "ROOM_UNLOCK_CONCURRENCY", 2)),
+        wait_seconds=UNLOCK_QUEUE_SECONDS,
+    )
+    if slot is None:
+        give_back()
+        return UnlockResult(Unlock.BUSY, 2)
+    try:
+        opened = verifier_check(verifier=board.password_verifier, password=password)
+    finally:
+        slot.release()
+    if not opened:
+        return UnlockResult(Unlock.WRONG)
+    # Only someone who knows the password can do this: their address starts afresh here.
+    counter.clear(taken.pop(0))
+    give_back()
+    return UnlockResult(Unlock.OPEN)

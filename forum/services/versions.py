@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from django.core.cache import caches
@@ -53,13 +53,30 @@ def _fresh() -> str:
     return f"{time.time_ns()}.{secrets.token_hex(4)}"
 
 
+# Memory hygiene only (a version that expires is recreated with a new value: a cache miss,
+# never a stale page); it also bounds the keys that requests for unknown ids create.
+VERSION_SECONDS = 7 * 24 * 3600
+
+
 def _bump_now(keys: list[str]) -> None:
     # `set`, not `incr`: a missing key (evicted, or a fresh cache) needs no special case.
-    page_cache().set_many({key: _fresh() for key in keys}, timeout=None)
+    page_cache().set_many({key: _fresh() for key in keys}, timeout=VERSION_SECONDS)
+
+
+def _after_commit(bump: Callable[[], None]) -> None:
+    """Bump after the transaction commits (the bump that makes the cache right for everyone).
+
+    Inside a transaction, bump at once as well: reads in the same transaction (the writer's own
+    follow-up request, a test) see the change before anyone else can, and a reader elsewhere
+    that caches pre-commit rows under this early version is superseded by the commit's bump.
+    """
+    if transaction.get_connection().in_atomic_block:
+        bump()
+    transaction.on_commit(bump, robust=True)
 
 
 def _on_commit(keys: list[str]) -> None:
-    transaction.on_commit(lambda: _bump_now(keys), robust=True)
+    _after_commit(lambda: _bump_now(keys))
 
 
 def versions_bump(*, board: str | None = None, thread: str | None = None) -> None:
@@ -98,12 +115,17 @@ def versions_bump_event(*, event_id: str) -> None:
         if row is not None:
             _bump_now([_HOME, board_key(row[0]), thread_key(row[1])])
 
-    transaction.on_commit(bump, robust=True)
+    _after_commit(bump)
 
 
 def versions_bump_all() -> None:
     """After commit, mark every public page changed (board settings, rebuild, new templates)."""
     _on_commit([_GLOBAL])
+
+
+def versions_reset_now() -> None:
+    """Mark every public page changed at once, outside any transaction (tests, a deploy)."""
+    _bump_now([_GLOBAL])
 
 
 @dataclass(frozen=True)
@@ -139,6 +161,6 @@ def versions_read(*, board: str | None = None, thread: str | None = None) -> Ver
     missing = [key for key in keys if key not in found]
     if missing:
         for key in missing:
-            cache.add(key, _fresh(), timeout=None)  # first writer wins; re-read below
+            cache.add(key, _fresh(), timeout=VERSION_SECONDS)  # first writer wins; re-read below
         found.update(cache.get_many(missing))
     return Versions(tuple(str(found.get(key) or _fresh()) for key in keys))

@@ -3,6 +3,10 @@
 Views are adapters: they parse the request, call selectors in `forum.selectors.pages` and
 render. The composer (static/forum/compose.js) and live updates (static/forum/live.js) are
 progressive enhancements on top of these pages.
+
+Home, board and thread pages are the same for every reader, so they are cached by version and
+answered with HTTP validators (`forum.views.page_cache`); they carry no per-reader data (no
+CSRF token: scripts that post fetch one from `/csrf`).
 """
 
 from __future__ import annotations
@@ -10,12 +14,22 @@ from __future__ import annotations
 import re
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import (
+    Http404,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from forum.selectors import pages as sel
+from forum.services.versions import versions_read
+from forum.views.page_cache import cached_page, cards_render, public
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -59,43 +73,81 @@ def _room_redirect(request: HttpRequest, event_id: str, *, target: str) -> HttpR
 
 
 @require_GET
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "forum/home.html", {"boards": sel.boards_for_home()})
+def home(request: HttpRequest) -> HttpResponseBase:
+    def render_home() -> HttpResponse:
+        feed = sel.latest_feed(page=request.GET.get("page", 1))
+        links = {}
+        if feed.has_previous:
+            links["prev"] = f"?page={feed.number - 1}"
+        if feed.has_next:
+            links["next"] = f"?page={feed.number + 1}"
+        context = {
+            "boards": sel.boards_for_home(),
+            "feed": feed,
+            "feed_links": links,
+            "feed_page_size": sel.FEED_PER_PAGE,
+            "public_page": True,
+        }
+        return public(render(request, "forum/home.html", context))
+
+    return cached_page(request, versions_read(), render_home)
 
 
 @require_GET
-def board(request: HttpRequest, slug: str) -> HttpResponse:
-    board = sel.board_get(slug)
-    sort = request.GET.get("sort", "latest")
-    if sort not in sel.BOARD_SORTS:
-        sort = "latest"
-    page = sel.board_threads_page(board, sort=sort, page=request.GET.get("page", 1))
-    context = {
-        "board": board,
-        "page": page,
-        "sort": sort,
-        "sorts": list(sel.BOARD_SORTS),
-        "links": _page_links(page, sort=sort),
-        **composer_context(),
-    }
-    return render(request, "forum/board.html", context)
+def board(request: HttpRequest, slug: str) -> HttpResponseBase:
+    def render_board() -> HttpResponse:
+        board = sel.board_get(slug)
+        sort = request.GET.get("sort", "latest")
+        if sort not in sel.BOARD_SORTS:
+            sort = "latest"
+        page = sel.board_threads_page(board, sort=sort, page=request.GET.get("page", 1))
+        context = {
+            "board": board,
+            "page": page,
+            "sort": sort,
+            "sorts": list(sel.BOARD_SORTS),
+            "links": _page_links(page, sort=sort),
+            "public_page": True,
+            **composer_context(),
+        }
+        return public(render(request, "forum/board.html", context))
+
+    return cached_page(request, versions_read(board=slug), render_board)
 
 
 @require_GET
-def thread(request: HttpRequest, event_id: str) -> HttpResponse:
+def thread(request: HttpRequest, event_id: str) -> HttpResponseBase:
     try:
-        thread = sel.thread_get(_event_id(event_id))
+        key = _event_id(event_id)
     except Http404:
         return _room_redirect(request, event_id, target="thread")
-    page = sel.thread_posts_page(thread, page=request.GET.get("page", 1))
-    context = {
-        "board": thread.board,
-        "thread": thread,
-        "page": page,
-        "links": _page_links(page),
-        **composer_context(),
-    }
-    return render(request, "forum/thread.html", context)
+
+    def render_thread() -> HttpResponse:
+        try:
+            thread = sel.thread_get(key)
+        except Http404:
+            return _room_redirect(request, event_id, target="thread")  # never cached
+        page = sel.thread_posts_page(thread, page=request.GET.get("page", 1))
+        context = {
+            "board": thread.board,
+            "thread": thread,
+            "page": page,
+            "cards": cards_render(page),
+            "links": _page_links(page),
+            "public_page": True,
+            **composer_context(),
+        }
+        return public(render(request, "forum/thread.html", context))
+
+    return cached_page(request, versions_read(thread=key), render_thread)
+
+
+@require_GET
+def csrf_token(request: HttpRequest) -> JsonResponse:
+    """A CSRF token (and its cookie) for scripts on cached pages, which carry none."""
+    response = JsonResponse({"token": get_token(request)})
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 def _permalink(located: sel.Located) -> str:
@@ -134,11 +186,11 @@ def event_json(request: HttpRequest, event_id: str) -> HttpResponse:
 def event_fragment(request: HttpRequest, event_id: str) -> HttpResponse:
     """Server-rendered HTML for a post that just went live, so live pages show exactly what a
     reload would (same card, escaping and Markdown) without rendering user content in JS."""
-    from forum.templatetags.forum_tags import post_card, thread_row
+    from forum.templatetags.forum_tags import thread_row
 
     located = sel.event_locate(_event_id(event_id))
     if located.post is not None:
-        return HttpResponse(post_card(located.post))
+        return HttpResponse(cards_render([located.post])[0])
     return HttpResponse(thread_row(located.thread))
 
 

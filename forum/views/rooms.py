@@ -3,8 +3,10 @@
 - `/r/<slug>/`: the password form, or (unlocked) the room's threads and the composer; HTTP 410
   "this room has self-destructed" once it expired (destroyed or about to be).
 - `/r/<slug>/unlock` (POST): checks the password against the room's scrypt verifier
-  (`services.rooms.room_unlock`, rate-limited per client and room); success marks the room
-  unlocked in this session only (another browser, or another session, stays locked).
+  (`services.rooms.room_unlock`: counted per client and room before it is checked, a few
+  checks at a time; 429 with `Retry-After` past a budget or when the server is busy);
+  success marks the room unlocked in this session only (another browser, or another session,
+  stays locked).
 - `/rooms/quote`: what renting a room costs and where to pay (for clients).
 - `/r/<slug>/t/<id>/`, `/r/<slug>/e/<id>/`, `/r/<slug>/e/<id>.json`: thread, permalink and
   raw signed event, all behind the same check. The public `/t/`, `/e/` URLs of a room's posts
@@ -100,13 +102,24 @@ def room_unlock(request: HttpRequest, slug: str) -> HttpResponse:
     board = sel.room_get(slug)
     if rooms.is_expired(board):
         return _gone(request, board)
+    password = request.POST.get("password", "")[:MAX_PASSWORD_LENGTH]
+    if not password:
+        return _locked(request, board, error="Type the room's password.", status=400)
     # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy sets it.
     ip = request.META.get("REMOTE_ADDR", "") or "unknown"
-    if rooms.unlock_throttled(ip=ip, slug=slug):
-        error = "Too many wrong passwords. Wait a few minutes and try again."
-        return _locked(request, board, error=error, status=429)
-    password = request.POST.get("password", "")[:MAX_PASSWORD_LENGTH]
-    if not password or not rooms.room_unlock(board=board, password=password, ip=ip):
+    result = rooms.room_unlock(board=board, password=password, ip=ip)
+    if result.outcome is rooms.Unlock.THROTTLED:
+        minutes = max(1, round(result.retry_after / 60))
+        error = (
+            f"Too many wrong passwords. Wait {minutes} minute{'s' * (minutes > 1)} and try again."
+        )
+        return _retry_later(_locked(request, board, error=error, status=429), result)
+    if result.outcome is rooms.Unlock.BUSY:
+        error = (
+            "The server is checking other passwords right now. Wait a few seconds and try again."
+        )
+        return _retry_later(_locked(request, board, error=error, status=429), result)
+    if result.outcome is not rooms.Unlock.OPEN:
         return _locked(request, board, error="Wrong password.", status=403)
     # A new session key on privilege change, as on login (no session fixation).
     request.session.cycle_key()
@@ -114,6 +127,11 @@ def room_unlock(request: HttpRequest, slug: str) -> HttpResponse:
     unlocked[board.slug] = _fingerprint(board)
     request.session[SESSION_KEY] = unlocked
     return redirect("room", slug=board.slug)
+
+
+def _retry_later(response: HttpResponse, result: rooms.UnlockResult) -> HttpResponse:
+    response["Retry-After"] = str(result.retry_after)
+    return response
 
 
 @require_POST

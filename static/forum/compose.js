@@ -82,8 +82,17 @@
       root.querySelectorAll(".copy-button").forEach((b) => b.addEventListener("click", () => this.copy(b)));
       const clear = root.querySelector(".replying-to-clear");
       if (clear) clear.addEventListener("click", () => this.setParent(null));
-      this.showIdentity();
       document.addEventListener("forum:key-changed", () => this.showIdentity());
+      // Signer extensions add window.nostr from their own content script, which can run after
+      // this one (nos2x loads its provider by <script src>, at document_idle). Without one yet,
+      // wait for the page to load (so no browser key is made for someone who has a signer) and
+      // look once more a moment later.
+      if (window.ForumKeys.hasNip07() || document.readyState === "complete") {
+        this.showIdentity();
+      } else {
+        const again = () => { if (window.ForumKeys.hasNip07()) this.showIdentity(); };
+        window.addEventListener("load", () => { this.showIdentity(); setTimeout(again, 1000); }, { once: true });
+      }
     }
 
     async showIdentity() {

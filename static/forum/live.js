@@ -32,12 +32,19 @@
     return { send: (obj) => socket && socket.readyState === 1 && socket.send(JSON.stringify(obj)) };
   }
 
-  async function fragment(eventId) {
+  function element(html) {
+    const template = document.createElement("template");
+    template.innerHTML = html.trim();
+    return template.content.firstElementChild;
+  }
+
+  /** The server-rendered HTML a message carries (rendered once per message for all sockets),
+   * else fetched: either way the same markup as a page load. */
+  async function fragment(eventId, html) {
+    if (typeof html === "string" && html) return element(html);
     const response = await fetch("/e/" + eventId + "/fragment", { credentials: "same-origin" });
     if (!response.ok) return null;
-    const template = document.createElement("template");
-    template.innerHTML = (await response.text()).trim();
-    return template.content.firstElementChild;
+    return element(await response.text());
   }
 
   /** The server's `sats` filter: "1,234 sats", fractions kept ("0.5 sats"). */
@@ -66,7 +73,7 @@
           showNotice(list, "New replies are on the last page.");
           return;
         }
-        const el = await fragment(msg.event_id);
+        const el = await fragment(msg.event_id, msg.html);
         if (!el || byEvent(list, msg.event_id)) return;
         const empty = document.getElementById("no-replies");
         if (empty) empty.remove();
@@ -117,7 +124,7 @@
         // A new thread tops "latest" and "newest"; a reply moves its thread up in "latest".
         const moves = firstPage && (sort === "latest" || (sort === "newest" && msg.kind === 11));
         if (!existing && !moves) return;
-        const el = await fragment(threadId);
+        const el = await fragment(threadId, msg.row_html);
         if (!el) return;
         const current = byEvent(list, threadId);
         if (moves) {
@@ -137,13 +144,32 @@
         const row = byEvent(list, msg.thread);
         if (!row) return;
         if (msg.is_hidden) { row.remove(); return; }
-        const el = await fragment(msg.thread);  // fresh counters and pinned/locked flags
+        const el = await fragment(msg.thread, msg.row_html);  // fresh counters and flags
         if (el && row.parentNode) list.replaceChild(el, row);
       }
     });
   }
 
+  // --- home page: latest across the forum -------------------------------------------------------
+  function feedPage(list) {
+    if (list.dataset.livePrepend !== "yes") return;  // older pages stay as they are
+    const keep = Number(list.dataset.livePageSize) || 20;
+    follow("/ws/feed/" + list.dataset.liveFeed + "/", (msg) => {
+      // The server sends only what the public feed shows (never a private room's post).
+      if (msg.type !== "post.published" || !msg.html || byEvent(list, msg.event_id)) return;
+      const el = element(msg.html);
+      if (!el) return;
+      const empty = document.getElementById("feed-empty");
+      if (empty) empty.remove();
+      list.insertBefore(el, list.firstChild);
+      while (list.children.length > keep) list.lastElementChild.remove();
+      flash(el);
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    const feed = document.querySelector("[data-live-feed]");
+    if (feed) feedPage(feed);
     const thread = document.querySelector("[data-live-thread]");
     if (thread) threadPage(thread);
     const board = document.querySelector("[data-live-board]");

@@ -3,9 +3,19 @@
 (function () {
   "use strict";
 
-  function csrfToken() {
+  // Pages that differ per reader carry the token in a meta tag; cached public pages (the same
+  // for everyone) carry none, so it is fetched once from /csrf, which also sets its cookie.
+  let fetchedToken = null;
+  async function csrfToken() {
     const meta = document.querySelector('meta[name="csrf-token"]');
-    return meta ? meta.content : "";
+    if (meta && meta.content) return meta.content;
+    if (!fetchedToken) {
+      fetchedToken = fetch("/csrf", { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then((response) => response.json())
+        .then((data) => data.token || "")
+        .catch(() => { fetchedToken = null; return ""; });
+    }
+    return fetchedToken;
   }
 
   async function answer(response) {
@@ -22,7 +32,7 @@
     return answer(await fetch(url, {
       method: "POST",
       credentials: "same-origin",
-      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      headers: { "Content-Type": "application/json", "X-CSRFToken": await csrfToken() },
       body: JSON.stringify(body),
     }));
   }

@@ -41,8 +41,8 @@ def test_reply_with_demo_wallet_appears_in_both_pages(new_page, forum_server, ar
     reader = new_page()
     url = _welcome_thread_url(writer, forum_server)
     reader.goto(url)
-    reader.wait_for_function("document.body.dataset.live === 'on'")
-    writer.wait_for_function("document.body.dataset.live === 'on'")
+    reader.wait_for_function("() => document.body.dataset.live === 'on'")
+    writer.wait_for_function("() => document.body.dataset.live === 'on'")
     reader.evaluate("window.__sameDocument = true")  # gone if the page reloads
 
     text = f"Hello from a real browser {uuid.uuid4().hex[:8]}"
@@ -58,7 +58,7 @@ def test_reply_with_demo_wallet_appears_in_both_pages(new_page, forum_server, ar
         post.wait_for(timeout=15_000)
         assert post.locator(".verify").count() == 1
     reader.wait_for_function(
-        f"document.getElementById('thread-sats').textContent !== {sats_before!r}"
+        f"() => document.getElementById('thread-sats').textContent !== {sats_before!r}"
     )
     assert reader.evaluate("window.__sameDocument") is True
     # "verify" serves the event exactly as signed in the writer's browser.
@@ -82,7 +82,7 @@ def test_new_thread_appears_on_the_board_for_other_viewers(new_page, forum_serve
     viewer = new_page()
     author.goto(forum_server.url + "/b/meta/")
     viewer.goto(forum_server.url + "/b/meta/")
-    viewer.wait_for_function("document.body.dataset.live === 'on'")
+    viewer.wait_for_function("() => document.body.dataset.live === 'on'")
     title = f"A thread from the browser {uuid.uuid4().hex[:6]}"
     _compose(author, "Opening post, **signed in the browser**.", title=title)
     assert "Published" in _pay_and_wait(author)
@@ -189,7 +189,8 @@ def test_a_nip07_extension_signs_when_present(browser, forum_server, artifacts):
         page = context.new_page()
         _welcome_thread_url(page, forum_server)
         page.wait_for_function(
-            "document.querySelector('#compose .identity').textContent.includes('Nostr extension')"
+            "() => document.querySelector('#compose .identity')"
+            ".textContent.includes('Nostr extension')"
         )
         text = f"Signed by my extension {uuid.uuid4().hex[:6]}"
         _compose(page, text)
@@ -223,7 +224,7 @@ def test_browser_key_export_and_import(new_page, forum_server, artifacts):
     page.fill("#key-dialog .key-import-input", nostr.nsec_encode(secret))
     page.click("#key-dialog .key-import")
     page.wait_for_function(
-        "document.querySelector('.key-import-result').textContent === 'Imported.'"
+        "() => document.querySelector('.key-import-result').textContent === 'Imported.'"
     )
     expected = nostr.npub_encode(nostr.public_key(secret))
     assert page.inner_text("#key-dialog .key-npub") == expected

@@ -38,9 +38,10 @@ def test_malformed(poster, board):
     assert_rejected(entry, "malformed", "invalid")
 
 
-def test_unsupported_version_is_malformed(poster, board):
+def test_unsupported_version(poster, board):
     entry = poster.pay({R["version"]: b"7", R["topup"]: b"x"}, 1_000)
-    assert_rejected(entry, "malformed", "invalid")
+    rejection = assert_rejected(entry, "unsupported_version", "invalid")
+    assert "protocol version 7 is not supported" in rejection.message
 
 
 def test_bad_signature(poster, board, alice_key):

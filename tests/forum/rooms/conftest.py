@@ -8,6 +8,7 @@ from forum import nostr, protocol
 from forum.models import Board
 from forum.services import rooms
 from tests.forum.core.conftest import Poster
+from tests.forum.hold.conftest import held_net, hold, listening  # noqa: F401 (fixtures)
 
 PASSWORD = "correct horse battery staple"
 

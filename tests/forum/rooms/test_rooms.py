@@ -19,6 +19,8 @@ from tests.forum.rooms.conftest import PASSWORD, unlock
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PHRASE = "Zanzibar-Quokka-7731"
+# A well-formed verifier at the most `verifier_parse` allows (N=2^16, r=16), not computed.
+COSTLY_VERIFIER = "scrypt$65536$16$1$" + "A" * 22 + "$" + "A" * 43
 
 
 def test_renting_a_room_by_keysend_opens_an_unlisted_board(room_poster, room_price, keys):
@@ -56,6 +58,8 @@ def test_an_underpaid_room_waits_for_a_top_up(room_poster, room_price, keys):
     [
         ([["d", "x1"], ["name", "n"], ["verifier", "scrypt$16384$8$1$AAAA$AAAA"]], "d tag"),
         ([["d", "bad-verifier"], ["name", "n"], ["verifier", "plain:secret"]], "verifier"),
+        # Valid scrypt, but 128 MiB per check: every unlock attempt would cost that much.
+        ([["d", "costly"], ["name", "n"], ["verifier", COSTLY_VERIFIER]], "costs too much"),
         ([["d", "no-name"], ["verifier", rooms.verifier_make(password="p")]], "name"),
         (
             [["d", "forever"], ["name", "n"], ["verifier", rooms.verifier_make(password="p")]]

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from forum import nostr
 from forum.models import Author, Board, Event, Post, Thread
+from forum.services.versions import versions_bump
 
 _settle = count(1)
 
@@ -72,6 +73,7 @@ def thread(
     on.post_count += 1
     on.last_activity_at = at
     on.save(update_fields=["thread_count", "post_count", "last_activity_at"])
+    versions_bump(board=on.slug, thread=signed.id)  # as publishing does
     return row, signed
 
 
@@ -119,5 +121,6 @@ def replies(
         )
         person.reply_count += n
         person.save(update_fields=["reply_count"])
+        versions_bump(board=on.slug, thread=root_event.id)
     root.refresh_from_db()
     return made
