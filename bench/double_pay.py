@@ -140,9 +140,9 @@ def run(races: int, copies: int, parts: int) -> str:
     with tempfile.TemporaryDirectory(prefix="bench-double-pay-") as tmp:
         data_dir = Path(tmp)
         setup_django(data_dir)
+        from forum.ingest.listener import Listener
         from forum.models import Board, Event
         from forum.services import identity, node
-        from forum.ingest.listener import Listener
         from forum.tasks import recorded_handle
 
         net = start_simnet(data_dir / "simnet")

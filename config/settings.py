@@ -120,7 +120,10 @@ if REDIS_URL:
         }
     }
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        },
         # Public pages, post cards and their versions (forum.services.versions), shared by
         # every web process; entries are keyed by version, so no expiry is needed for
         # correctness (the per-entry timeouts only return memory).

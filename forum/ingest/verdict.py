@@ -87,9 +87,7 @@ def decide(
         finding = Finding(Reason.DUPLICATE, {"what": "this event"})
         return Verdict(Action.REJECT, finding, board=existing.board, existing=existing)
     # New, or rejected before (banned, unknown board, ...): a new payment gets a fresh hearing.
-    checked = rules.event_content_check(
-        parsed, at=at, lookups=lookups, settle_slack=settle_slack
-    )
+    checked = rules.event_content_check(parsed, at=at, lookups=lookups, settle_slack=settle_slack)
     board = checked.board
     if checked.finding is not None:
         return Verdict(Action.REJECT, checked.finding, board=board, existing=existing)
