@@ -33,6 +33,7 @@ SETTLE_RESOLUTION = timedelta(seconds=1) - timedelta(microseconds=1)
 # Constants, not settings: a rebuild from the node must judge every payment as it was judged.
 CREATED_AT_MAX_AHEAD = timedelta(minutes=15)
 CREATED_AT_MAX_BEHIND = timedelta(hours=24)
+_UNITS = (("year", 365 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,21 @@ def _malformed(detail: str) -> Finding:
 
 
 def _span(seconds: float) -> str:
-    """A rough human length of time: "20 minutes", "3 hours", "52 years"."""
-    for unit, size in (("year", 365 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60)):
-        if seconds >= size:
-            count = int(seconds // size)
-            return f"{count} {unit}{'s' if count != 1 else ''}"
-    count = int(seconds)
-    return f"{count} second{'s' if count != 1 else ''}"
+    """A length of time in its two largest units: "15 minutes 59 seconds", "79 years 20 days"
+    (hours up to two days: "36 hours" reads better than "1 day 12 hours")."""
+    rest = max(0, int(seconds))
+    units = [(u, size) for u, size in _UNITS if u != "day" or rest >= 2 * 86400]
+    for i, (unit, size) in enumerate(units):
+        if rest < size and size > 1:
+            continue
+        count, rest = divmod(rest, size)
+        words = [f"{count} {unit}{'s' if count != 1 else ''}"]
+        if i + 1 < len(units) and rest >= units[i + 1][1]:
+            nunit, nsize = units[i + 1]
+            ncount = rest // nsize
+            words.append(f"{ncount} {nunit}{'s' if ncount != 1 else ''}")
+        return " ".join(words)
+    return "0 seconds"
 
 
 def created_at_check(
