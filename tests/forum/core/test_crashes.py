@@ -96,6 +96,9 @@ def test_listener_sigkill_mid_stream_then_restart(forum_node, board, subprocess_
 
     sender = threading.Thread(target=send)
     try:
+        # Payments start once the first listener streams, so it is killed mid-stream (with
+        # group commit, a listener started late would catch up on all of them at once).
+        wait_for(lambda: "first holds the lease" in log_tail(log), 60, f"first\n{log_tail(log)}")
         sender.start()
         wait_for(lambda: LedgerEntry.objects.count() >= 8, 60, f"first listener\n{log_tail(log)}")
         first.send_signal(signal.SIGKILL)
@@ -103,6 +106,9 @@ def test_listener_sigkill_mid_stream_then_restart(forum_node, board, subprocess_
         time.sleep(0.5)  # payments keep settling while no listener runs
         second = start_listener(env, log, "second")
         try:
+            wait_for(
+                lambda: "second holds the lease" in log_tail(log), 60, f"second\n{log_tail(log)}"
+            )
             sender.join(120)
             wait_for(
                 lambda: LedgerEntry.objects.count() >= total,

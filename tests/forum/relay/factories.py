@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from django.utils import timezone
@@ -110,7 +111,8 @@ def publish_via_core(event: nostr.Event, board: Board) -> Event:
         purpose=LedgerEntry.Purpose.MESSAGE,
         amount_msat=10**9,  # more than any price: this factory is about publishing
         settle_index=(last.first() or 0) + 1,
-        settled_at=timezone.now(),
+        # Paid when it was signed: relay tests date their events freely.
+        settled_at=datetime.fromtimestamp(event.created_at, tz=UTC),
         is_keysend=True,
         custom_records=ledger.records_to_json(protocol.encode_event(event)),
         pubkey=event.pubkey,
