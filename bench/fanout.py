@@ -72,6 +72,7 @@ def raise_file_limit() -> None:
 
 _PUBLISHED = '{"type": "post.published"'
 _EVENT_ID = '"event_id": "'
+_BATCH = '{"type": "batch"'
 
 
 async def clients_run(url: str, origin: str, count: int, concurrency: int, out: Path) -> None:
@@ -93,6 +94,10 @@ async def clients_run(url: str, origin: str, count: int, concurrency: int, out: 
                 if raw.startswith(_PUBLISHED):
                     at = raw.find(_EVENT_ID) + len(_EVENT_ID)
                     received.setdefault(raw[at : at + 64], []).append(now)
+                elif raw.startswith(_BATCH):  # several messages in one frame (under load)
+                    for message in json.loads(raw)["messages"]:
+                        if message.get("type") == "post.published":
+                            received.setdefault(message["event_id"], []).append(now)
         except websockets.ConnectionClosed:
             pass
 

@@ -153,6 +153,11 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
+# A task is acknowledged when it has run, not when it is taken: a worker killed mid-task leaves
+# it unacknowledged. A pool child that dies (OOM, SIGKILL) gets its task re-queued at once by
+# the worker's main process (reject on worker lost); if the main process dies too, the broker
+# hands its taken tasks out again after the visibility timeout. Every task is idempotent, so a
+# task that runs longer than that timeout and is handed out twice is only wasted work.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -160,7 +165,16 @@ CELERY_TASK_SOFT_TIME_LIMIT = 60
 CELERY_TASK_TIME_LIMIT = 90
 CELERY_RESULT_EXPIRES = 3600
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+# Keep it above the longest countdown a task is retried with (`forum.tasks`: 10 s at most).
+BROKER_VISIBILITY_TIMEOUT_SECONDS = int(os.environ.get("BROKER_VISIBILITY_TIMEOUT_SECONDS", "30"))
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": BROKER_VISIBILITY_TIMEOUT_SECONDS,
+    # Every worker looks for such tasks every 5 s (kombu's default is every 10 x 10 s), and a
+    # worker killed during that look holds its lock for a minute at most (default 5 minutes).
+    "unacked_restore_interval": 5,
+    "unacked_restore_throttle": 1,
+    "unacked_mutex_expire": 60,
+}
 # Celery's Django fixup closes every database connection before and after each task unless this
 # is set, so every task (two per post) opened a new PostgreSQL session and CONN_MAX_AGE never
 # applied. With it the fixup leaves them alone, and `config.celery` closes them the way Django

@@ -3,9 +3,11 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from config.views import favicon
 from forum.relay import views as relay_views
 
 urlpatterns = [
+    path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("mod/", include("forum.urls_moderation")),
     path("api/", include("forum.urls_api")),

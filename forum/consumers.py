@@ -21,8 +21,13 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
+from django.http import Http404
 
 from forum import realtime
+from forum.selectors import pages as sel
+from forum.templatetags.feed_tags import feed_item
+from forum.templatetags.forum_tags import thread_row
+from forum.views.page_cache import cards_render
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +40,7 @@ FEED_GROUP = "home.latest"
 _SOURCE_GROUP = {FEED_GROUP: realtime.PUBLIC_FEED_GROUP}
 
 MAX_STATUS_FOLLOWS = 50
+MAX_BATCH = 50  # messages in one frame, at most
 
 # Channel layers forget a group member after `group_expiry` (a day by default); a process whose
 # readers stay on a page longer must say again that it is there.
@@ -50,13 +56,6 @@ def _public_html(group: str, message: dict[str, Any]) -> dict[str, str] | None:
     Uses only the public selectors: a private room's post is never rendered here (and never
     stored in the page cache); room pages keep fetching what they show per session.
     """
-    from django.http import Http404
-
-    from forum.selectors import pages as sel
-    from forum.templatetags.feed_tags import feed_item
-    from forum.templatetags.forum_tags import thread_row
-    from forum.views.page_cache import cards_render
-
     kind = message.get("type")
     payload = message.get("payload") or {}
     if group == FEED_GROUP:
@@ -138,30 +137,71 @@ class GroupHub:
                         log.warning("refreshing group %s failed", group, exc_info=True)
 
     async def _read(self, group: str, channel: str) -> None:
-        while True:
-            message = await self.layer.receive(channel)
-            try:
-                await self._deliver(group, message)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("live message for %s not delivered", group)
+        # Receiving and sending are separate tasks so that messages arriving while a fan-out is
+        # under way queue here and leave together (see `_send`).
+        pending: asyncio.Queue = asyncio.Queue()
+        sender = asyncio.ensure_future(self._send(group, pending))
+        try:
+            while True:
+                try:
+                    message = await self.layer.receive(channel)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # a dropped Redis connection: keep the page live
+                    log.exception("receiving live messages for %s failed; retrying", group)
+                    await asyncio.sleep(1)
+                    continue
+                pending.put_nowait(message)
+        finally:
+            sender.cancel()
 
-    async def _deliver(self, group: str, message: dict[str, Any]) -> None:
+    async def _send(self, group: str, pending: asyncio.Queue) -> None:
+        """Write each message to every local socket; under load, several in one frame.
+
+        A socket write costs the same for one message or ten, so when messages wait (a reply
+        and its `thread.updated`, a burst of replies), a page's socket gets them as one
+        `{"type": "batch", "messages": [...]}` frame (live.js unpacks it). Status sockets (the
+        composer's) always get single messages.
+        """
+        batchable = not group.startswith("status.")
+        while True:
+            items = []
+            message = await pending.get()
+            while True:
+                try:
+                    item = await self._prepare(group, message)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("live message for %s not delivered", group)
+                    item = None
+                if item is not None:
+                    items.append(item)
+                if not batchable or pending.empty() or len(items) >= MAX_BATCH:
+                    break
+                message = pending.get_nowait()
+            if not items or not self.members.get(group):
+                continue
+            frame = items[0] if len(items) == 1 else {"type": "batch", "messages": items}
+            # One ASGI message for all: what `consumer.send(text_data=...)` would build per socket.
+            asgi_message = {"type": "websocket.send", "text": json.dumps(frame)}
+            for consumer in list(self.members.get(group, ())):
+                try:
+                    await consumer.base_send(asgi_message)
+                except Exception:  # one broken socket must not starve the others
+                    log.debug("send to a live socket failed", exc_info=True)
+
+    async def _prepare(self, group: str, message: dict[str, Any]) -> dict[str, Any] | None:
+        """What the browser is told about one channel-layer message, or None (not for it)."""
         kind = message.get("type")
         if kind not in _RELAYED or not self.members.get(group):
-            return
+            return None
         extras: dict[str, str] | None = {}
         if group == FEED_GROUP or group.startswith(("thread.", "board.")):
             extras = await _render_extras(group, message)
             if extras is None:
-                return
-        text = json.dumps({"type": kind, **(message.get("payload") or {}), **extras})
-        for consumer in list(self.members.get(group, ())):
-            try:
-                await consumer.send(text_data=text)
-            except Exception:  # one broken socket must not starve the others
-                log.debug("send to a live socket failed", exc_info=True)
+                return None
+        return {"type": kind, **(message.get("payload") or {}), **extras}
 
 
 _hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupHub] = weakref.WeakKeyDictionary()

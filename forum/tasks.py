@@ -1,5 +1,12 @@
 """Celery tasks and the embedded process's timers: thin adapters that run one stage or service,
-are safe to run twice, and queue the next step from the outcome it returned."""
+are safe to run twice, and queue the next step from the outcome it returned.
+
+Delivery: `acks_late` with `reject_on_worker_lost` (config/settings.py), so a task whose worker
+died runs again: at once when a pool child died, after BROKER_VISIBILITY_TIMEOUT_SECONDS when
+the whole worker did. A countdown longer than that timeout would be handed out again while it
+waits, so retries back off to 10 s at most, and what waits longer (a tip forward's next
+attempt) is kept as a due time in the database and queued by a periodic task when due.
+"""
 
 from __future__ import annotations
 
@@ -65,7 +72,7 @@ RECONCILE_TASK_SECONDS = 5.0
     ignore_result=True,
     autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=0.2,
-    retry_backoff_max=30,
+    retry_backoff_max=10,
     retry_jitter=True,
     max_retries=None,  # a database that is away comes back; the rows wait in the ledger
 )
@@ -109,20 +116,20 @@ def sweep_handle(report: SweepReport) -> None:
     acks_late=True,
     autoretry_for=TRANSIENT_ERRORS,
     retry_backoff=1,
-    retry_backoff_max=300,
+    retry_backoff_max=10,
     retry_jitter=True,
     max_retries=8,
 )
 def tip_forward(self, tip_payment_hash: str) -> str:
-    """Forward one tip's share to its author's node (idempotent by the tip's payment hash)."""
+    """Forward one tip's share to its author's node (idempotent by the tip's payment hash).
+
+    A failed keysend is not retried here: the row records when the next attempt is due and the
+    periodic `tips_forward_due` queues it then (a countdown of minutes would outlive the
+    broker's visibility timeout and be handed out again while it waits).
+    """
     from forum.services import tips
 
-    outcome = tips.tip_forward_attempt(tip_payment_hash=tip_payment_hash)
-    if outcome.state == tips.State.PENDING and not self.request.is_eager:
-        # A failed keysend: try again after the backoff the row now records. (Eagerly, a
-        # retry would run at once; the periodic `tips_forward_due` picks it up instead.)
-        raise self.retry(countdown=outcome.retry_in, max_retries=tips.max_attempts())
-    return outcome.state
+    return tips.tip_forward_attempt(tip_payment_hash=tip_payment_hash).state
 
 
 @shared_task(name="forum.tips_forward_due", acks_late=True, ignore_result=True)

@@ -11,7 +11,7 @@ counter table with `Case` deltas, so counters still commute with moderation's ow
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,12 +25,14 @@ from forum.models import (
     Ban,
     Board,
     Event,
+    EventTag,
     MessagePart,
     ModerationAction,
     Post,
     Rejection,
     Thread,
 )
+from forum.relay.index import indexed_keys
 
 EVENT_FIELDS = (
     "board",
@@ -70,6 +72,7 @@ class BatchState:
         self.new_posts: list[Post] = []
         self.new_parts: list[MessagePart] = []
         self.new_rejections: list[Rejection] = []
+        self.new_tags: list[EventTag] = []  # the relay's tag index of published events
         self._resolutions: list[tuple[list[str], datetime, str, Event | None, str]] = []
         self._deltas: dict[type[Model], dict[int, dict[str, int]]] = defaultdict(
             lambda: defaultdict(lambda: defaultdict(int))
@@ -285,6 +288,10 @@ class BatchState:
         self._numbers[_thread_key(thread)] = 0
         self.new_threads.append(thread)
 
+    def tags_add(self, event: Event, tags: Iterable[Sequence[Any]]) -> None:
+        """The relay's index rows of a published event (see `forum.relay.index`)."""
+        self.new_tags.extend(EventTag(event=event, key=key) for key in indexed_keys(tags))
+
     def post_add(self, post: Post) -> None:
         self._posts[post.event.event_id] = post
         self.new_posts.append(post)
@@ -351,6 +358,8 @@ class BatchState:
         if self.new_threads:
             Thread.objects.bulk_create(self.new_threads)
         self._posts_insert()
+        if self.new_tags:
+            EventTag.objects.bulk_create(self.new_tags, ignore_conflicts=True)
         if self.new_parts:
             MessagePart.objects.bulk_create(self.new_parts)
         if self.new_rejections:

@@ -20,7 +20,13 @@ The decision is the reconciler's own verdict (`verdict.decide`: `rules.event_con
   cancels the payment and the sats go back;
 - a part of a multipart set: held until the set is complete, then the joined event is checked
   and every part settled, or all of them cancelled (invalid, a duplicate part, or the first
-  part's hold time about to run out: `incomplete_parts`).
+  part's hold time about to run out: `incomplete_parts`);
+- a reply whose thread or parent is not published yet: held and checked again on every scan,
+  settled once they are, cancelled as `orphan_timeout` when its hold time is about to run out.
+
+Duplicates: a payment for an event that another payment already paid, settled here and not in
+the ledger yet (`HoldReviewer._paid`), or in the ledger and not reconciled yet, is cancelled as
+`duplicate` like one whose Event exists: the same event paid twice at once is charged once.
 
 Crash safety. One thread per listener session decides, in order (the listener's lease makes
 that one per node). A payment is settled only right after this process found it valid; a
@@ -317,6 +323,10 @@ class HoldReviewer:
     # event id -> the payment settled for it that the ledger does not show yet: the bridge
     # between our settle and the listener's row, so a copy in between is a duplicate.
     _paid: dict[str, _Payment] = field(default_factory=dict, repr=False)
+    # Payment hashes this reviewer settled that the ledger does not show yet. A stale look at
+    # one (a queued add event, a scan listed just before the settle) must not judge it again:
+    # recording a cancellation for a settled payment would hide it from the ledger.
+    _settled: dict[str, float] = field(default_factory=dict, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
     # Lookups of OPEN add events run here, so a slow node never holds up the stream.
     _lookups: ThreadPoolExecutor = field(
@@ -413,6 +423,7 @@ class HoldReviewer:
         cannot keep the others, or the expiry of part sets, from being decided.
         """
         try:
+            self._guarded(self._paid_prune)
             for invoice in self.pending():
                 if self.stop.is_set():
                     return
@@ -435,6 +446,8 @@ class HoldReviewer:
             return
         if invoice.state != "ACCEPTED" or recorded == Status.SETTLED:
             return
+        if invoice.payment_hash in self._settled:
+            return  # settled here a moment ago; the listener records it
         if recorded == Status.CANCELLED:
             self._node_cancel([invoice])  # decided before a crash: repeat, never reconsider
             return
@@ -521,20 +534,23 @@ class HoldReviewer:
 
     def _paid_prune(self) -> None:
         """Forget payments the ledger now shows (settled, or cancelled at the hold time)."""
-        if not self._paid:
+        if not self._paid and not self._settled:
             return
-        hashes = set().union(*(p.hashes for p in self._paid.values()))
+        hashes = set(self._settled).union(*(p.hashes for p in self._paid.values()))
         recorded = set(
             LedgerEntry.objects.filter(payment_hash__in=hashes).values_list(
                 "payment_hash", flat=True
             )
         )
-        # A settle that never reached the ledger (the node was lost in between) is not kept
-        # forever: the listener records a settled invoice within moments.
+        # A settle that never reached the ledger (the listener session ended in between) is
+        # not kept forever: the listener records a settled invoice within moments.
         stale = time.monotonic() - 2 * max(hold_seconds(), APPROVAL_TTL_SECONDS)
         for event_id, payment in list(self._paid.items()):
             if payment.hashes <= recorded or payment.since < stale:
                 del self._paid[event_id]
+        for payment_hash, since in list(self._settled.items()):
+            if payment_hash in recorded or since < stale:
+                del self._settled[payment_hash]
 
     def _in_flight(self, pubkey: str, board_id: int, *, exclude: str) -> int:
         approved = self._approved.get((pubkey, board_id))
@@ -697,6 +713,7 @@ class HoldReviewer:
                 # The hold time ran out first: nothing was charged; keep the attempt on record.
                 self._record_expired(self.client.lookup_invoice(invoice.payment_hash))
                 continue
+            self._settled[invoice.payment_hash] = time.monotonic()
             self.decided += 1
             log.info("hold.settled %s", invoice.payment_hash)
         if pays_event and verdict.pubkey and verdict.board is not None and verdict.event_ref:
@@ -705,6 +722,13 @@ class HoldReviewer:
 
     def _cancel(self, invoices: list[Invoice], verdict: Verdict) -> None:
         assert verdict.finding is not None
+        # Never a cancellation on record for a payment that settled (here, or at the node as
+        # a fresh lookup shows): its ledger row must be the settled one.
+        invoices = [
+            i for i in invoices if i.payment_hash not in self._settled and i.state != "SETTLED"
+        ]
+        if not invoices:
+            return
         at = timezone.now()
         with transaction.atomic():
             entries, rejection = [], None

@@ -4,20 +4,30 @@ Read-only: ``REQ`` runs stored queries (one per filter) then follows the public 
 live events; ``CLOSE`` ends a subscription; an ``EVENT`` from a client is answered ``OK false``
 with a ``blocked:`` message saying how to publish by keysend and at what price. Like every
 consumer here it only relays: reads go through ``forum.relay.selectors``.
+
+Every database read of the relay runs on its own few threads (`relay_read`), not through
+Channels' ``database_sync_to_async``: that one runs every consumer's database calls on a
+single shared thread, so relay queries queued there held up every websocket handshake of the
+site (the session and user lookups of ``/ws/...`` wait on that thread too). A flood of REQs
+now queues only behind other relay reads.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.db import close_old_connections
 
 from forum import nostr, realtime
 from forum.relay import selectors
@@ -34,6 +44,38 @@ log = logging.getLogger(__name__)
 
 # How long an EVENT answer may wait for the node's pubkey before it is sent without it.
 NODE_LOOKUP_TIMEOUT_SECONDS = 2.0
+# A client's filters are logged (when their query fails) up to this many characters.
+LOGGED_FILTER_CHARS = 300
+
+_T = TypeVar("_T")
+_relay_threads = ThreadPoolExecutor(
+    max_workers=int(getattr(settings, "RELAY_QUERY_THREADS", 2)),
+    thread_name_prefix="relay-read",
+)
+
+
+def _with_connection(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    # What database_sync_to_async does around each call: drop connections that are broken
+    # or past CONN_MAX_AGE, before and after.
+    close_old_connections()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        close_old_connections()
+
+
+async def relay_read(fn: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """Run a (sync) database read on the relay's own threads."""
+    call = functools.partial(_with_connection, fn, *args, **kwargs)
+    return await asyncio.get_running_loop().run_in_executor(_relay_threads, call)
+
+
+def excerpt(value: Any, limit: int = LOGGED_FILTER_CHARS) -> str:
+    """A client payload for a log line: its first `limit` characters and its full size."""
+    text = json.dumps(value, ensure_ascii=False, default=repr)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text)} characters)"
 
 
 @dataclass
@@ -164,14 +206,27 @@ class RelayConsumer(AsyncWebsocketConsumer):
             for flt in filters
         ]
         try:
-            stored = await database_sync_to_async(selectors.events_for_filters)(plan)
+            stored = await relay_read(
+                selectors.events_for_filters, plan, time_limit=limits.query_seconds
+            )
+        except selectors.QueryTooSlow:
+            log.warning(
+                "relay query stopped after %s s: %s", limits.query_seconds, excerpt(raw_filters)
+            )
+            self.subscriptions.pop(subid, None)
+            await self.closed(
+                subid,
+                f"error: the stored query took over {limits.query_seconds:g} s and was stopped;"
+                " ask for fewer events or narrower filters",
+            )
+            return
         except Exception:
-            log.exception("relay query failed for %r", raw_filters)
+            log.exception("relay query failed for %s", excerpt(raw_filters))
             self.subscriptions.pop(subid, None)
             await self.closed(subid, "error: the stored query failed, try again later")
             return
         for event in stored:
-            subscription.sent.add(event.data["id"])
+            subscription.sent.add(event.id)
             await self.send_event(subid, event.raw)
         await self.send_message("EOSE", subid)
 
@@ -194,7 +249,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
             await self.send_message("OK", event_id, False, f"invalid: {exc.message}")
             return
         board_slug = event.tag_value("h")
-        boards = await database_sync_to_async(selectors.listed_board_prices)()
+        boards = await relay_read(selectors.listed_board_prices)
         try:
             # Not on the shared thread-sensitive worker: a hung RPC to lnd there would stall
             # every consumer's database reads behind it. This lookup touches no database.
@@ -235,7 +290,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
         raw: str | None = None
         if data is None:
             # The broadcast did not carry the event: read it (and its visibility) once.
-            raw = await database_sync_to_async(selectors.servable_event_raw)(event_id)
+            raw = await relay_read(selectors.servable_event_raw, event_id)
             if raw is None:
                 return
             data = json.loads(raw)
@@ -250,7 +305,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
             # Never trust the broadcast alone for visibility: an unlisted board (private room)
             # or a post hidden in the meantime must not reach a relay client. One query, and
             # only for events some subscription on this socket actually wants.
-            raw = await database_sync_to_async(selectors.servable_event_raw)(event_id)
+            raw = await relay_read(selectors.servable_event_raw, event_id)
             if raw is None:
                 return
         for subid in targets:

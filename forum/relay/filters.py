@@ -6,7 +6,6 @@ after the database prefilter) and which live events an open subscription receive
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -170,13 +169,3 @@ def effective_limit(flt: Filter, *, default_limit: int, max_limit: int) -> int:
 def newest_first_key(event: Mapping[str, Any]) -> tuple[int, str]:
     """NIP-01 order for stored results: newest first, ties broken by the lowest id."""
     return (-event["created_at"], event["id"])
-
-
-def tag_needle(letter: str, value: str) -> str:
-    """The text ``["<letter>","<value>"`` as it appears in an event's compact canonical JSON.
-
-    Inside a JSON string every ``"`` is escaped, so this sequence can only occur where a tag
-    named ``letter`` starts with ``value`` as its first value: a substring search for it is an
-    exact tag match on the stored JSON (the forum stores events compact, non-ASCII verbatim).
-    """
-    return json.dumps([letter, value], separators=(",", ":"), ensure_ascii=False)[:-1]

@@ -34,6 +34,8 @@ class RelayLimits:
     max_limit: int = 500
     default_limit: int = 100
     max_subid_length: int = 64
+    # Not a NIP-11 field: the stored queries of one REQ are stopped after this many seconds.
+    query_seconds: float = 5.0
 
     @classmethod
     def from_settings(cls) -> RelayLimits:

@@ -9,17 +9,22 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FuturesTimeout
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from django.conf import settings
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Max, Q, QuerySet
 
-from forum.models import Board, Event
+from forum.models import Board, Event, EventTag
 from forum.nostr import KIND_REPLY, KIND_THREAD
-from forum.relay.filters import Filter, matches, newest_first_key, tag_needle
+from forum.relay.filters import Filter
+from forum.relay.index import tag_key
 
 
 def servable_events() -> QuerySet[Event]:
@@ -36,20 +41,35 @@ def servable_events() -> QuerySet[Event]:
 
 @dataclass(frozen=True)
 class StoredEvent:
-    """An event as stored (``raw`` is sent verbatim) plus its parsed form for matching."""
+    """An event as stored: ``raw`` is sent verbatim; ``id`` and ``created_at`` order it."""
 
     raw: str
-    data: dict[str, Any]
+    id: str
+    created_at: int
+
+    @cached_property
+    def data(self) -> dict[str, Any]:
+        """The parsed event (for a caller that needs more than the id and the time)."""
+        return json.loads(self.raw)
+
+
+# The kinds this relay serves: a filter for others matches nothing, with no query at all.
+SERVED_KINDS = frozenset({KIND_THREAD, KIND_REPLY})
 
 
 def events_for_filter(flt: Filter, *, limit: int) -> list[StoredEvent]:
     """Stored events matching ``flt``, newest first, ties by lowest id: exactly one query.
 
-    Tag conditions run in SQL (``h`` as the board's slug, other letters as an exact substring
-    of the canonical JSON, see ``tag_needle``) so that LIMIT counts only real matches. Rows are
-    re-checked with the pure matcher, because SQLite's LIKE ignores ASCII case.
+    Every condition is exact in SQL, so LIMIT counts only real matches and nothing is parsed
+    or re-checked in Python: ``ids``/``authors``/``kinds`` and the time bounds are column
+    conditions, ``#h`` is the board's slug, and any other tag letter is a set-membership
+    lookup in the tag index (``forum.relay.index``), one ``key IN (...)`` per letter. Its
+    cost grows with the number of values and of matching rows, never with the size of the
+    stored JSON or the length of a value.
     """
     if limit <= 0 or not flt.can_match:
+        return []
+    if flt.kinds is not None and flt.kinds.isdisjoint(SERVED_KINDS):
         return []
     qs = servable_events()
     if flt.ids is not None:
@@ -57,7 +77,7 @@ def events_for_filter(flt: Filter, *, limit: int) -> list[StoredEvent]:
     if flt.authors is not None:
         qs = qs.filter(pubkey__in=flt.authors)
     if flt.kinds is not None:
-        qs = qs.filter(kind__in=flt.kinds)
+        qs = qs.filter(kind__in=flt.kinds & SERVED_KINDS)
     if flt.since is not None:
         qs = qs.filter(created_at__gte=flt.since)
     if flt.until is not None:
@@ -67,22 +87,57 @@ def events_for_filter(flt: Filter, *, limit: int) -> list[StoredEvent]:
             # The board tag: the core files each event under the board its `h` tag names.
             qs = qs.filter(board__slug__in=values)
             continue
-        any_value = Q()
-        for value in sorted(values):
-            any_value |= Q(raw_json__contains=tag_needle(letter, value))
-        qs = qs.filter(any_value)
-    rows = qs.order_by("-created_at", "event_id").values_list("raw_json", flat=True)[:limit]
-    stored = [StoredEvent(raw, json.loads(raw)) for raw in rows]
-    return [event for event in stored if matches(flt, event.data)]
+        keys = sorted(tag_key(letter, value) for value in values)
+        qs = qs.filter(pk__in=EventTag.objects.filter(key__in=keys).values("event_id"))
+    rows = qs.order_by("-created_at", "event_id").values_list("raw_json", "event_id", "created_at")
+    return [StoredEvent(*row) for row in rows[:limit]]
 
 
-def events_for_filters(filters: list[tuple[Filter, int]]) -> list[StoredEvent]:
-    """Union of several filters (OR), each with its own limit; one query per filter."""
+class QueryTooSlow(Exception):
+    """The stored query ran past its time limit and was stopped by the database."""
+
+
+@contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    """Stop the queries run inside after `seconds`: a backstop for a plan that turns out
+    costly (PostgreSQL's statement_timeout; on SQLite a progress handler that interrupts)."""
+    if seconds is None:
+        yield
+        return
+    deadline = time.monotonic() + seconds
+    try:
+        if connection.vendor == "postgresql":
+            with transaction.atomic(), connection.cursor() as cursor:
+                milliseconds = str(max(1, int(seconds * 1000)))
+                cursor.execute("SELECT set_config('statement_timeout', %s, true)", [milliseconds])
+                yield
+        elif connection.vendor == "sqlite":
+            connection.ensure_connection()
+            sqlite = connection.connection
+            sqlite.set_progress_handler(lambda: time.monotonic() > deadline, 1000)
+            try:
+                yield
+            finally:
+                sqlite.set_progress_handler(None, 0)
+        else:
+            yield
+    except DatabaseError as exc:
+        if time.monotonic() >= deadline:
+            raise QueryTooSlow(f"stopped after {seconds:g} s") from exc
+        raise
+
+
+def events_for_filters(
+    filters: list[tuple[Filter, int]], *, time_limit: float | None = None
+) -> list[StoredEvent]:
+    """Union of several filters (OR), each with its own limit; one query per filter, all
+    within `time_limit` seconds (else `QueryTooSlow`)."""
     seen: dict[str, StoredEvent] = {}
-    for flt, limit in filters:
-        for event in events_for_filter(flt, limit=limit):
-            seen.setdefault(event.data["id"], event)
-    return sorted(seen.values(), key=lambda event: newest_first_key(event.data))
+    with _time_limit(time_limit):
+        for flt, limit in filters:
+            for event in events_for_filter(flt, limit=limit):
+                seen.setdefault(event.id, event)
+    return sorted(seen.values(), key=lambda event: (-event.created_at, event.id))
 
 
 def servable_event_raw(event_id: str) -> str | None:

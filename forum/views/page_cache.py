@@ -4,7 +4,7 @@ Two layers, both in the `pages` cache (`forum.services.versions`):
 
 - **Post cards.** A reply is an immutable signed event, so its card (author, content rendered
   from Markdown, links) only changes when its sats change (a tip) or its parent is hidden; it
-  is stored under exactly those. A thread page after a new reply renders one card, not fifty.
+  is stored under its event id and those (and its number and alias, which a rebuild sets). A thread page after a new reply renders one card, not fifty.
 - **Whole pages.** Home, board and thread pages are stored under the versions they depend on
   plus the URL. The same versions give the HTTP validators (`ETag`, `Last-Modified`), so a
   conditional GET is answered 304 before anything is rendered or queried.
@@ -92,8 +92,13 @@ def ages_refresh(html: str) -> str:
 
 
 def _card_key(post) -> str:
+    # Everything a card shows that is not fixed by its signed event: sats (tips), whether the
+    # parent it quotes is hidden, its number and the author's alias (both rebuilt from the
+    # node by `rebuild_from_node`).
     parent_hidden = bool(post.parent_id and post.parent.is_hidden)
-    return f"card:{code_fingerprint()}:{post.event.event_id}:{post.sats_msat}:{int(parent_hidden)}"
+    what = f"{post.sats_msat}|{int(parent_hidden)}|{post.number}|{post.author.alias}"
+    digest = hashlib.sha256(what.encode()).hexdigest()[:16]
+    return f"card:{code_fingerprint()}:{post.event.event_id}:{digest}"
 
 
 def cards_render(posts: Iterable) -> list[SafeString]:

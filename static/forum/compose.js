@@ -176,13 +176,17 @@
       const q = this.quote;
       this.quoteBox.hidden = false;
       this.quoteBox.querySelector(".amount").textContent = sats(q.priceMsat);
-      let detail = "";
+      // "(10 sats × 2²: you posted 2 times here in the last 60 min)", the power as a superscript.
+      const detail = this.quoteBox.querySelector(".quote-detail");
+      detail.replaceChildren();
       if (q.recent > 0) {
-        detail = "(" + sats(q.base) + " × " + q.factor + (q.recent > 1 ? "^" + q.recent : "") +
-          ": you posted " + q.recent + " time" + (q.recent > 1 ? "s" : "") + " here in the last " +
-          Math.round(q.window / 60) + " min)";
+        detail.append("(" + sats(q.base) + " × " + q.factor);
+        if (q.recent > 1) detail.append(Object.assign(document.createElement("sup"), { textContent: String(q.recent) }));
+        detail.append(": you posted " + (q.recent === 1 ? "once" : q.recent + " times") + " here in the last " +
+          Math.round(q.window / 60) + " min)");
       }
-      this.quoteBox.querySelector(".quote-detail").textContent = detail;
+      // A new price is a new post: what happened to the previous one is no longer news.
+      if (this.finished) this.statusBox.hidden = true;
       const w = wallet();
       const payButton = this.quoteBox.querySelector(".compose-pay");
       const line = this.quoteBox.querySelector(".wallet-line");

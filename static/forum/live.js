@@ -20,7 +20,12 @@
       socket = new WebSocket(socketUrl(path));
       socket.addEventListener("open", () => { delay = 500; document.body.dataset.live = "on"; });
       socket.addEventListener("message", (e) => {
-        try { onMessage(JSON.parse(e.data)); } catch (err) { console.error(err); }
+        let data;
+        try { data = JSON.parse(e.data); } catch (err) { console.error(err); return; }
+        // Under load the server sends several messages in one frame, in order.
+        for (const msg of data.type === "batch" ? data.messages : [data]) {
+          try { onMessage(msg); } catch (err) { console.error(err); }
+        }
       });
       socket.addEventListener("close", () => {
         document.body.dataset.live = "off";
@@ -65,7 +70,6 @@
   function threadPage(list) {
     const threadId = list.dataset.liveThread;
     const canAppend = list.dataset.liveAppend === "yes";
-    const countEl = document.getElementById("reply-count");
     follow("/ws/thread/" + threadId + "/", async (msg) => {
       if (msg.type === "post.published" && msg.kind === 1111 && msg.thread_event_id === threadId) {
         if (byEvent(list, msg.event_id)) return;
@@ -81,7 +85,8 @@
         flash(el);
         document.dispatchEvent(new CustomEvent("forum:post-added", { detail: { element: el, eventId: msg.event_id } }));
       } else if (msg.type === "thread.updated" && msg.thread === threadId) {
-        if (countEl && typeof msg.reply_count === "number") countEl.textContent = String(msg.reply_count);
+        if (typeof msg.reply_count === "number") showReplyCount(list, msg.reply_count);
+        showFlags(msg);
         const satsEl = document.getElementById("thread-sats");
         if (satsEl && typeof msg.sats_msat === "number") satsEl.textContent = satsText(msg.sats_msat);
         if (msg.is_hidden) showNotice(list, "Moderators hid this thread.");
@@ -90,14 +95,50 @@
           // A reply paid now would be rejected (thread_locked): say so before anyone pays.
           composer.replaceWith(Object.assign(document.createElement("p"), {
             className: "notice",
+            id: "locked-notice",
             textContent: "This thread is locked: new replies are rejected (and not published).",
           }));
+        }
+        const lockedNotice = document.getElementById("locked-notice");
+        if (msg.is_locked === false && lockedNotice) {
+          lockedNotice.textContent = "Moderators reopened this thread: reload the page to reply.";
         }
       } else if (msg.type === "post.hidden" && msg.event_id) {
         const el = byEvent(list, msg.event_id);
         if (el) el.remove();
       }
     });
+  }
+
+  /** "1 reply", "2 replies"; with none the heading goes and the list says "No replies yet." */
+  function showReplyCount(list, count) {
+    const head = document.getElementById("replies-head");
+    if (!head) return;
+    head.querySelector("#reply-count").textContent = String(count);
+    head.querySelector("#reply-noun").textContent = count === 1 ? "reply" : "replies";
+    head.hidden = count === 0;
+    if (count === 0 && !list.querySelector(".post, #no-replies")) {
+      list.append(Object.assign(document.createElement("p"), {
+        className: "empty", id: "no-replies", textContent: "No replies yet.",
+      }));
+    }
+  }
+
+  /** The "pinned" and "locked" tags before the title, in the order the page renders them. */
+  function showFlags(msg) {
+    const heading = document.querySelector("h1.thread-heading");
+    if (!heading) return;
+    for (const [name, text, on] of [["tag-lock", "locked", msg.is_locked], ["tag-pin", "pinned", msg.is_pinned]]) {
+      if (typeof on !== "boolean") continue;
+      const tag = heading.querySelector("." + name);
+      if (!on && tag) tag.remove();
+      if (on && !tag) {
+        const added = Object.assign(document.createElement("span"), { className: "tag " + name, textContent: text });
+        const pin = heading.querySelector(".tag-pin");
+        if (name === "tag-lock" && pin) pin.after(added);
+        else heading.prepend(added);
+      }
+    }
   }
 
   function showNotice(list, text) {

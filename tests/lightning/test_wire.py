@@ -160,22 +160,36 @@ def test_invoice_wire_fields(simnet: SimNet, stubs: dict[str, Stubs]) -> None:
 
 
 def test_cancel_is_seen_by_single_invoice_stream_only(stubs: dict[str, Stubs]) -> None:
+    """SubscribeSingleInvoice reports CANCELED; SubscribeInvoices stays silent about it (lnd
+    leaves CANCELED and ACCEPTED out) while still delivering the adds before and after."""
     forum = stubs["forum"]
-    added = forum.ln.AddInvoice(lightning_pb2.Invoice(value_msat=1_000), metadata=forum.md)
-    general = forum.ln.SubscribeInvoices(
-        lightning_pb2.InvoiceSubscription(add_index=1), metadata=forum.md
-    )
-    single = forum.invoices.SubscribeSingleInvoice(
-        invoices_pb2.SubscribeSingleInvoiceRequest(r_hash=added.r_hash), metadata=forum.md
-    )
-    seen: list[int] = []
+    general = forum.ln.SubscribeInvoices(lightning_pb2.InvoiceSubscription(), metadata=forum.md)
+    seen: list[tuple[bytes, int]] = []
+    arrived = threading.Condition()
 
     def read() -> None:
         with contextlib.suppress(grpc.RpcError):  # our own cancel() ends it
-            seen.extend(i.state for i in general)
+            for invoice in general:
+                with arrived:
+                    seen.append((invoice.r_hash, invoice.state))
+                    arrived.notify_all()
+
+    def saw(r_hash: bytes, timeout: float) -> bool:
+        with arrived:
+            return arrived.wait_for(lambda: any(h == r_hash for h, _ in seen), timeout=timeout)
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
+    # Live events only (index 0: no backlog); the stream is open once a first add comes through.
+    deadline = time.monotonic() + 5
+    while True:
+        added = forum.ln.AddInvoice(lightning_pb2.Invoice(value_msat=1_000), metadata=forum.md)
+        if saw(added.r_hash, timeout=0.2):
+            break
+        assert time.monotonic() < deadline, "SubscribeInvoices delivered no add event"
+    single = forum.invoices.SubscribeSingleInvoice(
+        invoices_pb2.SubscribeSingleInvoiceRequest(r_hash=added.r_hash), metadata=forum.md
+    )
     assert next(single).state == lightning_pb2.Invoice.OPEN
     forum.invoices.CancelInvoice(
         invoices_pb2.CancelInvoiceMsg(payment_hash=added.r_hash), metadata=forum.md
@@ -185,10 +199,14 @@ def test_cancel_is_seen_by_single_invoice_stream_only(stubs: dict[str, Stubs]) -
         invoices_pb2.LookupInvoiceMsg(payment_hash=added.r_hash), metadata=forum.md
     )
     assert looked_up.state == lightning_pb2.Invoice.CANCELED
-    time.sleep(0.3)
+    # A later add is delivered: the stream went on past the cancel without reporting it.
+    after = forum.ln.AddInvoice(lightning_pb2.Invoice(value_msat=2_000), metadata=forum.md)
+    assert saw(after.r_hash, timeout=5), seen
     general.cancel()
     reader.join(timeout=5)
-    assert seen == []  # SubscribeInvoices never sends CANCELED (nor ACCEPTED)
+    ours = [state for h, state in seen if h in (added.r_hash, after.r_hash)]
+    assert ours == [lightning_pb2.Invoice.OPEN, lightning_pb2.Invoice.OPEN]
+    assert lightning_pb2.Invoice.CANCELED not in {state for _, state in seen}
 
 
 def test_large_responses_pass_the_4_mib_default(simnet: SimNet) -> None:

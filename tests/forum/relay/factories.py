@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from forum import nostr
 from forum.models import Author, Board, Event, Post, Thread
+from forum.relay.index import event_tags_index
 
 # Fixed keys so failures are reproducible (any 32-byte value below the curve order works).
 ALICE = "01" * 32
@@ -44,6 +45,7 @@ def store(
     if state != Event.State.PUBLISHED:
         return row
     now = timezone.now()
+    event_tags_index(row, event.tags)
     if event.kind == nostr.KIND_THREAD:
         Thread.objects.create(
             event=row,

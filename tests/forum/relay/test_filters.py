@@ -12,7 +12,6 @@ from forum.relay.filters import (
     matches_any,
     newest_first_key,
     parse_filter,
-    tag_needle,
 )
 
 ID_A = "a" * 64
@@ -143,9 +142,3 @@ def test_order_is_newest_first_then_lowest_id():
     ]
     ordered = [event["id"] for event in sorted(events, key=newest_first_key)]
     assert ordered == ["f" * 64, ID_A, ID_B, "0" * 64]
-
-
-def test_tag_needle_is_the_canonical_json_prefix_of_the_tag():
-    assert tag_needle("t", "nostr") == '["t","nostr"'
-    assert tag_needle("t", 'say "hi"') == '["t","say \\"hi\\""'
-    assert tag_needle("t", "café") == '["t","café"'  # non-ASCII verbatim, like stored events

@@ -276,3 +276,25 @@ def test_a_private_rooms_content_never_enters_the_cache_or_the_feed(
     for value in stored:
         assert "Room secret" not in value and "room secret reply" not in value
         assert secret.id not in value and reply.id not in value
+
+
+def test_home_feed_lists_threads_and_replies_newest_first_in_constant_queries(
+    client, django_assert_num_queries
+):
+    board = f.board("general", title="General")
+    f.board("quiet", title="Quiet", is_listed=False)
+    for i in range(3):
+        thread, root = f.thread(board, title=f"topic {i}", content=f"opening {i}")
+        f.replies(thread, root, 2, content=f"answer {{i}} in topic {i}")
+    with django_assert_num_queries(2):  # boards + one page of the feed with its relations
+        html = client.get("/").content.decode()
+    order = ["answer 2 in topic 2", "answer 1 in topic 2", "opening 2", "opening 0"]
+    assert sorted(order, key=html.index) == order
+    assert "Reply #2 to" in html and "New thread" in html
+    for i in range(30):
+        f.thread(board, title=f"more {i}")
+    with django_assert_num_queries(2):
+        html = client.get("/").content.decode()
+    assert 'rel="next" href="?page=2"' in html
+    older = client.get("/?page=2").content.decode()
+    assert 'rel="prev" href="?page=1"' in older and "opening 0" in older

@@ -1,0 +1,213 @@
+"""Tasks of a dead worker come back by themselves, quickly, and the sweep does not feed the queue
+the same rows again and again.
+
+- a pool child killed mid-task: the worker's main process re-queues the task at once
+  (`acks_late` + `task_reject_on_worker_lost`);
+- the worker's main process killed: the broker hands the task out again after the visibility
+  timeout (`BROKER_VISIBILITY_TIMEOUT_SECONDS`), no sweep needed;
+- the sweep re-queues a stale row once, then not again within SWEEP_REQUEUE_AFTER_SECONDS.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from forum import nostr, protocol
+from forum.models import Author, Event, LedgerEntry, Thread
+from forum.services import ledger, sweep
+from tests.conftest import ROOT, need
+from tests.forum.core.test_crashes import blocked_on_lock, log_tail, wait_for
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_the_sweep_does_not_requeue_a_row_twice_in_a_row(forum_node, board, alice_key):
+    from config.celery import app
+
+    event = nostr.thread_event(alice_key, board="general", title="t", content="c")
+    invoice = forum_node.keysend(protocol.encode_event(event), 10_000)
+    ledger.ledger_record_invoice(invoice=invoice, node_pubkey=forum_node.pubkey, enqueue=False)
+    grace = settings.SWEEP_REQUEUE_AFTER_SECONDS
+    first = timezone.now() + timedelta(seconds=grace + 1)
+    app.conf.task_always_eager = False  # queued for a worker that does not come (yet)
+    try:
+        counts = [
+            sweep.ledger_requeue_stale(now=first),
+            sweep.ledger_requeue_stale(now=first),  # the next sweep: still queued, not again
+            sweep.ledger_requeue_stale(now=first + timedelta(seconds=grace / 2)),
+            sweep.ledger_requeue_stale(now=first + timedelta(seconds=grace + 1)),  # then again
+        ]
+    finally:
+        app.control.purge()
+        app.conf.task_always_eager = True
+    assert counts == [1, 0, 0, 1]
+    assert LedgerEntry.objects.get(payment_hash=invoice.payment_hash).reconcile_state == "pending"
+
+
+def test_rows_whose_tasks_the_broker_lost_are_requeued_without_the_grace(
+    forum_node, board, alice_key, redis_url
+):
+    """Redis flushed or restarted: nothing queued, nothing taken, rows still pending."""
+    from config.celery import app
+    from forum import tasks
+
+    event = nostr.thread_event(alice_key, board="general", title="t", content="c")
+    invoice = forum_node.keysend(protocol.encode_event(event), 10_000)
+    ledger.ledger_record_invoice(invoice=invoice, node_pubkey=forum_node.pubkey, enqueue=False)
+    soon = timezone.now() + timedelta(seconds=sweep.IDLE_BROKER_GRACE_SECONDS + 1)
+    app.conf.task_always_eager = False
+    try:
+        with app.connection_for_write() as conn:  # an empty broker, as after a Redis restart
+            channel = conn.default_channel
+            channel.client.delete(channel.unacked_key, channel.unacked_index_key)
+        app.control.purge()
+        tasks.worker_health.delay()  # a healthy backlog: the row's task may be queued there
+        assert sweep.ledger_requeue_stale(now=soon) == 0
+        app.control.purge()  # the backlog is gone with its tasks
+        assert sweep.ledger_requeue_stale(now=soon) == 1
+    finally:
+        app.control.purge()
+        app.conf.task_always_eager = True
+
+
+def start_worker(env: dict, log: Path, name: str, pool: str) -> subprocess.Popen:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "config", "worker", f"--pool={pool}",
+         "--concurrency=1", "--loglevel=INFO", "--without-gossip", "--without-mingle",
+         "--without-heartbeat", "-n", f"{name}-{os.getpid()}@%h"],
+        cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    wait_for(lambda: b"ready." in log.read_bytes(), 30, f"worker {name}\n{log_tail(log)}")
+    return proc
+
+
+def stop(proc: subprocess.Popen | None) -> None:
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextmanager
+def author_row_held(pubkey: str) -> Iterator[threading.Event]:
+    """Another transaction holds the author's row: a task reconciling their post blocks in it.
+    Set the yielded event to let it go."""
+    Author.objects.create(pubkey=pubkey)
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                Author.objects.select_for_update().get(pubkey=pubkey)
+                held.set()
+                release.wait(120)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    assert held.wait(10)
+    try:
+        yield release
+    finally:
+        release.set()
+        holder.join(10)
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(c) for c in (task / "children").read_text().split()]
+    return found
+
+
+@pytest.fixture
+def worker_env(subprocess_env) -> Iterator[dict]:
+    from config.celery import app
+
+    need(connection.vendor == "postgresql", "worker processes need PostgreSQL")
+    env = dict(subprocess_env)
+    env["SIMNET_DATA_DIR"] = str(settings.SIMNET_DATA_DIR)
+    env["BROKER_VISIBILITY_TIMEOUT_SECONDS"] = "5"
+    app.control.purge()
+    app.conf.task_always_eager = False
+    try:
+        yield env
+    finally:
+        app.conf.task_always_eager = True
+
+
+def pay_thread(forum_node, key: str) -> nostr.Event:
+    event = nostr.thread_event(key, board="general", title="t", content="survives")
+    invoice = forum_node.keysend(protocol.encode_event(event), 10_000)
+    ledger.ledger_record_invoice(invoice=invoice, node_pubkey=forum_node.pubkey)  # queues it
+    return event
+
+
+@pytest.mark.slow
+def test_a_task_whose_pool_child_was_killed_runs_again_at_once(
+    forum_node, board, worker_env, tmp_path, alice_key
+):
+    log = tmp_path / "worker.log"
+    worker = None
+    try:
+        with author_row_held(nostr.public_key(alice_key)) as release:
+            worker = start_worker(worker_env, log, "prefork", "prefork")
+            event = pay_thread(forum_node, alice_key)
+            wait_for(lambda: blocked_on_lock() > 0, 30, f"the task to block\n{log_tail(log)}")
+            (child,) = children_of(worker.pid)
+            os.kill(child, signal.SIGKILL)
+            # The main process sees its child die and puts the task back; a new child takes it
+            # and blocks on the same row again.
+            wait_for(lambda: child not in children_of(worker.pid), 30, "a new pool child")
+            wait_for(lambda: blocked_on_lock() > 0, 30, f"the task again\n{log_tail(log)}")
+            release.set()
+        wait_for(lambda: Thread.objects.exists(), 30, f"the thread\n{log_tail(log)}")
+    finally:
+        stop(worker)
+    assert Event.objects.get(event_id=event.id).state == "published"
+    assert "WorkerLostError" in log.read_text()
+
+
+@pytest.mark.slow
+def test_tasks_of_a_killed_worker_come_back_after_the_visibility_timeout(
+    forum_node, board, worker_env, tmp_path, alice_key
+):
+    log = tmp_path / "worker.log"
+    doomed = survivor = None
+    try:
+        with author_row_held(nostr.public_key(alice_key)):
+            doomed = start_worker(worker_env, log, "doomed", "solo")
+            event = pay_thread(forum_node, alice_key)
+            wait_for(lambda: blocked_on_lock() > 0, 30, f"the task to block\n{log_tail(log)}")
+            doomed.send_signal(signal.SIGKILL)
+            doomed.wait(10)
+        killed_at = time.monotonic()
+        assert LedgerEntry.objects.get(event_id=event.id).reconcile_state == "pending"
+        survivor = start_worker(worker_env, log, "survivor", "solo")
+        # No sweep: the broker itself hands the unacknowledged task out again, once it is
+        # older than the visibility timeout (5 s here) at a worker's next look (every 5 s).
+        wait_for(lambda: Thread.objects.exists(), 30, f"the thread\n{log_tail(log)}")
+        took = time.monotonic() - killed_at
+    finally:
+        stop(doomed)
+        stop(survivor)
+    print(f"redelivered and published {took:.1f} s after the worker was killed")
+    assert Event.objects.get(event_id=event.id).state == "published"
+    assert Thread.objects.count() == 1
