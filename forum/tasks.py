@@ -17,6 +17,7 @@ import time
 
 from celery import shared_task
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
 from forum import realtime
@@ -42,11 +43,32 @@ def worker_health() -> dict:
 # --- the paid-message pipeline: each stage returns an outcome; these queue the next step ------
 
 
+# Set while a `reconcile_batch` task is queued and not started: the listener (a batch per few
+# payments under load) and the sweep then queue no second one, since the queued task claims
+# every pending row when it starts. Shared by all processes through the default cache (Redis
+# with REDIS_URL; eager tasks in the embedded process). The expiry covers a task the broker
+# lost: the next payment or sweep queues again.
+RECONCILE_QUEUED_KEY = "forum:reconcile-queued"
+RECONCILE_QUEUED_SECONDS = 30
+
+
+def reconcile_queue() -> bool:
+    """Queue one reconcile batch unless one is waiting already; True if this call queued it."""
+    if not cache.add(RECONCILE_QUEUED_KEY, 1, timeout=RECONCILE_QUEUED_SECONDS):
+        return False
+    try:
+        reconcile_batch.delay()
+    except Exception:
+        cache.delete(RECONCILE_QUEUED_KEY)  # nothing was queued: let the next caller try
+        raise
+    return True
+
+
 def recorded_handle(recorded: Recorded) -> None:
-    """After a ledger commit: composers hear "paid", then one reconcile batch is queued."""
+    """After a ledger commit: composers hear "paid", then a reconcile batch is queued."""
     realtime.send_batch(list(recorded.messages))
     if recorded.created:
-        reconcile_batch.delay()
+        reconcile_queue()
 
 
 def reconciled_handle(outcome: Reconciled) -> None:
@@ -80,6 +102,7 @@ def reconcile_batch(self) -> int:
     """Reconcile pending ledger rows, a batch at a time, in settle order (idempotent)."""
     from forum.ingest import reconcile
 
+    cache.delete(RECONCILE_QUEUED_KEY)  # started: rows recorded from now on need a new task
     deadline = time.monotonic() + RECONCILE_TASK_SECONDS
     rows = 0
     while True:
@@ -97,7 +120,12 @@ def reconcile_batch(self) -> int:
 def sweep() -> dict:
     """Periodic: fill ledger gaps from the node, retry rows, attach or expire orphans and parts."""
 
-    report = sweep_run()
+    from forum.services import identity
+
+    # When the broker holds nothing at all, every pending row has lost its task (Redis flushed
+    # or restarted): waiting the usual grace would only delay them.
+    grace = IDLE_BROKER_GRACE_SECONDS if broker_idle() else None
+    report = sweep_run(client=identity.forum_client(), grace_seconds=grace)
     sweep_handle(report)
     return report.as_dict()
 
@@ -107,7 +135,33 @@ def sweep_handle(report: SweepReport) -> None:
     reconciled_handle(report.attached)
     status_send(report.statuses)
     if report.reconcile_due:
-        reconcile_batch.delay()
+        reconcile_queue()
+
+
+# A pending row this old while the broker holds no task at all has lost its task.
+IDLE_BROKER_GRACE_SECONDS = 2
+
+
+def broker_idle() -> bool:
+    """Whether the Redis broker holds no task, neither queued nor taken by a worker.
+
+    With `acks_late` a task stays in kombu's `unacked` hash until it has run, so an empty
+    queue and an empty hash mean no worker will ever reconcile a row that is still pending
+    (Redis was flushed or restarted, or the enqueue failed). False for other brokers.
+    """
+    from config.celery import app
+
+    if app.conf.task_always_eager:
+        return False
+    try:
+        with app.connection_for_read() as conn:
+            if conn.transport.driver_type != "redis":
+                return False
+            channel = conn.default_channel
+            queued = channel.client.llen(app.conf.task_default_queue)
+            return queued == 0 and channel.client.hlen(channel.unacked_key) == 0
+    except Exception:  # broker down: nothing to conclude
+        return False
 
 
 @shared_task(

@@ -71,6 +71,17 @@ def _fresh_page_versions() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _no_reconcile_queued() -> Iterator[None]:
+    """A test that queued a batch for no worker must not make the next one's queue a no-op."""
+    from django.core.cache import cache
+
+    from forum.tasks import RECONCILE_QUEUED_KEY
+
+    cache.delete(RECONCILE_QUEUED_KEY)
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery(settings) -> Iterator[None]:
     """Tasks run in-process unless a test starts a real worker (see `celery_worker`)."""
     from config.celery import app

@@ -117,7 +117,7 @@ def test_listener_sigkill_mid_stream_then_restart(forum_node, board, subprocess_
             )
             # A payment the first listener recorded but was killed before reconciling stays
             # pending until the next batch (the second listener's) or the sweep; run the sweep.
-            report = sweep.sweep_run(now=timezone.now() + timedelta(minutes=5), check_node=False)
+            report = sweep.sweep_run(now=timezone.now() + timedelta(minutes=5))
             if report.reconcile_due:
                 tasks.reconcile_batch()
             wait_for(lambda: Thread.objects.count() >= total, 30, f"threads\n{log_tail(log)}")
@@ -199,7 +199,7 @@ def test_worker_sigkill_mid_task(forum_node, board, subprocess_env, tmp_path, al
         # The broker would redeliver only after its visibility timeout; the sweep finds the
         # stale row now, and its caller queues a batch.
         later = timezone.now() + timedelta(minutes=5)
-        assert sweep.sweep_run(now=later, check_node=False).stale == 1
+        assert sweep.sweep_run(now=later).stale == 1
         tasks.reconcile_batch.delay()
         wait_for(lambda: Thread.objects.exists(), 30, f"the thread\n{log_tail(log)}")
         # Running it again (a late redelivery) changes nothing.

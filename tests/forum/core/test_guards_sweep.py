@@ -40,7 +40,7 @@ def test_payment_missing_below_the_cursor_is_filled_and_published(
     assert missing.settle_index < cursor.settle_index
     assert not LedgerEntry.objects.filter(payment_hash=missing.payment_hash).exists()
 
-    report = sweep.sweep_run(now=timezone.now())
+    report = sweep.sweep_run(now=timezone.now(), client=node.client)
     tasks.sweep_handle(report)
 
     assert report.node_error == ""
@@ -54,7 +54,9 @@ def test_payment_missing_below_the_cursor_is_filled_and_published(
     recorded = dict(LedgerEntry.objects.values_list("payment_hash", "settle_index"))
     assert recorded == settled_on_node(node)
     assert ListenerCursor.objects.get(node_pubkey=node.pubkey).settle_index == cursor.settle_index
-    assert sweep.sweep_run(now=timezone.now()).invoices_filled == 0  # nothing twice
+    assert (
+        sweep.sweep_run(now=timezone.now(), client=node.client).invoices_filled == 0
+    )  # nothing twice
 
 
 def test_fresh_payment_above_the_cursor_is_left_to_the_listener_until_it_is_old(
@@ -69,12 +71,12 @@ def test_fresh_payment_above_the_cursor_is_left_to_the_listener_until_it_is_old(
     late = node.keysend(protocol.encode_event(event), 20_000)
 
     # Settled a moment ago, above the cursor: the stream will bring it; no race with it.
-    assert sweep.sweep_run(now=timezone.now()).invoices_filled == 0
+    assert sweep.sweep_run(now=timezone.now(), client=node.client).invoices_filled == 0
     assert not LedgerEntry.objects.filter(payment_hash=late.payment_hash).exists()
 
     # Still missing two minutes on: the stream lost it, the sweep records it.
     later = timezone.now() + timedelta(minutes=2)
-    report = sweep.sweep_run(now=later)
+    report = sweep.sweep_run(now=later, client=node.client)
     tasks.sweep_handle(report)
     assert report.invoices_filled == 1
     assert Event.objects.get(event_id=event.id).state == "published"

@@ -46,7 +46,7 @@ def test_lost_tasks_strand_nothing_the_sweep_queues_a_batch(forum_node, board, a
     assert not Event.objects.exists()  # nothing reconciled: both tasks were lost
 
     later = timezone.now() + timedelta(seconds=settings.ORPHAN_TIMEOUT_SECONDS + 60)
-    report = sweep.sweep_run(now=later, check_node=False)
+    report = sweep.sweep_run(now=later)
     assert (report.stale, report.orphans_expired) == (2, 0)
     tasks.sweep_handle(report)  # what the periodic task does: queue a batch
 
@@ -91,7 +91,7 @@ def test_the_sweep_attaches_a_reply_left_waiting_by_older_code_and_never_expires
 
     later = timezone.now() + timedelta(seconds=settings.ORPHAN_TIMEOUT_SECONDS + 60)
     assert sweep.orphans_expire(now=later) == []  # its thread is published: never rejected
-    report = sweep.sweep_run(now=later, check_node=False)
+    report = sweep.sweep_run(now=later)
     assert (report.orphans_attached, report.orphans_expired) == (1, 0)
     assert reply_state(reply) == ("published", "")
     assert not Rejection.objects.exists()

@@ -5,7 +5,7 @@ the same rows again and again.
   (`acks_late` + `task_reject_on_worker_lost`);
 - the worker's main process killed: the broker hands the task out again after the visibility
   timeout (`BROKER_VISIBILITY_TIMEOUT_SECONDS`), no sweep needed;
-- the sweep re-queues a stale row once, then not again within SWEEP_REQUEUE_AFTER_SECONDS.
+- the sweep queues one batch for stale rows, and no copy while that batch waits.
 """
 
 from __future__ import annotations
@@ -27,38 +27,52 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from forum import nostr, protocol
+from forum.ingest import sweep
 from forum.models import Author, Event, LedgerEntry, Thread
-from forum.services import ledger, sweep
-from tests.conftest import ROOT, need
+from tests.conftest import ROOT, need, record_invoice
 from tests.forum.core.test_crashes import blocked_on_lock, log_tail, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_the_sweep_does_not_requeue_a_row_twice_in_a_row(forum_node, board, alice_key):
+def queued_tasks() -> int:
     from config.celery import app
+
+    with app.connection_for_read() as conn:
+        return conn.default_channel.client.llen(app.conf.task_default_queue)
+
+
+def test_the_sweep_queues_one_batch_for_stale_rows_and_no_copies_while_it_waits(
+    forum_node, board, alice_key, redis_url
+):
+    from config.celery import app
+    from forum import tasks
 
     event = nostr.thread_event(alice_key, board="general", title="t", content="c")
     invoice = forum_node.keysend(protocol.encode_event(event), 10_000)
-    ledger.ledger_record_invoice(invoice=invoice, node_pubkey=forum_node.pubkey, enqueue=False)
+    record_invoice(invoice, node_pubkey=forum_node.pubkey, enqueue=False)  # its task is lost
     grace = settings.SWEEP_REQUEUE_AFTER_SECONDS
     first = timezone.now() + timedelta(seconds=grace + 1)
     app.conf.task_always_eager = False  # queued for a worker that does not come (yet)
+    app.control.purge()
+    added = []
     try:
-        counts = [
-            sweep.ledger_requeue_stale(now=first),
-            sweep.ledger_requeue_stale(now=first),  # the next sweep: still queued, not again
-            sweep.ledger_requeue_stale(now=first + timedelta(seconds=grace / 2)),
-            sweep.ledger_requeue_stale(now=first + timedelta(seconds=grace + 1)),  # then again
-        ]
+        for now in (first, first, first + timedelta(seconds=grace / 2), first + 2 * grace):
+            report = sweep.sweep_run(now=now)
+            assert report.stale == 1
+            before = queued_tasks()
+            tasks.sweep_handle(report)
+            added.append(queued_tasks() - before)
     finally:
         app.control.purge()
         app.conf.task_always_eager = True
-    assert counts == [1, 0, 0, 1]
+    # One batch task waits in the queue (it will claim every pending row); later sweeps add
+    # no copy while it waits.
+    assert added == [1, 0, 0, 0]
     assert LedgerEntry.objects.get(payment_hash=invoice.payment_hash).reconcile_state == "pending"
 
 
-def test_rows_whose_tasks_the_broker_lost_are_requeued_without_the_grace(
+def test_rows_whose_tasks_the_broker_lost_are_stale_without_the_grace(
     forum_node, board, alice_key, redis_url
 ):
     """Redis flushed or restarted: nothing queued, nothing taken, rows still pending."""
@@ -67,8 +81,8 @@ def test_rows_whose_tasks_the_broker_lost_are_requeued_without_the_grace(
 
     event = nostr.thread_event(alice_key, board="general", title="t", content="c")
     invoice = forum_node.keysend(protocol.encode_event(event), 10_000)
-    ledger.ledger_record_invoice(invoice=invoice, node_pubkey=forum_node.pubkey, enqueue=False)
-    soon = timezone.now() + timedelta(seconds=sweep.IDLE_BROKER_GRACE_SECONDS + 1)
+    record_invoice(invoice, node_pubkey=forum_node.pubkey, enqueue=False)
+    soon = timezone.now() + timedelta(seconds=tasks.IDLE_BROKER_GRACE_SECONDS + 1)
     app.conf.task_always_eager = False
     try:
         with app.connection_for_write() as conn:  # an empty broker, as after a Redis restart
@@ -76,9 +90,12 @@ def test_rows_whose_tasks_the_broker_lost_are_requeued_without_the_grace(
             channel.client.delete(channel.unacked_key, channel.unacked_index_key)
         app.control.purge()
         tasks.worker_health.delay()  # a healthy backlog: the row's task may be queued there
-        assert sweep.ledger_requeue_stale(now=soon) == 0
+        assert not tasks.broker_idle()
+        assert sweep.sweep_run(now=soon).stale == 0  # the usual grace: not stale yet
         app.control.purge()  # the backlog is gone with its tasks
-        assert sweep.ledger_requeue_stale(now=soon) == 1
+        assert tasks.broker_idle()
+        grace = tasks.IDLE_BROKER_GRACE_SECONDS
+        assert sweep.sweep_run(now=soon, grace_seconds=grace).stale == 1
     finally:
         app.control.purge()
         app.conf.task_always_eager = True
@@ -156,7 +173,7 @@ def worker_env(subprocess_env) -> Iterator[dict]:
 def pay_thread(forum_node, key: str) -> nostr.Event:
     event = nostr.thread_event(key, board="general", title="t", content="survives")
     invoice = forum_node.keysend(protocol.encode_event(event), 10_000)
-    ledger.ledger_record_invoice(invoice=invoice, node_pubkey=forum_node.pubkey)  # queues it
+    record_invoice(invoice, node_pubkey=forum_node.pubkey)  # queues its batch
     return event
 
 

@@ -140,7 +140,7 @@ def test_orphan_timeout(poster, board, alice_key, bob_key):
     entry = poster.post(reply, 2_000, sender="bob")
     assert Event.objects.get(event_id=reply.id).waiting_for == "parent"
     assert not Rejection.objects.exists()
-    report = sweep.sweep_run(now=timezone.now() + timedelta(hours=2), check_node=False)
+    report = sweep.sweep_run(now=timezone.now() + timedelta(hours=2))
     assert report.orphans_expired == 1
     assert_rejected(entry, "orphan_timeout", "invalid")
     assert Event.objects.get(event_id=reply.id).state == "rejected"
@@ -151,7 +151,7 @@ def test_incomplete_parts(poster, board, alice_key):
     data = protocol.pack_event(event)
     entry = poster.pay(protocol.encode_part(event.id, 0, 2, data[:30]), 5_000)
     assert not Rejection.objects.exists()
-    report = sweep.sweep_run(now=timezone.now() + timedelta(hours=2), check_node=False)
+    report = sweep.sweep_run(now=timezone.now() + timedelta(hours=2))
     assert report.parts_expired == 1
     rejection = assert_rejected(entry, "incomplete_parts", "invalid")
     assert "1 of 2" in rejection.message

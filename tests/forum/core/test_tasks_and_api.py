@@ -64,7 +64,7 @@ def test_a_bug_marks_only_that_entry_and_the_sweep_retries_it(
     # The rest of the batch went through.
     assert list(Thread.objects.values_list("title", flat=True)) == ["u"]
     monkeypatch.setattr(reconcile._Run, "_row", real)
-    report = sweep.sweep_run(now=timezone.now() + timedelta(minutes=5), check_node=False)
+    report = sweep.sweep_run(now=timezone.now() + timedelta(minutes=5))
     assert report.retried == 1 and report.reconcile_due
     tasks.reconcile_batch()
     assert LedgerEntry.objects.get(payment_hash=invoices[0].payment_hash).reconcile_state == "done"
