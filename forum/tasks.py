@@ -21,10 +21,13 @@ from django.core.cache import cache
 from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
 from forum import realtime
+from forum.ingest.listener import Listener, default_holder
 from forum.ingest.outcome import Reconciled, Recorded
+from forum.ingest.status import status_send
 from forum.ingest.sweep import SweepReport, sweep_run
 from forum.services.health import check_database
-from forum.services.status import status_send
+from forum.services.versions import versions_bump_many
+from lightning.types import LightningAuthError
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +76,8 @@ def recorded_handle(recorded: Recorded) -> None:
 
 def reconciled_handle(outcome: Reconciled) -> None:
     """After a batch committed: live pages and composers hear of it, tip forwards go out."""
+    if outcome.boards_changed or outcome.threads_changed:
+        versions_bump_many(boards=outcome.boards_changed, threads=outcome.threads_changed)
     with realtime.batch():
         realtime.send_batch(list(outcome.messages))
         status_send(outcome.statuses)
@@ -208,11 +213,44 @@ def rooms_destroy_expired() -> int:
 # --- the embedded process (no Celery worker, no beat): the same stages on threads -------------
 
 
+def listener_for_forum_node(
+    *, holder: str | None = None, lease_seconds: float | None = None
+) -> Listener:
+    """The forum node's listener, whose recorded batches `recorded_handle` follows up."""
+    from forum.services import identity
+
+    client = identity.forum_client()
+    return Listener(
+        client=client,
+        node_pubkey=identity.forum_node_pubkey(client),
+        on_recorded=recorded_handle,
+        holder=holder or default_holder(),
+        lease_seconds=lease_seconds or float(getattr(settings, "LISTENER_LEASE_SECONDS", 15)),
+    )
+
+
+def listener_run(
+    *, stop: threading.Event, holder: str | None = None, lease_seconds: float | None = None
+) -> None:
+    """Run the forum node's listener until `stop`; waits for the node if it is not up yet."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            listener = listener_for_forum_node(holder=holder, lease_seconds=lease_seconds)
+        except LightningAuthError:
+            raise
+        except Exception as exc:
+            log.warning("listener waiting for the node: %s", exc)
+            stop.wait(delay)
+            delay = min(delay * 2, 10.0)
+            continue
+        listener.run(stop)
+        return
+
+
 def listener_embedded_start(embedded) -> None:
     """STARTUP_HOOKS entry: the listener as a thread of the embedded process."""
-    from forum.ingest.listener import listener_run
-
-    embedded.spawn("listener", lambda stop: listener_run(stop=stop, on_recorded=recorded_handle))
+    embedded.spawn("listener", lambda stop: listener_run(stop=stop))
 
 
 def sweep_loop(*, stop: threading.Event, interval: float | None = None) -> None:

@@ -20,6 +20,7 @@ from django.db.models import Max, Model
 from django.utils import timezone
 
 from forum.ingest.lookups import board_settings_at
+from forum.ingest.tags import indexed_keys
 from forum.models import (
     Author,
     Ban,
@@ -32,7 +33,6 @@ from forum.models import (
     Rejection,
     Thread,
 )
-from forum.relay.index import indexed_keys
 
 EVENT_FIELDS = (
     "board",

@@ -67,11 +67,11 @@ from forum import nostr, protocol
 from forum.ingest import ledger, rules
 from forum.ingest import verdict as one_verdict
 from forum.ingest.lookups import LiveLookups
+from forum.ingest.rejections import reason_for_code, rejection_record
 from forum.ingest.rules import Finding
+from forum.ingest.status import status_broadcast_on_commit
 from forum.models import Board, Event, LedgerEntry, Rejection
 from forum.selectors.status import status_unknown
-from forum.services.rejections import reason_for_code, rejection_record
-from forum.services.status import status_broadcast_on_commit
 from lightning.types import KEYSEND_PREIMAGE_RECORD, Invoice, LightningError
 
 log = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from django.utils import timezone
 
 from forum import protocol
 from forum.ingest.outcome import Message, Recorded
+from forum.ingest.status import status_paid
 from forum.models import LedgerEntry, ListenerCursor
-from forum.services.status import status_paid
 from lightning.types import Invoice
 
 log = logging.getLogger(__name__)

@@ -47,7 +47,6 @@ from forum.ingest import hold, ledger
 from forum.ingest.node_lock import NodeLock
 from forum.ingest.outcome import Recorded
 from forum.models import ListenerCursor
-from forum.services import identity
 from lightning.types import Invoice, LightningAuthError, LightningError
 
 log = logging.getLogger(__name__)
@@ -309,41 +308,3 @@ class Listener:
             session.set()
             close_old_connections()
             connection.close()
-
-
-def listener_for_forum_node(
-    *, on_recorded: OnRecorded, holder: str | None = None, lease_seconds: float | None = None
-) -> Listener:
-    client = identity.forum_client()
-    return Listener(
-        client=client,
-        node_pubkey=identity.forum_node_pubkey(client),
-        on_recorded=on_recorded,
-        holder=holder or default_holder(),
-        lease_seconds=lease_seconds or float(getattr(settings, "LISTENER_LEASE_SECONDS", 15)),
-    )
-
-
-def listener_run(
-    *,
-    stop: threading.Event,
-    on_recorded: OnRecorded,
-    holder: str | None = None,
-    lease_seconds: float | None = None,
-) -> None:
-    """Run the forum node's listener until `stop`; waits for the node if it is not up yet."""
-    delay = 0.5
-    while not stop.is_set():
-        try:
-            listener = listener_for_forum_node(
-                on_recorded=on_recorded, holder=holder, lease_seconds=lease_seconds
-            )
-        except LightningAuthError:
-            raise
-        except Exception as exc:
-            log.warning("listener waiting for the node: %s", exc)
-            stop.wait(delay)
-            delay = min(delay * 2, 10.0)
-            continue
-        listener.run(stop)
-        return

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
-from forum.models import Ban, Board, Event, ModerationAction, Post, Thread
+from forum.models import BOARD_EDITABLE_FIELDS, Ban, Board, Event, ModerationAction, Post, Thread
 
 
 class Lookups(Protocol):
@@ -46,9 +46,7 @@ class Lookups(Protocol):
 def board_settings_at(board: Board, later_changes: Iterable[ModerationAction]) -> Board:
     """`board` with each change after the moment undone (newest first): the audit log's
     before-values of the first change after a moment are the values at that moment."""
-    from forum.services.moderation.boards import EDITABLE_FIELDS
-
-    values = {name: getattr(board, name) for name in EDITABLE_FIELDS}
+    values = {name: getattr(board, name) for name in BOARD_EDITABLE_FIELDS}
     for change in sorted(later_changes, key=lambda c: (c.created_at, c.pk), reverse=True):
         values.update(change.details.get("before", {}))
     if all(getattr(board, name) == value for name, value in values.items()):

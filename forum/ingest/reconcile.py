@@ -36,12 +36,12 @@ from forum.ingest import publish, verdict
 from forum.ingest.batch import BatchState
 from forum.ingest.ledger import entry_records
 from forum.ingest.outcome import Message, Reconciled, StatusNote
+from forum.ingest.rejections import reason_for_code, rejection_build
+from forum.ingest.tips import tip_forward_prepare
 from forum.ingest.verdict import Action
 from forum.models import Author, Board, Event, LedgerEntry, MessagePart, Post, Rejection, Thread
 from forum.room_events import KIND_ROOM_CREATE
 from forum.selectors.status import event_status
-from forum.services.rejections import reason_for_code, rejection_build
-from forum.services.versions import versions_bump_many
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +163,8 @@ class _Run:
     tip_forwards: list[str] = field(default_factory=list)
     statuses: list[StatusNote] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
+    boards_changed: set[str] = field(default_factory=set)  # public pages to re-render
+    threads_changed: set[str] = field(default_factory=set)
 
     # -- driving ------------------------------------------------------------------------------
 
@@ -447,7 +449,7 @@ class _Run:
         does not count towards the creator's escalation)."""
         from datetime import timedelta
 
-        from forum.services.rooms import room_slug_taken, room_spec
+        from forum.ingest.rooms import room_slug_taken, room_spec
 
         spec = room_spec(parsed)
         board = self.state.board(spec.slug)
@@ -600,8 +602,6 @@ class _Run:
             )
             return
         self._sats_add(event, row.amount_msat)
-        from forum.services.tips import tip_forward_prepare
-
         # In this transaction: a tip is never applied without its forward planned.
         forward, created = tip_forward_prepare(entry=row, event=event)
         if created:
@@ -693,8 +693,7 @@ class _Run:
                 self.messages.extend(publish.thread_updated_messages(thread))
                 boards.add(thread.board.slug)
                 threads.add(thread.event.event_id)
-        if boards or threads:
-            versions_bump_many(boards=boards, threads=threads)  # cached pages, after commit
+        self.boards_changed, self.threads_changed = boards, threads
         for event_id, event in self.event_rows.items():
             thread_event_id, number = where.get(event_id, (None, None))
             payload = event_status(
@@ -716,6 +715,8 @@ class _Run:
         self.tip_forwards.extend(other.tip_forwards)
         self.statuses.extend(other.statuses)
         self.messages.extend(other.messages)
+        self.boards_changed |= other.boards_changed
+        self.threads_changed |= other.threads_changed
 
     def outcome(self, *, more: bool) -> Reconciled:
         return Reconciled(
@@ -726,6 +727,8 @@ class _Run:
             statuses=tuple(self.statuses),
             messages=tuple(self.messages),
             tip_forwards=tuple(self.tip_forwards),
+            boards_changed=tuple(sorted(self.boards_changed)),
+            threads_changed=tuple(sorted(self.threads_changed)),
             more=more,
         )
 

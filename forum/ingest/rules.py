@@ -98,7 +98,7 @@ def created_at_check(
 
 def room_content_check(parsed: nostr.Event, *, lookups: Lookups) -> ContentCheck:
     """A room-create event: its shape, and a slug that is free (or already this room's)."""
-    from forum.services.rooms import room_slug_taken, room_spec
+    from forum.ingest.rooms import room_slug_taken, room_spec
 
     try:
         spec = room_spec(parsed)

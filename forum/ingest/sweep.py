@@ -24,8 +24,8 @@ from django.utils import timezone
 
 from forum.ingest import ledger, reconcile
 from forum.ingest.outcome import Reconciled, StatusNote
+from forum.ingest.rejections import rejection_record
 from forum.models import Event, LedgerEntry, ListenerCursor, MessagePart, Rejection
-from forum.services.rejections import rejection_record
 
 log = logging.getLogger(__name__)
 

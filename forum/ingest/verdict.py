@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from forum import nostr, protocol
-from forum.ingest import pricing, rules
+from forum.ingest import pricing, rooms, rules
 from forum.ingest.lookups import Lookups
 from forum.ingest.rules import Finding
 from forum.models import Board, Event, Post, Rejection, Thread
 from forum.room_events import KIND_ROOM_CREATE
-from forum.services import rooms
 
 Reason = Rejection.Reason
 

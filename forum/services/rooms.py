@@ -2,8 +2,8 @@
 
 A room is a `Board` with `is_listed=False`, a `password_verifier` and an `expires_at`. Anyone
 rents one by paying a room-create event (kind `KIND_ROOM_CREATE`, see docs/protocol.md) of at
-least `ROOM_PRICE_SATS`; reconciliation hands that event here (`room_create_evaluate`), and it
-ends like any post: published (the room exists from the payment's settle time for its
+least `ROOM_PRICE_SATS`; reconciliation (`forum.ingest`, the room-create spec in `forum.ingest.rooms`) judges that
+event like any post, and it ends like any post: published (the room exists from the payment's settle time for its
 lifetime), waiting for a top-up (underpaid), or rejected (`malformed` for a bad name, verifier,
 lifetime or a slug already taken; `banned`).
 
@@ -32,6 +32,20 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from forum import nostr
+from forum.ingest.rooms import (  # noqa: F401 (re-exported: the room API in one place)
+    MAX_DESCRIPTION_LENGTH,
+    MAX_NAME_LENGTH,
+    MIN_LIFETIME_SECONDS,
+    SCRYPT_MAX_MEMORY_BYTES,
+    SCRYPT_MAX_WORK,
+    RoomSpec,
+    default_lifetime,
+    max_lifetime,
+    price_msat,
+    room_slug_taken,
+    room_spec,
+    verifier_cost_check,
+)
 from forum.models import (
     Author,
     Board,
@@ -54,102 +68,12 @@ from forum.room_events import (  # noqa: F401 (re-exported: the room API in one 
     verifier_make,
     verifier_parse,
 )
+from forum.selectors.rooms import room_expired as is_expired  # noqa: F401 (the room API)
 from forum.services.moderation import throttle
 
 log = logging.getLogger(__name__)
 
 Reason = Rejection.Reason
-
-MAX_NAME_LENGTH = 120  # Board.title
-MAX_DESCRIPTION_LENGTH = 2_000
-MIN_LIFETIME_SECONDS = 60
-
-
-def price_msat() -> int:
-    return int(getattr(settings, "ROOM_PRICE_SATS", 10_000)) * 1000
-
-
-def default_lifetime() -> int:
-    return int(getattr(settings, "ROOM_LIFETIME_SECONDS", 24 * 3600))
-
-
-def max_lifetime() -> int:
-    return int(getattr(settings, "ROOM_MAX_LIFETIME_SECONDS", 7 * 24 * 3600))
-
-
-# --- the room-create event ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RoomSpec:
-    slug: str
-    name: str
-    description: str
-    verifier: str
-    lifetime_seconds: int
-
-
-# What one password check may cost the server. Each unlock attempt runs the room's scrypt:
-# 128 * N * r bytes of memory and N * r * p units of work. The cap is twice the work and the
-# same memory as `verifier_make`'s default (N=2^14, r=8, p=1: 16 MiB); `verifier_parse`
-# alone would allow 128 MiB per check (N=2^16, r=16), eight checks at once a gigabyte.
-SCRYPT_MAX_MEMORY_BYTES = 16 * 2**20
-SCRYPT_MAX_WORK = 2 * 2**14 * 8
-
-
-def verifier_cost_check(verifier: Verifier) -> None:
-    """`VerifierError` if checking a password against `verifier` would cost over the cap."""
-    n, r, p = verifier.n, verifier.r, verifier.p
-    memory = 128 * n * r
-    if memory > SCRYPT_MAX_MEMORY_BYTES or n * r * p > SCRYPT_MAX_WORK:
-        raise VerifierError(
-            f"scrypt N={n}, r={r}, p={p} costs too much to check on every unlock: 128*N*r"
-            f" must be at most {SCRYPT_MAX_MEMORY_BYTES // 2**20} MiB (this is"
-            f" {memory / 2**20:g} MiB) and N*r*p at most {SCRYPT_MAX_WORK}"
-            f" (N=16384, r=8, p=1 fits)"
-        )
-
-
-def room_spec(parsed: nostr.Event) -> RoomSpec:
-    """The room a kind-9311 event asks for; `ValueError` with a sentence if it is malformed."""
-    slug = (parsed.tag_value("d") or f"r-{parsed.id[:16]}").strip()
-    if SLUG_RE.fullmatch(slug) is None:
-        raise ValueError("the d tag (room slug) must be 3-64 of a-z, 0-9 and -")
-    name = (parsed.tag_value("name") or "").strip()
-    if not name or len(name) > MAX_NAME_LENGTH:
-        raise ValueError(f"a room needs a name tag of 1 to {MAX_NAME_LENGTH} characters")
-    if len(parsed.content) > MAX_DESCRIPTION_LENGTH:
-        raise ValueError(f"the description is over {MAX_DESCRIPTION_LENGTH} characters")
-    verifier = parsed.tag_value("verifier") or ""
-    try:
-        verifier_cost_check(verifier_parse(verifier))
-    except VerifierError as exc:
-        raise ValueError(f"bad verifier tag: {exc}") from None
-    raw_lifetime = parsed.tag_value("lifetime")
-    lifetime = default_lifetime()
-    if raw_lifetime is not None:
-        if not raw_lifetime.isdigit():
-            raise ValueError("the lifetime tag must be a number of seconds")
-        lifetime = int(raw_lifetime)
-    if not MIN_LIFETIME_SECONDS <= lifetime <= max_lifetime():
-        raise ValueError(f"the lifetime must be {MIN_LIFETIME_SECONDS} to {max_lifetime()} s")
-    return RoomSpec(slug, name, parsed.content.strip(), verifier, lifetime)
-
-
-def room_slug_taken(board: Board | None, spec: RoomSpec) -> bool:
-    """Whether `board` (the board with the spec's slug, if any) bars this room-create event."""
-    return board is not None and _own_room(board, spec) is None
-
-
-def _own_room(board: Board, spec: RoomSpec) -> Board | None:
-    """`board` if it is the live room this very event opened (rebuild_from_node replays it).
-
-    The verifier carries a random salt, so an equal verifier means the same event; a destroyed
-    room has none left, so a replay of its event finds the slug taken.
-    """
-    same = board.password_verifier and board.password_verifier == spec.verifier
-    return board if same and board.destroyed_at is None else None
-
 
 # --- reading rooms ------------------------------------------------------------------------------
 
@@ -157,12 +81,6 @@ def _own_room(board: Board, spec: RoomSpec) -> Board | None:
 def is_room(board: Board) -> bool:
     """Rooms are the boards with a password (a destroyed room keeps neither)."""
     return bool(board.password_verifier) or board.expires_at is not None
-
-
-def is_expired(board: Board, *, now: datetime | None = None) -> bool:
-    if board.destroyed_at is not None:
-        return True
-    return board.expires_at is not None and board.expires_at <= (now or timezone.now())
 
 
 # --- destruction --------------------------------------------------------------------------------

@@ -7,8 +7,7 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from forum.ingest.listener import listener_run
-from forum.tasks import recorded_handle
+from forum.tasks import listener_run
 
 
 class Command(BaseCommand):
@@ -32,6 +31,4 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         self.stdout.write("listening for settled invoices (Ctrl-C to stop)")
-        listener_run(
-            stop=stop, on_recorded=recorded_handle, holder=holder, lease_seconds=lease_seconds
-        )
+        listener_run(stop=stop, holder=holder, lease_seconds=lease_seconds)

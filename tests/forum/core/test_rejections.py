@@ -170,7 +170,7 @@ def test_plain_keysend_is_revenue_without_rejection(poster, board):
 
 
 def test_every_reason_has_a_prefix():
-    from forum.services.rejections import PREFIXES, rejection_message
+    from forum.ingest.rejections import PREFIXES, rejection_message
 
     for reason in Rejection.Reason.values:
         assert reason in PREFIXES
