@@ -41,7 +41,7 @@ from forum.ingest.tips import tip_forward_prepare
 from forum.ingest.verdict import Action
 from forum.models import Author, Board, Event, LedgerEntry, MessagePart, Post, Rejection, Thread
 from forum.room_events import KIND_ROOM_CREATE
-from forum.selectors.status import event_status
+from forum.selectors.status import event_status, status_unknown
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +159,9 @@ class _Run:
     event_keys: dict[str, list[str]] = field(default_factory=dict)
     event_rows: dict[str, Event] = field(default_factory=dict)
     event_rejection: dict[str, Rejection] = field(default_factory=dict)
-    read_back: list[list[str]] = field(default_factory=list)
+    # Statuses of payments that did not reach an event's own status (garbage, a repeated
+    # part, a duplicate, an unknown target): (keys, what to say), built from what happened.
+    payment_notes: list[tuple[list[str], dict[str, Any]]] = field(default_factory=list)
     tip_forwards: list[str] = field(default_factory=list)
     statuses: list[StatusNote] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
@@ -246,7 +248,7 @@ class _Run:
 
     def _reject_payment(self, row: LedgerEntry, reason: str, exc: protocol.ProtocolError) -> None:
         event_ref = exc.event_id or ""
-        self._reject(
+        rejection = self._reject(
             reason=reason,
             entry=row,
             amount_msat=row.amount_msat,
@@ -255,7 +257,17 @@ class _Run:
             detail=exc.message,
             what="this payment",
         )
-        self.read_back.append([row.payment_hash, event_ref])
+        self._note_rejected([row.payment_hash, event_ref], rejection, row)
+
+    def _note_rejected(self, keys: list[str], rejection: Rejection, entry: LedgerEntry) -> None:
+        what = {
+            "state": "rejected",
+            "reason": rejection.reason,
+            "message": rejection.message,
+            "event_id": rejection.event_ref or None,
+            "paid_msat": rejection.amount_msat,
+        }
+        self.payment_notes.append((keys, what))
 
     def _note(self, event: Event, keys: list[str]) -> None:
         self.event_rows[event.event_id] = event
@@ -286,14 +298,15 @@ class _Run:
             return
         if existing is not None and existing.state != Event.State.REJECTED:
             assert decided.finding is not None  # a duplicate
-            self._reject(
+            rejection = self._reject(
                 reason=decided.finding.reason,
                 entry=entry,
                 amount_msat=paid_msat,
                 event=existing,
                 **decided.finding.context,
             )
-            self.read_back.append([*keys, existing.event_id])
+            # To the payments only: the event's own status (published, ...) is unchanged.
+            self._note_rejected(keys, rejection, entry)
             return
         if existing is not None:  # rejected before: this payment gets a fresh hearing
             event = existing
@@ -522,7 +535,7 @@ class _Run:
         keys = [row.payment_hash, message.event_id]
         if event is None:
             assert decided.finding is not None
-            self._reject(
+            rejection = self._reject(
                 reason=decided.finding.reason,
                 entry=row,
                 amount_msat=row.amount_msat,
@@ -530,12 +543,12 @@ class _Run:
                 pubkey=row.pubkey,
                 **decided.finding.context,
             )
-            self.read_back.append(keys)
+            self._note_rejected(keys, rejection, row)
             return
         author = self.state.author(event.pubkey, seen_at=row.settled_at)
         self.state.add(author, spent_msat=row.amount_msat)
         self._topup_into(event, entry=row, amount_msat=row.amount_msat, at=row.settled_at)
-        self.read_back.append(keys)
+        self._note(event, keys)
 
     def _topup_into(
         self, event: Event, *, entry: LedgerEntry, amount_msat: int, at: datetime
@@ -611,14 +624,14 @@ class _Run:
         keys = [row.payment_hash, part.event_id]
         stored = self.state.parts(part.event_id)
         if part.index in stored:
-            self._reject(
+            rejection = self._reject(
                 reason=Reason.DUPLICATE,
                 entry=row,
                 amount_msat=row.amount_msat,
                 event_ref=part.event_id,
                 what=f"part {part.index + 1} of {part.count}",
             )
-            self.read_back.append(keys)
+            self._note_rejected([row.payment_hash], rejection, row)
             return
         kept = MessagePart(
             ledger_entry=row,
@@ -631,7 +644,14 @@ class _Run:
         stored[part.index] = kept
         self.state.new_parts.append(kept)
         if len(stored) < part.count:
-            self.read_back.append(keys)
+            waiting = {
+                "state": "waiting",
+                "waiting_for": "parts",
+                "event_id": part.event_id,
+                "parts_received": len(stored),
+                "parts_total": part.count,
+            }
+            self.payment_notes.append((keys, waiting))
             return
         self._parts_assemble(part, list(stored.values()), keys)
 
@@ -647,14 +667,14 @@ class _Run:
                 [protocol.PartMessage(p.event_id, p.index, p.count, bytes(p.data)) for p in stored]
             )
         except protocol.ProtocolError as exc:
-            self._reject(
+            rejection = self._reject(
                 reason=reason_for_code(exc.code),
                 entry=last,
                 amount_msat=paid,
                 event_ref=part.event_id,
                 detail=exc.message,
             )
-            self.read_back.append(keys)
+            self._note_rejected(keys, rejection, last)
             return
         self.state.resolve(
             reasons=[Reason.INCOMPLETE_PARTS],
@@ -695,7 +715,7 @@ class _Run:
                 threads.add(thread.event.event_id)
         self.boards_changed, self.threads_changed = boards, threads
         for event_id, event in self.event_rows.items():
-            thread_event_id, number = where.get(event_id, (None, None))
+            thread_event_id, number = where.get(event_id) or self._where(event)
             payload = event_status(
                 event,
                 rejection=self.event_rejection.get(event_id),
@@ -704,8 +724,23 @@ class _Run:
             )
             keys = tuple(dict.fromkeys(self.event_keys.get(event_id, [])))
             self.statuses.append(StatusNote(keys, event_id, payload))
-        for keys in self.read_back:
-            self.statuses.append(StatusNote(tuple(k for k in dict.fromkeys(keys) if k)))
+        for keys, what in self.payment_notes:
+            for key in dict.fromkeys(k for k in keys if k):
+                payload = {**status_unknown(key), **what}
+                if key != what.get("event_id"):
+                    payload["payment_hash"] = key
+                self.statuses.append(StatusNote((key,), key, payload))
+
+    def _where(self, event: Event) -> tuple[str | None, int | None]:
+        """Where an event published by an earlier batch is (for its status), from lookups."""
+        if event.state != Event.State.PUBLISHED:
+            return None, None
+        if self.state.thread(event.event_id) is not None:
+            return event.event_id, 0
+        post = self.state.post(event.event_id)
+        if post is None:
+            return None, None  # a room-create event: no page of its own
+        return post.thread.event.event_id, post.number
 
     def merge(self, other: _Run) -> None:
         self.rows += other.rows

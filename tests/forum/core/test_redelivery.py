@@ -57,7 +57,12 @@ def test_the_sweep_queues_one_batch_for_stale_rows_and_no_copies_while_it_waits(
     app.control.purge()
     added = []
     try:
-        for now in (first, first, first + timedelta(seconds=grace / 2), first + 2 * grace):
+        for now in (
+            first,
+            first,
+            first + timedelta(seconds=grace / 2),
+            first + timedelta(seconds=2 * grace),
+        ):
             report = sweep.sweep_run(now=now)
             assert report.stale == 1
             before = queued_tasks()
