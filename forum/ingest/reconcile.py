@@ -94,26 +94,49 @@ def _decode(entry: LedgerEntry) -> Decoded:
 def reconcile_batch(*, limit: int | None = None) -> Reconciled:
     """Reconcile the next batch of pending incoming ledger rows (in settle order)."""
     limit = limit or batch_size()
-    with sequenced():
-        rows = list(
-            LedgerEntry.objects.select_for_update()
-            .filter(direction=IN, reconcile_state=State.PENDING)
-            .order_by(F("settle_index").asc(nulls_last=True), "pk")[:limit]
-        )
-        if not rows:
-            return Reconciled()
-        decoded = [(row, _decode(row)) for row in rows]
-        try:
-            with transaction.atomic():
-                run = _Run()
-                run.apply(decoded)
-        except TRANSIENT:
-            raise
-        except Exception:
-            log.exception("a batch of %d rows failed; retrying them one by one", len(rows))
-            run = _isolated(decoded)
-        more = len(rows) == limit
+    with transaction.atomic():
+        ahead = _decode_ahead(limit)
+        with sequenced():
+            rows = list(_pending().select_for_update()[:limit])
+            if not rows:
+                return Reconciled()
+            decoded = [(row, ahead[row.pk] if row.pk in ahead else _decode(row)) for row in rows]
+            run = _apply_or_isolate(decoded)
+            more = len(rows) == limit
     return run.outcome(more=more)
+
+
+def _pending() -> QuerySet[LedgerEntry]:
+    return LedgerEntry.objects.filter(direction=IN, reconcile_state=State.PENDING).order_by(
+        F("settle_index").asc(nulls_last=True), "pk"
+    )
+
+
+def _decode_ahead(limit: int) -> dict[int, Decoded]:
+    """Decode and verify the next batch before waiting for the sequencer (PostgreSQL).
+
+    While another worker holds the sequencer, its rows are locked: SKIP LOCKED finds the batch
+    after them, which is the one this worker will claim, and locks it for this transaction, so
+    the signature checks overlap the other batch's writes instead of following them.
+    """
+    if connection.vendor != "postgresql":
+        return {}
+    rows = _pending().select_for_update(skip_locked=True).only("pk", "custom_records")[:limit]
+    return {row.pk: _decode(row) for row in rows}
+
+
+def _apply_or_isolate(decoded: list[tuple[LedgerEntry, Decoded]]) -> _Run:
+    """The batch in one savepoint; if it fails (not transiently), each row in its own."""
+    try:
+        with transaction.atomic():
+            run = _Run()
+            run.apply(decoded)
+    except TRANSIENT:
+        raise
+    except Exception:
+        log.exception("a batch of %d rows failed; retrying them one by one", len(decoded))
+        run = _isolated(decoded)
+    return run
 
 
 def _isolated(decoded: list[tuple[LedgerEntry, Decoded]]) -> _Run:
