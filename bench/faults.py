@@ -6,7 +6,7 @@
 It creates a scratch database (`<name>_bench_faults`, dropped and re-created) and starts its own
 redis-server on a free port (so flushing or restarting Redis touches nobody else), then simnet,
 two listeners (one active, one standby), two Celery workers, beat and daphne as separate
-processes, each restarted one second after it dies, as a process supervisor would.
+processes, each restarted half a second after it dies, as a process supervisor would.
 
 It posts N signed events from simnet's user nodes (alice, bob) at a steady rate: threads,
 replies to threads paid a moment before (so a reply often arrives before its thread), multipart
@@ -82,7 +82,7 @@ HARNESS_SETTINGS = {
     "LISTENER_LEASE_SECONDS": "15",
 }
 THREAD_PRICE_MSAT, REPLY_PRICE_MSAT = 10_000, 2_000
-RESTART_DELAY = 1.0
+RESTART_DELAY = 0.5  # what a supervisor waits before starting a process again
 RECOVERY_CAP = 180.0
 
 

@@ -1,20 +1,28 @@
 """The posting client for node runners: sign with a local key, pay the forum through your lnd.
 
-    python -m forum.client keygen --key-file ~/.forum.key
-    python -m forum.client post --board general --title "Hi" --content "..." \\
+Run it with the project's virtualenv, from the project's directory (it needs the packages
+`make run` installed there):
+
+    .venv/bin/python -m forum.client keygen --key-file ~/.forum.key
+    .venv/bin/python -m forum.client post --board general --title "Hi" --content "..." \\
         --key-file ~/.forum.key --lndconnect 'lndconnect://...' [--forum-url http://host:8000]
-    python -m forum.client post --board general --reply-to EVENT_ID --content "..." \\
+    .venv/bin/python -m forum.client post --board general --reply-to EVENT_ID --content "..." \\
         --key-file ~/.forum.key --rpcserver host:10009 --tlscertpath tls.cert \\
         --macaroonpath admin.macaroon
-    python -m forum.client topup --event-id EVENT_ID --amount-sats 20 --lndconnect ...
-    python -m forum.client tip EVENT_ID --amt 21 --lndconnect ...
-    python -m forum.client room create --name "Friday" --password-file pw.txt --key-file ...
-    python -m forum.client status KEY
+    .venv/bin/python -m forum.client topup --event-id EVENT_ID --amount-sats 20 --lndconnect ...
+    .venv/bin/python -m forum.client tip EVENT_ID --amt 21 --lndconnect ...
+    .venv/bin/python -m forum.client room create --name "Friday" --password-file pw.txt ...
+    .venv/bin/python -m forum.client sign --board general --title "Hi" --content "..." \\
+        --key-file ~/.forum.key > event.json
+    .venv/bin/python -m forum.client status KEY
 
 It asks the forum for the price and the node (`GET /api/quote`), builds the event, splits it
 into parts when it does not fit one onion (`--hops` sizes the budget), pays each part by
-keysend with `forum.protocol` records, then follows `GET /api/status/<event id>`. No Django:
-it only needs `forum.nostr`, `forum.protocol` and `lightning.client`.
+keysend with `forum.protocol` records, then follows `GET /api/status/<event id>` and prints
+the post's address. When the forum turns a payment away (hold mode cancels it, so the node
+reports only `FAILURE_REASON_INCORRECT_PAYMENT_DETAILS`), the client asks the forum why and
+prints its reason, the price now and what to do. No Django: it only needs `forum.nostr`,
+`forum.protocol` and `lightning`.
 """
 
 from __future__ import annotations
@@ -34,11 +42,13 @@ from pathlib import Path
 from typing import Any
 
 from forum import nostr, protocol, room_events
+from lightning.cli import client_open, describe_node_error
 from lightning.client import LightningClient
 from lightning.types import LightningError
 
 DEFAULT_FORUM_URL = os.environ.get("FORUM_URL", "http://127.0.0.1:8000")
 FINAL_STATES = ("published", "rejected")
+PROG = ".venv/bin/python -m forum.client"
 
 
 class ClientError(RuntimeError):
@@ -58,15 +68,22 @@ class Forum:
         request = urllib.request.Request(self.url.rstrip("/") + path + query)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.status, json.loads(response.read())
+                code, body = response.status, response.read()
         except urllib.error.HTTPError as exc:
-            body = exc.read()
-            try:
-                return exc.code, json.loads(body)
-            except ValueError:
-                return exc.code, {"error": body.decode(errors="replace")[:200]}
+            code, body = exc.code, exc.read()
         except urllib.error.URLError as exc:
-            raise ClientError(f"cannot reach the forum at {self.url}: {exc.reason}") from exc
+            raise ClientError(f"cannot reach the forum at {self.url}: {exc.reason}") from None
+        except OSError as exc:  # a timeout or a reset connection mid-answer
+            raise ClientError(f"cannot reach the forum at {self.url}: {exc}") from None
+        try:
+            return code, json.loads(body)
+        except ValueError:
+            if code < 400:
+                raise ClientError(
+                    f"{self.url} did not answer like the forum (no JSON at {path}): "
+                    "check --forum-url"
+                ) from None
+            return code, {"error": body.decode(errors="replace")[:200]}
 
     def quote(self, *, board: str, pubkey: str, kind: int) -> dict[str, Any]:
         code, body = self._get("/api/quote", {"board": board, "pubkey": pubkey, "kind": kind})
@@ -81,7 +98,18 @@ class Forum:
         return nostr.parse_event(body, verify=True)
 
     def status(self, key: str) -> dict[str, Any]:
-        return self._get(f"/api/status/{key}")[1]
+        """Where `key` (event id or payment hash) stands; state `unknown` before it is paid."""
+        body = self._get(f"/api/status/{key}")[1]
+        return body if isinstance(body, dict) and "state" in body else {"state": "unknown"}
+
+    def page_url(self, status: dict[str, Any]) -> str:
+        """The address of a published post: its thread's page, at the reply's anchor."""
+        base = self.url.rstrip("/")
+        thread_id = status.get("thread_event_id")
+        if not thread_id:
+            return f"{base}/e/{status.get('event_id') or status.get('key')}/"
+        number = status.get("number") or 0
+        return f"{base}/t/{thread_id}/" + (f"#p{number}" if number else "")
 
 
 # --- building and paying --------------------------------------------------------------------------
@@ -124,6 +152,29 @@ def build_event(
     )
 
 
+class PaymentFailed(ClientError):
+    """A keysend did not go through; `payment_hash` names it for the forum's status API."""
+
+    def __init__(self, message: str, *, payment_hash: str, failure_reason: str) -> None:
+        super().__init__(message)
+        self.payment_hash = payment_hash
+        self.failure_reason = failure_reason
+
+
+# What lnd's failure reasons mean for someone paying the forum (lnd's names).
+FAILURE_HELP = {
+    "FAILURE_REASON_NO_ROUTE": "your node found no route to the forum's node {dest}: it needs a "
+    "channel (direct or through peers) with enough outbound liquidity. A long post also needs "
+    "room in the onion on every hop: try --hops with your real route length",
+    "FAILURE_REASON_INSUFFICIENT_BALANCE": "your node's channels do not have enough outbound "
+    "balance for this payment",
+    "FAILURE_REASON_TIMEOUT": "the payment timed out before the forum's node answered: try again",
+    "FAILURE_REASON_INCORRECT_PAYMENT_DETAILS": "the forum's node turned the payment away and the "
+    "forum has not said why yet; ask it with `status {key}`",
+    "FAILURE_REASON_ERROR": "a node on the way failed the payment: try again",
+}
+
+
 def deliver(
     lnd: LightningClient,
     *,
@@ -134,9 +185,9 @@ def deliver(
 ) -> list[str]:
     """Pay every record set by keysend, all at once; returns the payment hashes.
 
-    Raises for the first payment (in order) that failed. Parts go out together because a forum
-    in hold mode (docs/hold-mode.md) settles a multipart set only once every part has arrived:
-    paying one part after the other would wait out the node's hold time.
+    Raises `PaymentFailed` for the first payment (in order) that failed. Parts go out together
+    because a forum in hold mode (docs/hold-mode.md) settles a multipart set only once every
+    part has arrived: paying one part after the other would wait out the node's hold time.
     """
     out = out or sys.stdout
     amounts = split_amount_msat(amount_msat, len(payments))
@@ -149,8 +200,10 @@ def deliver(
     hashes = []
     for payment, amount in zip(results, amounts, strict=True):
         if not payment.succeeded:
-            raise ClientError(
-                f"payment {len(hashes) + 1}/{len(payments)} failed: {payment.failure_reason}"
+            raise PaymentFailed(
+                f"payment {len(hashes) + 1}/{len(payments)} failed: {payment.failure_reason}",
+                payment_hash=payment.payment_hash,
+                failure_reason=payment.failure_reason,
             )
         hashes.append(payment.payment_hash)
         print(f"paid {amount // 1000} sats, payment hash {payment.payment_hash}", file=out)
@@ -163,43 +216,202 @@ def follow(
     """Poll the status until published/rejected/underpaid (or the timeout); print changes.
 
     `before` is the status message seen before paying: an "underpaid" status still showing
-    it is stale (our payment is not reconciled yet), so we keep waiting.
+    it is stale (our payment is not reconciled yet), so we keep waiting. A status the forum
+    does not know yet (`unknown`: the payment is not recorded yet) is not news.
     """
     out = out or sys.stdout
     deadline = time.monotonic() + timeout
     last: tuple | None = None
-    status: dict[str, Any] = {}
+    status: dict[str, Any] = {"state": "unknown"}
     while time.monotonic() < deadline:
         status = forum.status(key)
-        seen = (status.get("state"), status.get("waiting_for"), status.get("message"))
-        if seen != last:
-            detail = status.get("message") or status.get("waiting_for") or ""
-            print(f"status: {status.get('state')} {detail}".rstrip(), file=out)
+        state = status.get("state")
+        seen = (state, status.get("waiting_for"), status.get("message"))
+        if state in ("paid", "waiting") and seen != last:
+            detail = status.get("waiting_for") or ""
+            if status.get("waiting_for") == "parts":
+                detail = f"parts ({status.get('parts_received')}/{status.get('parts_total')})"
+            print(f"status: {state} {detail}".rstrip(), file=out)
             last = seen
-        underpaid = status.get("state") == "waiting" and status.get("waiting_for") == "underpaid"
-        if status.get("state") in FINAL_STATES or (underpaid and status.get("message") != before):
+        underpaid = state == "waiting" and status.get("waiting_for") == "underpaid"
+        if state in FINAL_STATES or (underpaid and status.get("message") != before):
             return status
         time.sleep(0.5)
+    print(
+        f"status: still {status.get('state')} after {timeout:.0f} s; ask again with `status {key}`",
+        file=out,
+    )
     return status
 
 
+def refusal_status(forum: Forum, keys: Sequence[str], *, wait: float = 5.0) -> dict[str, Any]:
+    """The forum's verdict on a payment its node turned away (hold mode records the rejection
+    before it cancels, so it is normally there at once); state `unknown` if it has none."""
+    deadline = time.monotonic() + wait
+    while True:
+        for key in keys:
+            status = forum.status(key)
+            if status.get("state") == "rejected":
+                return status
+        if time.monotonic() >= deadline:
+            return {"state": "unknown"}
+        time.sleep(0.25)
+
+
+def _sats(msat: int | None) -> str:
+    whole = -(-int(msat or 0) // 1000)
+    return f"{whole:,} sat" + ("" if whole == 1 else "s")
+
+
+def _sentence(status: dict[str, Any]) -> str:
+    """The forum's message without its NIP-01 machine prefix ("rate-limited: ...")."""
+    message = status.get("message") or status.get("reason") or "no reason given"
+    prefix, sep, rest = message.partition(": ")
+    return rest if sep and prefix.replace("-", "").isalpha() and prefix.islower() else message
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How the command that was refused can be run again (`what to do` lines)."""
+
+    command: str  # "post", "room create", "topup", "tip"
+    amount_flag: str = "--amount-sats"
+    event_id: str = ""
+
+
+def report_outcome(
+    forum: Forum,
+    status: dict[str, Any],
+    *,
+    retry: Retry,
+    quote: dict[str, Any] | None = None,
+    out=None,
+) -> int:
+    """Print where a message ended: its address, or the forum's reason, the price now and what
+    to do. Returns the exit code (0 published, 2 not published)."""
+    out = out or sys.stdout
+    state = status.get("state")
+    if state == "published":
+        print(f"published: {forum.page_url(status)}", file=out)
+        return 0
+    reason = status.get("reason") or ""
+    charged = status.get("charged") is not False
+    if state == "waiting" and reason != "underpaid":
+        return 2  # follow() already said what it waits for
+    head = "refused" if charged else "refused, nothing charged"
+    if state == "waiting":
+        head = "not published yet (paid, waiting for a top-up)"
+    print(f"{head}: {_sentence(status)}", file=out)
+    event_id = status.get("event_id") or retry.event_id
+    if reason == "underpaid":
+        price = _price_now(forum, status, quote)
+        if price is not None:
+            print(f"price now: {_sats(price)}", file=out)
+        if charged:
+            missing = max(
+                int(status.get("price_msat") or price or 0) - int(status.get("paid_msat") or 0),
+                1000,
+            )
+            print(
+                f"what to do: top up the missing {_sats(missing)} with `{PROG} topup --event-id "
+                f"{event_id} --amount-sats {-(-missing // 1000)}` and your node's flags",
+                file=out,
+            )
+        else:
+            print(
+                f"what to do: send it again at the price: the same `{retry.command}` command "
+                f"without {retry.amount_flag} pays the quoted price",
+                file=out,
+            )
+        return 2
+    advice = ADVICE.get(reason)
+    if advice:
+        print(f"what to do: {advice}", file=out)
+    return 2
+
+
+def _price_now(forum: Forum, status: dict[str, Any], quote: dict[str, Any] | None) -> int | None:
+    """The price for the same message now: a fresh quote for its board, kind and author."""
+    if quote is None:
+        return status.get("price_msat")
+    try:
+        fresh = forum.quote(board=quote["board"], pubkey=quote["pubkey"], kind=quote["kind"])
+    except (ClientError, KeyError):
+        return quote.get("price_msat")
+    return fresh.get("price_msat")
+
+
+# What the CLI user can do about each refusal, beyond the forum's own sentence.
+ADVICE = {
+    "thread_locked": "the thread takes no new replies; start a new thread instead (--title "
+    "instead of --reply-to)",
+    "too_large": "shorten it (the board's limit is in `GET /api/quote`, `limits`) and send it "
+    "again",
+    "banned": "nothing: this key may not post here (ask the forum's moderators)",
+    "duplicate": "nothing: this exact event is already on the forum",
+    "unknown_board": "pick one of the boards listed at /how-to-post/ (--board SLUG)",
+    "target_hidden": "nothing: a moderator hid what you are answering",
+    "bad_created_at": "check your computer's clock and send it again (it signs a new event)",
+    "hold_expired": "send it again; if it keeps happening, tell the forum's operators",
+    "orphan_timeout": "send the thread or parent first, then the reply again",
+    "incomplete_parts": "send it again; all parts go out at once",
+}
+
+
+def payment_failure_line(exc: PaymentFailed, *, dest: str, key: str) -> str:
+    """One line for a payment the forum has no verdict on: what lnd's reason means here."""
+    help_text = FAILURE_HELP.get(exc.failure_reason)
+    if help_text is None:
+        return str(exc)
+    return f"{exc} ({help_text.format(dest=dest, key=key)})"
+
+
 def pay_event(
-    forum: Forum, args: argparse.Namespace, event: nostr.Event, *, quote: dict[str, Any], label: str
+    forum: Forum,
+    args: argparse.Namespace,
+    event: nostr.Event,
+    *,
+    quote: dict[str, Any],
+    label: str,
+    retry: Retry,
 ) -> dict[str, Any] | None:
     # The first printed line starts "event <id>:" (after the label) so scripts can pick the id.
     """Pay `event` at the quoted price (or --amount-sats), split to fit the onion, then follow
-    it until published or rejected; returns the final status (None with --no-wait)."""
+    it until published or rejected; returns the final status (None with --no-wait).
+
+    A payment the forum's node turns away (hold mode) is not an error but a rejection: the
+    forum's status API says why, and that is what is returned."""
     amount_msat = args.amount_sats * 1000 if args.amount_sats else quote["price_msat"]
     dest = args.dest or quote.get("node_pubkey")
     if not dest:
         raise ClientError("the forum did not say its node pubkey; pass --dest")
     payments = protocol.split_event(event, budget=protocol.onion_budget_for_records(args.hops))
     print(f"{label}event {event.id}: {len(payments)} payment(s), {-(-amount_msat // 1000)} sats")
-    with lnd_from_args(args) as lnd:
-        deliver(lnd, dest=dest, payments=payments, amount_msat=amount_msat)
+    try:
+        with lnd_from_args(args) as lnd:
+            hashes = deliver(lnd, dest=dest, payments=payments, amount_msat=amount_msat)
+    except PaymentFailed as exc:
+        status = refusal_status(forum, [exc.payment_hash, event.id])
+        if status.get("state") != "rejected":
+            raise ClientError(payment_failure_line(exc, dest=dest, key=event.id)) from None
+        return status
     if args.no_wait:
         return None
-    return follow(forum, event.id, timeout=args.wait_seconds)
+    # Followed by our own payment, not the event id: an identical event signed in the same
+    # second (same id) may carry an earlier, cancelled attempt's rejection.
+    return follow(forum, hashes[0], timeout=args.wait_seconds)
+
+
+def check_length(content: str, quote: dict[str, Any]) -> None:
+    """Refuse before paying what the board would refuse for its size: the quote carries the
+    board's limit, in characters as the forum counts them (Unicode code points)."""
+    limit = (quote.get("limits") or {}).get("max_content_length")
+    if limit and len(content) > limit:
+        raise ClientError(
+            f"not sent: the content is {len(content):,} characters, over the limit of "
+            f"{limit:,} on board {quote.get('board')}. Shorten it and send it again. "
+            "Nothing was paid."
+        )
 
 
 def node_for_event(forum: Forum, args: argparse.Namespace, event_id: str) -> str:
@@ -208,16 +420,23 @@ def node_for_event(forum: Forum, args: argparse.Namespace, event_id: str) -> str
         return args.dest
     board = forum.status(event_id).get("board") or ""
     if not board:
-        raise ClientError("unknown event (or its board); pass --dest NODE_PUBKEY")
+        raise ClientError(
+            f"the forum has no published or waiting event {event_id} (nothing to top up or "
+            "tip; a payment hold mode cancelled is sent again whole, not topped up); "
+            "pass --dest NODE_PUBKEY to pay anyway"
+        )
     return forum.quote(board=board, pubkey="", kind=nostr.KIND_THREAD).get("node_pubkey")
 
 
 def lnd_from_args(args: argparse.Namespace) -> LightningClient:
-    if args.lndconnect:
-        return LightningClient.from_lndconnect(args.lndconnect)
-    if args.rpcserver:
-        return LightningClient.from_files(args.rpcserver, args.tlscertpath, args.macaroonpath)
-    raise ClientError("say how to reach your lnd: --lndconnect URI, or --rpcserver with paths")
+    if not (args.lndconnect or args.rpcserver):
+        raise ClientError("say how to reach your lnd: --lndconnect URI, or --rpcserver with paths")
+    return client_open(
+        lndconnect=args.lndconnect,
+        rpcserver=args.rpcserver,
+        tlscertpath=args.tlscertpath,
+        macaroonpath=args.macaroonpath,
+    )
 
 
 def read_key(path: str) -> str:
@@ -237,23 +456,37 @@ def read_key(path: str) -> str:
 def cmd_keygen(args: argparse.Namespace) -> int:
     path = Path(args.key_file).expanduser()
     if path.exists() and not args.force:
-        raise ClientError(f"{path} exists (use --force to replace it)")
-    secret = nostr.generate_secret_key()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secret + "\n")
+        # Running the documented commands twice must not fail, nor replace a key in use.
+        secret = read_key(args.key_file)
+        print(f"{path} exists: keeping it (--force makes a new key)")
+    else:
+        secret = nostr.generate_secret_key()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secret + "\n")
     print(
         f"pubkey {nostr.public_key(secret)}\nnpub   {nostr.npub_encode(nostr.public_key(secret))}"
     )
     return 0
 
 
-def cmd_post(args: argparse.Namespace) -> int:
-    forum = Forum(args.forum_url)
+def read_content(args: argparse.Namespace) -> str:
+    if not args.content_file:
+        return args.content or ""
+    try:
+        return Path(args.content_file).expanduser().read_text()
+    except OSError as exc:
+        raise ClientError(f"--content-file {args.content_file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ClientError(f"--content-file {args.content_file}: not UTF-8 text") from None
+
+
+def signed_event(forum: Forum, args: argparse.Namespace) -> nostr.Event:
+    """The thread or reply the `post`/`sign` flags describe, signed with --key-file."""
     secret = read_key(args.key_file)
-    content = Path(args.content_file).read_text() if args.content_file else (args.content or "")
+    content = read_content(args)
     root, parent = reply_context(forum, args.reply_to) if args.reply_to else (None, None)
-    event = build_event(
+    return build_event(
         secret=secret,
         board=args.board,
         content=content,
@@ -262,39 +495,69 @@ def cmd_post(args: argparse.Namespace) -> int:
         parent=parent,
         ln_node=args.ln_node,
     )
+
+
+def cmd_post(args: argparse.Namespace) -> int:
+    forum = Forum(args.forum_url)
+    event = signed_event(forum, args)
     quote = forum.quote(board=args.board, pubkey=event.pubkey, kind=event.kind)
-    status = pay_event(forum, args, event, quote=quote, label="")
-    return 0 if status is None or status.get("state") == "published" else 2
+    check_length(event.content, quote)
+    status = pay_event(forum, args, event, quote=quote, label="", retry=Retry("post"))
+    if status is None:
+        return 0
+    return report_outcome(forum, status, retry=Retry("post", event_id=event.id), quote=quote)
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    """Print the signed event as JSON (for `forum.protocol` and lncli, or any other tool)."""
+    event = signed_event(Forum(args.forum_url), args)
+    print(event.to_json())
+    print(f"event {event.id} signed (its status: {PROG} status {event.id})", file=sys.stderr)
+    return 0
 
 
 def cmd_topup(args: argparse.Namespace) -> int:
     forum = Forum(args.forum_url)
     status = forum.status(args.event_id)
     dest = node_for_event(forum, args, args.event_id)
-    with lnd_from_args(args) as lnd:
-        deliver(
-            lnd,
-            dest=dest,
-            payments=[protocol.encode_topup(args.event_id)],
-            amount_msat=args.amount_sats * 1000,
-        )
+    retry = Retry("topup", event_id=args.event_id)
+    try:
+        with lnd_from_args(args) as lnd:
+            deliver(
+                lnd,
+                dest=dest,
+                payments=[protocol.encode_topup(args.event_id)],
+                amount_msat=args.amount_sats * 1000,
+            )
+    except PaymentFailed as exc:
+        refused = refusal_status(forum, [exc.payment_hash])
+        if refused.get("state") != "rejected":
+            raise ClientError(payment_failure_line(exc, dest=dest, key=args.event_id)) from None
+        return report_outcome(forum, refused, retry=retry)
     if args.no_wait:
         return 0
     status = follow(forum, args.event_id, timeout=args.wait_seconds, before=status.get("message"))
-    return 0 if status.get("state") == "published" else 2
+    return report_outcome(forum, status, retry=retry)
 
 
 def cmd_tip(args: argparse.Namespace) -> int:
     """Tip a published post: its sats go up, and its author's node gets the forwarded share."""
     forum = Forum(args.forum_url)
     dest = node_for_event(forum, args, args.event_id)
-    with lnd_from_args(args) as lnd:
-        deliver(
-            lnd,
-            dest=dest,
-            payments=[protocol.encode_tip(args.event_id)],
-            amount_msat=args.amt * 1000,
-        )
+    try:
+        with lnd_from_args(args) as lnd:
+            deliver(
+                lnd,
+                dest=dest,
+                payments=[protocol.encode_tip(args.event_id)],
+                amount_msat=args.amt * 1000,
+            )
+    except PaymentFailed as exc:
+        refused = refusal_status(forum, [exc.payment_hash])
+        if refused.get("state") != "rejected":
+            raise ClientError(payment_failure_line(exc, dest=dest, key=exc.payment_hash)) from None
+        return report_outcome(forum, refused, retry=Retry("tip", event_id=args.event_id))
+    print(f"tipped {args.amt} sats to {forum.url.rstrip('/')}/e/{args.event_id}/")
     return 0
 
 
@@ -302,7 +565,12 @@ def cmd_room_create(args: argparse.Namespace) -> int:
     """Rent a private room: sign a room-create event (password as a scrypt verifier) and pay it."""
     forum = Forum(args.forum_url)
     secret = read_key(args.key_file)
-    password = Path(args.password_file).read_text().strip() if args.password_file else ""
+    password = ""
+    if args.password_file:
+        try:
+            password = Path(args.password_file).expanduser().read_text().strip()
+        except OSError as exc:
+            raise ClientError(f"--password-file {args.password_file}: {exc.strerror}") from None
     password = password or args.password or ""
     if not password:
         raise ClientError("the room needs a password: --password or --password-file")
@@ -319,11 +587,12 @@ def cmd_room_create(args: argparse.Namespace) -> int:
         description=args.description or "",
         ln_node=args.ln_node,
     )
-    status = pay_event(forum, args, event, quote=quote, label=f"room {slug}: ")
+    retry = Retry("room create", event_id=event.id)
+    status = pay_event(forum, args, event, quote=quote, label=f"room {slug}: ", retry=retry)
     if status is None:
         return 0
     if status.get("state") != "published":
-        return 2
+        return report_outcome(forum, status, retry=retry)
     print(f"open at {forum.url.rstrip('/')}/r/{slug}/ (share the password with your guests)")
     return 0
 
@@ -345,27 +614,39 @@ def _node_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--wait-seconds", type=float, default=60)
 
 
+def _event_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--board", required=True)
+    parser.add_argument("--title", help="thread title (new threads)")
+    body = parser.add_mutually_exclusive_group(required=True)
+    body.add_argument("--content")
+    body.add_argument("--content-file")
+    parser.add_argument("--reply-to", help="event id of the thread or reply to answer")
+    parser.add_argument("--key-file", required=True, help="hex secret key or nsec")
+    parser.add_argument("--ln-node", help="your node pubkey, for refunds (the `ln` tag)")
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(prog="python -m forum.client", description=__doc__.split("\n")[0])
+    top = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n")[0])
     sub = top.add_subparsers(dest="command", required=True)
     keygen = sub.add_parser("keygen", help="create a signing key file")
     keygen.add_argument("--key-file", required=True)
     keygen.add_argument("--force", action="store_true")
     keygen.set_defaults(func=cmd_keygen)
     post = sub.add_parser("post", help="sign and pay a thread or a reply")
-    post.add_argument("--board", required=True)
-    post.add_argument("--title", help="thread title (new threads)")
-    body = post.add_mutually_exclusive_group(required=True)
-    body.add_argument("--content")
-    body.add_argument("--content-file")
-    post.add_argument("--reply-to", help="event id of the thread or reply to answer")
-    post.add_argument("--key-file", required=True, help="hex secret key or nsec")
-    post.add_argument("--ln-node", help="your node pubkey, for refunds (the `ln` tag)")
+    _event_options(post)
     post.add_argument("--amount-sats", type=int, help="pay this instead of the quoted price")
     post.add_argument("--hops", type=int, default=3, help="route length to size parts for")
     _node_options(post)
     post.set_defaults(func=cmd_post)
-    topup = sub.add_parser("topup", help="add sats to an underpaid event")
+    sign = sub.add_parser("sign", help="print a signed thread or reply as JSON (pay it yourself)")
+    _event_options(sign)
+    sign.add_argument("--forum-url", default=DEFAULT_FORUM_URL, help="default $FORUM_URL")
+    sign.set_defaults(func=cmd_sign)
+    topup = sub.add_parser(
+        "topup",
+        help="add sats to an underpaid event the forum kept (settle mode; in hold mode an "
+        "underpaid payment is cancelled: send it again instead)",
+    )
     topup.add_argument("--event-id", required=True)
     topup.add_argument("--amount-sats", type=int, required=True)
     _node_options(topup)
@@ -402,9 +683,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         return args.func(args)
-    except (ClientError, nostr.EventError, LightningError, ValueError) as exc:
+    except LightningError as exc:
+        where = None if getattr(args, "lndconnect", None) else getattr(args, "rpcserver", None)
+        print(f"error: {describe_node_error(exc, rpcserver=where)}", file=sys.stderr)
+    except (ClientError, nostr.EventError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except OSError as exc:  # a file the command writes or reads (say which, in one line)
+        print(f"error: {exc.filename or ''}: {exc.strerror or exc}".lstrip(": "), file=sys.stderr)
+    return 1
 
 
 if __name__ == "__main__":

@@ -127,10 +127,7 @@ def sweep() -> dict:
 
     from forum.services import identity
 
-    # When the broker holds nothing at all, every pending row has lost its task (Redis flushed
-    # or restarted): waiting the usual grace would only delay them.
-    grace = IDLE_BROKER_GRACE_SECONDS if broker_idle() else None
-    report = sweep_run(client=identity.forum_client(), grace_seconds=grace)
+    report = sweep_run(client=identity.forum_client(), grace_seconds=sweep_grace())
     sweep_handle(report)
     return report.as_dict()
 
@@ -145,28 +142,47 @@ def sweep_handle(report: SweepReport) -> None:
 
 # A pending row this old while the broker holds no task at all has lost its task.
 IDLE_BROKER_GRACE_SECONDS = 2
+# Written into the broker's Redis database by every sweep: gone means Redis lost its data.
+BROKER_MARK_KEY = "forum:sweep:broker-mark"
 
 
-def broker_idle() -> bool:
-    """Whether the Redis broker holds no task, neither queued nor taken by a worker.
+def broker_state() -> str:
+    """What the Redis broker says about tasks of pending rows: "lost", "idle" or "busy".
 
-    With `acks_late` a task stays in kombu's `unacked` hash until it has run, so an empty
-    queue and an empty hash mean no worker will ever reconcile a row that is still pending
-    (Redis was flushed or restarted, or the enqueue failed). False for other brokers.
+    "lost": the mark the previous sweep left is gone (Redis restarted without persistence, or
+    flushed), so every task queued before that is gone. "idle": the queue and kombu's
+    `unacked` hash are empty (with `acks_late` a task stays in that hash until it has run), so
+    no worker will reconcile a row still pending. "busy" otherwise, and for other brokers,
+    in eager mode or when the broker cannot be asked.
     """
     from config.celery import app
 
     if app.conf.task_always_eager:
-        return False
+        return "busy"
     try:
-        with app.connection_for_read() as conn:
+        with app.connection_for_write() as conn:
             if conn.transport.driver_type != "redis":
-                return False
+                return "busy"
             channel = conn.default_channel
-            queued = channel.client.llen(app.conf.task_default_queue)
-            return queued == 0 and channel.client.hlen(channel.unacked_key) == 0
+            client = channel.client
+            lost = not client.exists(BROKER_MARK_KEY)
+            client.set(BROKER_MARK_KEY, "1")
+            if lost:
+                return "lost"
+            queued = client.llen(app.conf.task_default_queue)
+            return "idle" if queued == 0 and client.hlen(channel.unacked_key) == 0 else "busy"
     except Exception:  # broker down: nothing to conclude
-        return False
+        return "busy"
+
+
+def sweep_grace() -> int | None:
+    """How old a pending row must be for the sweep to queue a batch: at once when Redis lost
+    its data (every task queued before is gone), a couple of seconds when the broker holds no
+    task at all, else the usual grace (None: SWEEP_REQUEUE_AFTER_SECONDS)."""
+    state = broker_state()
+    if state == "lost":
+        return 0
+    return IDLE_BROKER_GRACE_SECONDS if state == "idle" else None
 
 
 @shared_task(

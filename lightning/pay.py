@@ -16,7 +16,7 @@ import dataclasses
 import json
 import sys
 
-from lightning.cli import add_connection_args, client_from_args
+from lightning.cli import add_connection_args, client_from_args, describe_node_error
 from lightning.types import LightningError
 
 
@@ -83,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
                     fee_limit_msat=fee_limit_msat,
                     timeout_seconds=args.timeout,
                 )
-    except (LightningError, OSError) as exc:
-        print(f"[lightning.pay] {type(exc).__name__}: {exc}", file=sys.stderr)
+    except LightningError as exc:
+        where = None if args.lndconnect else args.rpcserver
+        print(f"error: {describe_node_error(exc, rpcserver=where)}", file=sys.stderr)
         return 2
     print(json.dumps(dataclasses.asdict(payment), indent=2))
     return 0 if payment.succeeded else 1

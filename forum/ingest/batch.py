@@ -20,7 +20,7 @@ from django.db.models import Max, Model
 from django.utils import timezone
 
 from forum.ingest.lookups import board_settings_at
-from forum.ingest.tags import indexed_keys
+from forum.ingest.tags import event_tag_rows
 from forum.models import (
     Author,
     Ban,
@@ -290,7 +290,7 @@ class BatchState:
 
     def tags_add(self, event: Event, tags: Iterable[Sequence[Any]]) -> None:
         """The relay's index rows of a published event (see `forum.relay.index`)."""
-        self.new_tags.extend(EventTag(event=event, key=key) for key in indexed_keys(tags))
+        self.new_tags.extend(event_tag_rows(event, tags))
 
     def post_add(self, post: Post) -> None:
         self._posts[post.event.event_id] = post

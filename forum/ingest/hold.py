@@ -523,14 +523,14 @@ class HoldReviewer:
         settled = LedgerEntry.objects.filter(
             direction=LedgerEntry.Direction.IN, status=Status.SETTLED, event_id=event_id
         ).exclude(payment_hash__in=own)
-        whole = settled.filter(purpose=LedgerEntry.Purpose.MESSAGE)
-        if whole.exclude(reconcile_state=LedgerEntry.ReconcileState.DONE).exists():
+        open_rows = settled.exclude(reconcile_state=LedgerEntry.ReconcileState.DONE)
+        if open_rows.filter(purpose=LedgerEntry.Purpose.MESSAGE).exists():
             return True
+        if not open_rows.filter(purpose=LedgerEntry.Purpose.PART).exists():
+            return False
+        # Parts waiting for reconciliation: taken if they make a whole set (not yet assembled).
         parts = self._settled_parts(event_id)
-        if parts and not Event.objects.filter(event_id=event_id).exists():
-            count = next(iter(parts.values()))[0].count
-            return len(parts) >= count  # a whole set in the ledger, not assembled yet
-        return False
+        return bool(parts) and len(parts) >= next(iter(parts.values()))[0].count
 
     def _paid_prune(self) -> None:
         """Forget payments the ledger now shows (settled, or cancelled at the hold time)."""

@@ -7,6 +7,8 @@ import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from forum.models import Event, EventTag
+
 
 def tag_key(letter: str, value: str) -> str:
     """The index key of a tag: a digest, because values are unbounded client text."""
@@ -27,3 +29,9 @@ def indexed_keys(tags: Iterable[Sequence[Any]]) -> set[str]:
         and tag[0].isalpha()
         and isinstance(tag[1], str)
     }
+
+
+def event_tag_rows(event: Event, tags: Iterable[Sequence[Any]]) -> list[EventTag]:
+    """`event`'s index rows, unsaved: a batch publisher bulk-creates them with its others
+    (`ignore_conflicts=True`, so a replay that finds them there is harmless)."""
+    return [EventTag(event=event, key=key) for key in indexed_keys(tags)]

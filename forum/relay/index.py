@@ -8,7 +8,8 @@ one included) fits an index entry on every database, and a filter's values becom
 
 The rows are written when an event is published (in the reconcile batch, with its other
 inserts: `forum.ingest.batch.BatchState.tags_add`), deleted with their event, and backfilled
-by migration 0008.
+by migration 0008. An event published without them is invisible to `#<letter>` filters (other
+than `#h`), so every publishing path must write them.
 """
 
 from __future__ import annotations
@@ -16,11 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from forum.ingest.tags import indexed_keys, tag_key  # noqa: F401 (the index API)
+from forum.ingest.tags import (  # noqa: F401 (the index API)
+    event_tag_rows,
+    indexed_keys,
+    tag_key,
+)
 from forum.models import Event, EventTag
 
 
 def event_tags_index(event: Event, tags: Iterable[Sequence[Any]]) -> None:
     """Write `event`'s index rows (idempotent: a replay finds them there)."""
-    rows = [EventTag(event=event, key=key) for key in indexed_keys(tags)]
-    EventTag.objects.bulk_create(rows, ignore_conflicts=True)
+    EventTag.objects.bulk_create(event_tag_rows(event, tags), ignore_conflicts=True)

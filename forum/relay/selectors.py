@@ -20,6 +20,7 @@ from typing import Any
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Max, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from forum.models import Board, Event, EventTag
 from forum.nostr import KIND_REPLY, KIND_THREAD
@@ -57,6 +58,23 @@ class StoredEvent:
 SERVED_KINDS = frozenset({KIND_THREAD, KIND_REPLY})
 
 
+def _tagged(keys: list[str]) -> RawSQL:
+    """Ids of the events with any of these tag keys: one index lookup per key.
+
+    The keys travel as one parameter (a PostgreSQL array, a JSON array that SQLite's
+    json_each unpacks) rather than one parameter each: building and binding a 1,000-item IN
+    list cost the ORM more Python time than the lookup itself, time the relay's threads
+    would hold the GIL for while the site's event loop waits.
+    """
+    q = connection.ops.quote_name
+    select = f"SELECT {q('event_id')} FROM {q(EventTag._meta.db_table)} WHERE {q('key')}"
+    if connection.vendor == "postgresql":
+        return RawSQL(f"{select} = ANY(%s)", [keys])
+    if connection.vendor == "sqlite":
+        return RawSQL(f"{select} IN (SELECT value FROM json_each(%s))", [json.dumps(keys)])
+    return RawSQL(f"{select} IN ({', '.join(['%s'] * len(keys))})", keys)  # anything else
+
+
 def events_for_filter(flt: Filter, *, limit: int) -> list[StoredEvent]:
     """Stored events matching ``flt``, newest first, ties by lowest id: exactly one query.
 
@@ -87,8 +105,7 @@ def events_for_filter(flt: Filter, *, limit: int) -> list[StoredEvent]:
             # The board tag: the core files each event under the board its `h` tag names.
             qs = qs.filter(board__slug__in=values)
             continue
-        keys = sorted(tag_key(letter, value) for value in values)
-        qs = qs.filter(pk__in=EventTag.objects.filter(key__in=keys).values("event_id"))
+        qs = qs.filter(pk__in=_tagged(sorted(tag_key(letter, value) for value in values)))
     rows = qs.order_by("-created_at", "event_id").values_list("raw_json", "event_id", "created_at")
     return [StoredEvent(*row) for row in rows[:limit]]
 

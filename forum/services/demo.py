@@ -2,9 +2,12 @@
 
 * `demo_keysend` is the demo wallet: a real gRPC keysend from simnet's `alice` node (the demo
   user) to the forum node, exactly what a browser wallet would do.
-* `demo_seed` creates a few boards with prices and a few signed demo posts on first run. The
-  posts go through the real path, keysend from simnet's demo nodes to the forum node, so the
-  ledger holds them and the listener and reconciliation publish them like any other post.
+* `demo_seed` creates five boards with prices and, on first run, threads with replies, tips
+  and a pinned welcome thread by five demo authors. Everything goes through the real path,
+  keysend from simnet's demo nodes to the forum node, so the ledger holds it and the listener
+  and reconciliation publish it like any other post.
+* `demo_node_flags` is how the how-to-post page and the composer show node-runner commands
+  that work here: a demo user's simnet node stands in for the reader's own lnd.
 * `startup_hook` is the line in `forum.embedded.STARTUP_HOOKS` that runs the seeding in the
   background of `make run`.
 """
@@ -12,9 +15,11 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 from django.conf import settings
 
@@ -90,6 +95,60 @@ def demo_wallet_info() -> DemoWalletInfo:
     return DemoWalletInfo(info.identity_pubkey, info.alias, balance)
 
 
+# --- commands that work here -------------------------------------------------------------------
+
+# The demo user node the how-to-post page and the composer's "pay from my own node" box use
+# for command-line examples (the browser's demo wallet pays from alice).
+DEMO_CLI_NODE = "bob"
+
+
+@dataclass(frozen=True)
+class DemoNodeFlags:
+    """lncli-style flags that reach a demo user's simnet node, as a person would type them."""
+
+    name: str
+    pubkey: str
+    rpcserver: str
+    tlscertpath: str
+    macaroonpath: str
+
+    @property
+    def flags(self) -> str:
+        return (
+            f"--rpcserver {self.rpcserver} --tlscertpath {self.tlscertpath} "
+            f"--macaroonpath {self.macaroonpath}"
+        )
+
+
+def _as_typed(path: str) -> str:
+    """A path as typed from the project's directory (where `make run` runs), quoted if needed."""
+    full = Path(path)
+    try:
+        shown = str(full.relative_to(settings.BASE_DIR))
+    except ValueError:
+        shown = str(full)
+    return shlex.quote(shown)
+
+
+def demo_node_flags(name: str = DEMO_CLI_NODE) -> DemoNodeFlags | None:
+    """The flags for a demo user's node in demo mode with simnet running, else None (the
+    commands then show a real lnd's usual paths)."""
+    from forum.services import node
+
+    if not (settings.DEMO_MODE and settings.SIMNET_ENABLED):
+        return None
+    found = node.simnet_nodes().get(name)
+    if not found:
+        return None
+    return DemoNodeFlags(
+        name=name,
+        pubkey=found["pubkey"],
+        rpcserver=found["host"],
+        tlscertpath=_as_typed(found["tls_cert"]),
+        macaroonpath=_as_typed(found["macaroon"]),
+    )
+
+
 # --- first-run seeding -------------------------------------------------------------------------
 
 DEMO_BOARDS = (
@@ -110,12 +169,28 @@ DEMO_BOARDS = (
         "position": 1,
     },
     {
+        "slug": "nostr",
+        "title": "Nostr",
+        "description": "Keys, signers, relays and NIPs: the other half of every post here.",
+        "thread_price_msat": 21_000,
+        "reply_price_msat": 3_000,
+        "position": 2,
+    },
+    {
+        "slug": "show-and-tell",
+        "title": "Show and tell",
+        "description": "Things you built with sats and signatures. Screenshots welcome.",
+        "thread_price_msat": 10_000,
+        "reply_price_msat": 2_000,
+        "position": 3,
+    },
+    {
         "slug": "meta",
         "title": "About this forum",
         "description": "Feedback, questions and ideas about the forum itself.",
         "thread_price_msat": 10_000,
         "reply_price_msat": 2_000,
-        "position": 2,
+        "position": 4,
     },
 )
 
@@ -130,34 +205,176 @@ To reply:
 3. pay with the **demo wallet** (simulated sats, nothing real).
 
 Your browser keeps a key for you; export it from *Your key* at the top. Every post has a
-*verify* link to its raw signed JSON."""
+*verify* link that checks its signature in your browser."""
 
-# (board, title, content, sender node) for threads; replies point at a thread by index and
-# optionally at an earlier reply (by index in DEMO_REPLIES) as their parent.
+
+@dataclass(frozen=True)
+class SeedThread:
+    name: str  # how replies and tips below point at it
+    board: str
+    title: str
+    content: str
+    author: str  # one of DEMO_AUTHORS
+    pinned: bool = False
+
+
+@dataclass(frozen=True)
+class SeedReply:
+    thread: str  # SeedThread.name
+    author: str
+    content: str
+    parent: int | None = None  # index of an earlier reply in the same thread
+
+
+@dataclass(frozen=True)
+class SeedTip:
+    thread: str  # SeedThread.name
+    reply: int | None  # index of its reply, or None for the thread itself
+    sats: int
+    payer: str  # the simnet node that pays it
+
+
+# Demo authors: each gets a fresh key; the simnet node named here pays for their posts and is
+# named in their `ln` tag (where refunds and forwarded tips go).
+DEMO_AUTHORS = {"alice": "alice", "bob": "bob", "carol": "alice", "dave": "bob", "erin": "alice"}
+
+# In seeding order. The pinned welcome thread comes last: its title is what the browser tests
+# (and a newcomer's first look) wait for, and by then the rest of the forum is there.
 DEMO_THREADS = (
-    ("general", "Welcome: every post here is paid by keysend", WELCOME, "alice"),
-    (
+    SeedThread(
+        "onion",
         "lightning-dev",
         "How big can a keysend post be?",
         "The onion leaves about 1,200 bytes for custom records on a direct channel and ~53 "
         "fewer per extra hop. Longer posts are split into parts; see `docs/protocol.md`.",
         "bob",
     ),
-)
-DEMO_REPLIES = (
-    (
-        0,
-        None,
-        "Paid 5 sats to say hello. Feels strangely good to know nobody can flood this.",
+    SeedThread(
+        "hold",
+        "lightning-dev",
+        "Hold mode: refused posts cost nothing",
+        "The forum's node holds each keysend while the forum checks it, then settles or "
+        "cancels. I sent 1 sat for a 21 sat thread to try it: my wallet said the payment "
+        "failed, the composer said why, and my balance did not move.",
+        "carol",
+    ),
+    SeedThread(
+        "price",
+        "general",
+        "What is a fair price for a reply?",
+        "5 sats a reply feels like nothing, yet it is enough that nobody bothers to spam. "
+        "Would you pay more for a board with better moderation?",
+        "dave",
+    ),
+    SeedThread(
+        "nip07",
+        "nostr",
+        "Signing with a NIP-07 extension",
+        "If your browser has a Nostr signer (nos2x, Alby…), the composer asks it to sign; "
+        "otherwise it makes a key and keeps it in this browser. Either way the signature is "
+        "checked by the forum before anything is published.",
+        "erin",
+    ),
+    SeedThread(
+        "relays",
+        "nostr",
+        "Is this forum a relay too?",
+        "It answers NIP-01 at `/relay`: paid events can be read by any Nostr client. "
+        "Writing still needs sats, of course.",
+        "dave",
+    ),
+    SeedThread(
+        "cli",
+        "show-and-tell",
+        "Posting from my own node with the forum's client",
+        "`forum.client post` signs with a key file, quotes the price, splits long posts into "
+        "parts and pays by keysend through my lnd. When the forum refuses something it "
+        "prints why and the price now.",
         "bob",
     ),
-    (0, 0, "Same here. And if you post again right away the price doubles: try it.", "alice"),
-    (
-        1,
-        None,
-        "Multipart worked for me with a 3 kB post: four parts, settled in any order.",
+    SeedThread(
+        "ideas",
+        "meta",
+        "Ideas for the forum",
+        "What would make you post here more often? I would like a digest of the week's "
+        "threads by email.",
         "alice",
     ),
+    SeedThread(
+        "welcome",
+        "general",
+        "Welcome: every post here is paid by keysend",
+        WELCOME,
+        "alice",
+        pinned=True,
+    ),  # fmt: skip
+)
+DEMO_REPLIES = (
+    SeedReply(
+        "onion",
+        "alice",
+        "Multipart worked for me with a 3 kB post: three parts, sent at once, published together.",
+    ),  # fmt: skip
+    SeedReply(
+        "onion",
+        "carol",
+        "And each part carries the event id, so they can arrive in any order.",
+        parent=0,
+    ),  # fmt: skip
+    SeedReply("hold", "bob", "Same here. Cancelled, not charged, and the reason on the page."),
+    SeedReply(
+        "hold",
+        "dave",
+        "Does a moderator see those attempts? Useful to spot someone probing the rules.",
+    ),  # fmt: skip
+    SeedReply(
+        "hold",
+        "carol",
+        "They do: listed as refused and never charged, apart from payments that were kept.",
+        parent=1,
+    ),  # fmt: skip
+    SeedReply(
+        "price",
+        "erin",
+        "Price per post plus escalation is what makes it work: the "
+        "second post in ten minutes costs double.",
+    ),  # fmt: skip
+    SeedReply("price", "bob", "I would pay 50 sats for a board where every answer is good."),
+    SeedReply(
+        "price", "dave", "Fair. Tips are the other half: good answers earn sats back.", parent=1
+    ),  # fmt: skip
+    SeedReply("nip07", "alice", "Exported my browser key into nos2x, works the same."),
+    SeedReply(
+        "relays",
+        "carol",
+        "Tried it from a Nostr client: the threads are there, signatures and all.",
+    ),  # fmt: skip
+    SeedReply("cli", "dave", "Nice. `--hops` sizes the parts for a longer route."),
+    SeedReply("ideas", "erin", "A way to follow one thread without keeping the tab open."),
+    SeedReply("ideas", "bob", "Private rooms already exist: pay once, share the password."),
+    SeedReply(
+        "welcome",
+        "bob",
+        "Paid 5 sats to say hello. Feels strangely good to know nobody can flood this.",
+    ),  # fmt: skip
+    SeedReply(
+        "welcome",
+        "alice",
+        "Same here. And if you post again right away the price doubles: try it.",
+        parent=0,
+    ),  # fmt: skip
+    SeedReply(
+        "welcome",
+        "erin",
+        "The verify link is my favourite part: the browser checks the signature itself.",
+    ),  # fmt: skip
+)
+DEMO_TIPS = (
+    SeedTip("onion", 0, 100, "bob"),
+    SeedTip("hold", None, 50, "bob"),
+    SeedTip("price", 1, 21, "alice"),
+    SeedTip("cli", None, 42, "alice"),
+    SeedTip("welcome", None, 210, "bob"),
 )
 
 SEED_TIMEOUT_SECONDS = 60
@@ -179,6 +396,15 @@ def _pay(event, sender: str, amount_msat: int, forum_pubkey: str) -> None:
     for payment in payments:
         if not payment.succeeded:
             raise DemoWalletError(f"seed payment failed: {payment.failure_reason}")
+
+
+def _tip(event_id: str, sender: str, sats: int, forum_pubkey: str) -> None:
+    from forum import protocol
+    from forum.services import node
+
+    payment = node.client(sender).keysend(forum_pubkey, sats * 1000, protocol.encode_tip(event_id))
+    if not payment.succeeded:
+        raise DemoWalletError(f"seed tip failed: {payment.failure_reason}")
 
 
 def _price(board, event) -> int:
@@ -210,20 +436,24 @@ def _wait_published(event_ids: list[str], timeout: float) -> bool:
         done = Event.objects.filter(event_id__in=event_ids, state=Event.State.PUBLISHED).count()
         if done == len(event_ids):
             return True
-        time.sleep(0.2)
+        time.sleep(0.05)
     return False
 
 
 def demo_seed(*, timeout: float = SEED_TIMEOUT_SECONDS) -> bool:
-    """Seed boards and demo posts once (no-op when any board exists). Returns True if it seeded.
+    """Seed boards, threads with replies, tips and a pinned welcome thread once (no-op when any
+    board exists). Returns True if it seeded.
 
-    The posts are paid by keysend from simnet's demo nodes, so the listener records them and
-    reconciliation publishes them: the seeded forum is the same a rebuild from the node gives.
+    Every post and tip is paid by keysend from simnet's demo nodes, so the listener records
+    them and reconciliation publishes them: the seeded forum is the same a rebuild from the
+    node gives. Each post is waited for before the next (the next author's price, and a
+    reply's parent, depend on it); the web server answers meanwhile.
     """
     from forum import nostr
-    from forum.models import Board
+    from forum.models import Board, Thread
     from forum.services import node
     from forum.services.moderation.boards import board_create
+    from forum.services.moderation.pin import thread_pin
 
     if Board.objects.exists():
         return False
@@ -233,39 +463,58 @@ def demo_seed(*, timeout: float = SEED_TIMEOUT_SECONDS) -> bool:
     _wait_listener(timeout)
     nodes = node.simnet_nodes()
     boards = {b.slug: b for b in Board.objects.all()}
-    # Each demo author gets a fresh key; the `ln` tag names their simnet node for refunds.
-    keys = {name: nostr.generate_secret_key() for name in ("alice", "bob")}
-    threads = []
-    for slug, title, content, sender in DEMO_THREADS:
+    keys = {name: nostr.generate_secret_key() for name in DEMO_AUTHORS}
+
+    def ln_node(author: str) -> str | None:
+        return nodes.get(DEMO_AUTHORS[author], {}).get("pubkey")
+
+    def publish(event: nostr.Event, author: str, board: str) -> bool:
+        _pay(event, DEMO_AUTHORS[author], _price(boards[board], event), forum_pubkey)
+        if _wait_published([event.id], timeout):
+            return True
+        log.warning("demo seed: %s not published within %ss; stopping", event.id, timeout)
+        return False
+
+    threads: dict[str, nostr.Event] = {}
+    replies: dict[str, list[nostr.Event]] = {}
+    tips = 0
+    for seed in DEMO_THREADS:
         event = nostr.thread_event(
-            keys[sender],
-            board=slug,
-            title=title,
-            content=content,
-            ln_node=nodes.get(sender, {}).get("pubkey"),
+            keys[seed.author],
+            board=seed.board,
+            title=seed.title,
+            content=seed.content,
+            ln_node=ln_node(seed.author),
         )
-        _pay(event, sender, _price(boards[slug], event), forum_pubkey)
-        threads.append(event)
-        _wait_published([event.id], timeout)
-    if not _wait_published([t.id for t in threads], timeout):
-        log.warning("demo seed: threads not published within %ss; replies skipped", timeout)
-        return True
-    replies: list[nostr.Event] = []
-    for thread_index, parent_index, content, sender in DEMO_REPLIES:
-        root = threads[thread_index]
-        event = nostr.reply_event(
-            keys[sender],
-            board=root.tag_value("h") or "",
-            root=root,
-            parent=replies[parent_index] if parent_index is not None else None,
-            content=content,
-            ln_node=nodes.get(sender, {}).get("pubkey"),
-        )
-        _pay(event, sender, _price(boards[root.tag_value("h") or ""], event), forum_pubkey)
-        replies.append(event)
-        _wait_published([event.id], timeout)
+        if not publish(event, seed.author, seed.board):
+            return True
+        threads[seed.name] = event
+        if seed.pinned:
+            thread = Thread.objects.get(event__event_id=event.id)
+            thread_pin(actor=None, thread=thread, reason="demo seed: the welcome thread")
+        for reply in (r for r in DEMO_REPLIES if r.thread == seed.name):
+            earlier = replies.setdefault(seed.name, [])
+            event = nostr.reply_event(
+                keys[reply.author],
+                board=seed.board,
+                root=threads[seed.name],
+                parent=earlier[reply.parent] if reply.parent is not None else None,
+                content=reply.content,
+                ln_node=ln_node(reply.author),
+            )
+            if not publish(event, reply.author, seed.board):
+                return True
+            earlier.append(event)
+        for tip in (t for t in DEMO_TIPS if t.thread == seed.name):
+            target = threads[seed.name] if tip.reply is None else replies[seed.name][tip.reply]
+            _tip(target.id, tip.payer, tip.sats, forum_pubkey)
+            tips += 1
     log.info(
-        "demo seed: %d boards, %d threads, %d replies", len(DEMO_BOARDS), len(threads), len(replies)
+        "demo seed: %d boards, %d threads, %d replies, %d tips",
+        len(DEMO_BOARDS),
+        len(threads),
+        sum(len(r) for r in replies.values()),
+        tips,
     )
     return True
 

@@ -23,6 +23,7 @@ room's board or thread only makes a page nobody caches look changed).
 
 from __future__ import annotations
 
+import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable
@@ -30,6 +31,8 @@ from dataclasses import dataclass
 
 from django.core.cache import caches
 from django.db import transaction
+
+log = logging.getLogger(__name__)
 
 CACHE_ALIAS = "pages"
 _GLOBAL = "v:all"
@@ -71,7 +74,10 @@ def _after_commit(bump: Callable[[], None]) -> None:
     that caches pre-commit rows under this early version is superseded by the commit's bump.
     """
     if transaction.get_connection().in_atomic_block:
-        bump()
+        try:
+            bump()
+        except Exception:  # an unreachable cache must never fail the write that bumps it
+            log.warning("page version bump failed (the bump after commit follows)", exc_info=True)
     transaction.on_commit(bump, robust=True)
 
 
@@ -157,10 +163,14 @@ def versions_read(*, board: str | None = None, thread: str | None = None) -> Ver
     if not board and not thread:
         keys.append(_HOME)
     cache = page_cache()
-    found = cache.get_many(keys)
-    missing = [key for key in keys if key not in found]
-    if missing:
-        for key in missing:
-            cache.add(key, _fresh(), timeout=VERSION_SECONDS)  # first writer wins; re-read below
-        found.update(cache.get_many(missing))
+    try:
+        found = cache.get_many(keys)
+        missing = [key for key in keys if key not in found]
+        if missing:
+            for key in missing:
+                cache.add(key, _fresh(), timeout=VERSION_SECONDS)  # first writer wins; re-read
+            found.update(cache.get_many(missing))
+    except Exception:  # the cache is down: new values, so pages render (and match nothing)
+        log.warning("page versions unreadable", exc_info=True)
+        found = {}
     return Versions(tuple(str(found.get(key) or _fresh()) for key in keys))

@@ -21,12 +21,14 @@ cards are rendered per request and never stored here.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from email.utils import formatdate
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
@@ -34,6 +36,8 @@ from django.utils.cache import get_conditional_response
 from django.utils.safestring import SafeString, mark_safe
 
 from forum.services.versions import Versions, page_cache
+
+log = logging.getLogger(__name__)
 
 # Memory hygiene only: every key names the versions it was rendered for, so an old entry is
 # never served, it just waits to be evicted.
@@ -109,7 +113,7 @@ def cards_render(posts: Iterable) -> list[SafeString]:
     posts = list(posts)
     keys = [_card_key(post) for post in posts]
     cache = page_cache()
-    found = cache.get_many(keys) if keys else {}
+    found = _quietly(lambda: cache.get_many(keys), {}) if keys else {}
     fresh: dict[str, str] = {}
     cards = []
     for post, key in zip(posts, keys, strict=True):
@@ -118,8 +122,17 @@ def cards_render(posts: Iterable) -> list[SafeString]:
             html = fresh[key] = str(post_card(post))
         cards.append(mark_safe(html))  # noqa: S308 - rendered by post_card, which escapes
     if fresh:
-        cache.set_many(fresh, timeout=CARD_SECONDS)
+        _quietly(lambda: cache.set_many(fresh, timeout=CARD_SECONDS), None)
     return cards
+
+
+def _quietly(call: Callable[[], Any], default: Any) -> Any:
+    """A cache operation that must not turn a readable page into an error if Redis is down."""
+    try:
+        return call()
+    except Exception:
+        log.warning("page cache unavailable", exc_info=True)
+        return default
 
 
 # --- whole pages -----------------------------------------------------------------------------
@@ -167,13 +180,13 @@ def cached_page(
         return not_modified
     cache = page_cache()
     key = "page:" + etag[3:-1]
-    html = cache.get(key)
+    html = _quietly(lambda: cache.get(key), None)
     if html is None:
         response = render()
         if response.status_code != 200 or not getattr(response, "public_page", False):
             return response  # an error, a redirect, a room: per request, never stored
         html = response.content.decode()
-        cache.set(key, html, timeout=PAGE_SECONDS)
+        _quietly(lambda: cache.set(key, html, timeout=PAGE_SECONDS), None)
     response = HttpResponse(ages_refresh(html))
     _public_headers(response, etag, last_modified)
     return response

@@ -27,8 +27,10 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
+from forum.models import Thread
 from forum.selectors import pages as sel
 from forum.services import identity
+from forum.services.demo import demo_node_flags
 from forum.services.versions import versions_read
 from forum.views.page_cache import cached_page, cards_render, public
 from forum.views.room_access import room_redirect
@@ -63,6 +65,10 @@ def composer_context() -> dict:
             "status_url": "/api/status/",
             "records_url": reverse("compose-records"),
             "demo_wallet_url": reverse("demo-keysend") if settings.DEMO_MODE else "",
+            # Demo mode: the "pay from my own node" commands use a demo user's simnet node.
+            "demo_node": demo_node_flags(),
+            # The composer counts against the limits instead of letting maxlength cut text.
+            "title_max_length": Thread._meta.get_field("title").max_length,
         }
     }
 
@@ -205,10 +211,18 @@ def author(request: HttpRequest, key: str) -> HttpResponse:
 @require_GET
 def how_to_post(request: HttpRequest) -> HttpResponse:
     contact = node_contact()
+    boards = sel.boards_for_home()
+    # The lncli example posts on another board than the client's (a second post of the same
+    # key on one board costs more), at its price for a new key, in whole sats (rounded up).
+    lncli_board = boards[1] if len(boards) > 1 else (boards[0] if boards else None)
     context = {
         "node": contact,
         "record_types": sel.record_types(),
-        "boards": sel.boards_for_home(),
+        "boards": boards,
+        "demo_node": demo_node_flags(),
+        "hold_mode": settings.HOLD_MODE,
+        "lncli_board": lncli_board,
+        "lncli_amt": -(-lncli_board.thread_price_msat // 1000) if lncli_board else 0,
     }
     return render(request, "forum/how_to_post.html", context)
 

@@ -13,6 +13,8 @@
 
   const KIND_THREAD = 11;
   const KIND_REPLY = 1111;
+  // The project's client and payer run with its virtualenv, from the project's directory.
+  const PY = ".venv/bin/python";
   const TERMINAL = new Set(["published", "rejected"]);
 
   // What a person can do about each rejection (the server's message says what happened).
@@ -29,6 +31,9 @@
     orphan_timeout: "The post you replied to never arrived, so the reply could not be placed.",
     incomplete_parts: "Not every part of the long post arrived: send it again.",
     unsupported_kind: "Only threads (kind 11) and replies (kind 1111) can be posted here.",
+    unsupported_version: "The payment used a protocol version this forum does not speak: update the client.",
+    bad_created_at: "The event's date is too far from now: check the computer's clock and sign again.",
+    target_hidden: "A moderator hid what you are answering or tipping.",
   };
 
   const { getJSON, postJSON } = window.ForumHttp;
@@ -76,6 +81,12 @@
       this.watch = null;
       this.form.hidden = false;
       this.form.addEventListener("submit", (e) => { e.preventDefault(); this.getQuote(); });
+      // Live counters instead of maxlength (which cuts pasted text without a word).
+      this.counters = Array.from(root.querySelectorAll(".char-count")).map((p) => ({
+        p, field: document.getElementById(p.dataset.for),
+      })).filter((c) => c.field);
+      this.counters.forEach((c) => c.field.addEventListener("input", () => this.count(c)));
+      this.counters.forEach((c) => this.count(c));
       root.querySelector(".compose-pay").addEventListener("click", () => this.signAndPay(false));
       root.querySelector(".compose-manual").addEventListener("click", () => this.signAndPay(true));
       root.querySelector(".compose-cancel").addEventListener("click", () => this.edit());
@@ -123,6 +134,33 @@
 
     kind() { return this.mode === "thread" ? KIND_THREAD : KIND_REPLY; }
 
+    /** Show "n / limit characters" under a field (a title's only when it gets near). */
+    count(c) {
+      const limit = Number(c.field.dataset.maxLength || 0);
+      const n = charCount(c.field.value);
+      const over = limit > 0 && n > limit;
+      c.p.classList.toggle("over", over);
+      if (c.field.tagName === "INPUT") c.p.hidden = !(limit && n > limit * 0.8);
+      c.p.textContent = n.toLocaleString("en-US") + " / " + limit.toLocaleString("en-US") + " characters" +
+        (over ? ": " + (n - limit).toLocaleString("en-US") + " over the limit, shorten it to send" : "");
+      c.field.setAttribute("aria-invalid", over ? "true" : "false");
+    }
+
+    /** The first field over its limit, as a sentence, or "" when everything fits. */
+    tooLong() {
+      for (const c of this.counters) {
+        const limit = Number(c.field.dataset.maxLength || 0);
+        const n = charCount(c.field.value);
+        if (limit && n > limit) {
+          const what = c.field.tagName === "INPUT" ? "The title" : (this.mode === "thread" ? "The post" : "The reply");
+          return what + " is " + n.toLocaleString("en-US") + " characters; this board takes at most " +
+            limit.toLocaleString("en-US") + ". Shorten it by " + (n - limit).toLocaleString("en-US") +
+            " and press Get price again. Nothing was sent.";
+        }
+      }
+      return "";
+    }
+
     values() {
       const title = this.form.querySelector('[name="title"]');
       return {
@@ -157,6 +195,12 @@
       const { title, content } = this.values();
       if (!content.trim() || (this.mode === "thread" && !title)) {
         this.form.reportValidity();
+        return;
+      }
+      const tooLong = this.tooLong();
+      if (tooLong) {
+        this.quoteBox.hidden = true;
+        this.showStatus(null, tooLong, "bad");
         return;
       }
       this.setBusy(true);
@@ -279,14 +323,21 @@
       const img = this.payBox.querySelector(".qr img");
       img.src = this.root.dataset.nodeQrUrl;
       this.payBox.querySelector(".node-uri").textContent = this.quote.uri || this.quote.node;
-      this.payBox.querySelector(".lncli-cmd").textContent = plan.payments.map((p) => p.lncli).join("\n");
+      // Demo mode: a demo user's simnet node and lightning.pay (lncli's flags) stand in for
+      // the reader's own lnd and lncli, so the commands work here as shown.
+      const demoFlags = this.root.dataset.nodeFlags || "";
+      const lines = plan.payments.map((p) => demoFlags
+        ? p.lncli.replace(/^lncli sendpayment /, PY + " -m lightning.pay " + demoFlags + " ")
+        : p.lncli);
+      this.payBox.querySelector(".lncli-cmd").textContent = lines.join("\n");
       const { title, content } = this.values();
-      const args = ["python -m forum.client post", "--forum-url", location.origin, "--board", this.board];
+      const args = [PY + " -m forum.client post", "--forum-url", location.origin, "--board", this.board];
       if (this.mode === "thread") args.push("--title", shellQuote(title));
       else args.push("--reply-to", (this.parent && this.parent.id) || this.root.dataset.rootId);
-      args.push("--content", shellQuote(content), "--key-file my.key", "--rpcserver localhost:10009",
-        "--tlscertpath ~/.lnd/tls.cert", "--macaroonpath ~/.lnd/data/chain/bitcoin/mainnet/admin.macaroon");
-      this.payBox.querySelector(".client-cmd").textContent = args.join(" ");
+      args.push("--content", shellQuote(content), "--key-file my.key",
+        demoFlags || "--rpcserver localhost:10009 --tlscertpath ~/.lnd/tls.cert --macaroonpath ~/.lnd/data/chain/bitcoin/mainnet/admin.macaroon");
+      this.payBox.querySelector(".client-cmd").textContent =
+        PY + " -m forum.client keygen --key-file my.key\n" + args.join(" ");
     }
 
     copy(button) {
@@ -424,6 +475,7 @@
 
     reset() {
       this.form.reset();
+      this.counters.forEach((c) => this.count(c));
       this.form.querySelectorAll("input, textarea").forEach((el) => { el.disabled = false; });
       this.quoteBox.hidden = true;
       this.payBox.hidden = true;
@@ -457,6 +509,12 @@
   function humanReason(st, fallback) {
     const text = (st.message || st.reason || fallback).replace(/^[a-z-]+:\s*/, "").trim();
     return /[.!?]$/.test(text) ? text : text + ".";
+  }
+
+  /** Characters as the forum counts them (Unicode code points, like Python's len), not
+   *  UTF-16 units: an emoji is one character. */
+  function charCount(text) {
+    return Array.from(text).length;
   }
 
   function shellQuote(text) {

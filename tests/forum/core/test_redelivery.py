@@ -77,33 +77,63 @@ def test_the_sweep_queues_one_batch_for_stale_rows_and_no_copies_while_it_waits(
     assert LedgerEntry.objects.get(payment_hash=invoice.payment_hash).reconcile_state == "pending"
 
 
-def test_rows_whose_tasks_the_broker_lost_are_stale_without_the_grace(
-    forum_node, board, alice_key, redis_url
-):
-    """Redis flushed or restarted: nothing queued, nothing taken, rows still pending."""
+def pay_unreconciled(forum_node, key: str) -> str:
+    event = nostr.thread_event(key, board="general", title="t", content="c")
+    invoice = forum_node.keysend(protocol.encode_event(event), 10_000)
+    record_invoice(invoice, node_pubkey=forum_node.pubkey, enqueue=False)
+    return invoice.payment_hash
+
+
+@pytest.fixture
+def empty_broker(redis_url) -> Iterator[object]:
+    """Tasks go to the real Redis broker, which starts empty; yields its Redis client."""
     from config.celery import app
     from forum import tasks
 
-    event = nostr.thread_event(alice_key, board="general", title="t", content="c")
-    invoice = forum_node.keysend(protocol.encode_event(event), 10_000)
-    record_invoice(invoice, node_pubkey=forum_node.pubkey, enqueue=False)
-    soon = timezone.now() + timedelta(seconds=tasks.IDLE_BROKER_GRACE_SECONDS + 1)
     app.conf.task_always_eager = False
     try:
-        with app.connection_for_write() as conn:  # an empty broker, as after a Redis restart
+        with app.connection_for_write() as conn:
             channel = conn.default_channel
-            channel.client.delete(channel.unacked_key, channel.unacked_index_key)
-        app.control.purge()
-        tasks.worker_health.delay()  # a healthy backlog: the row's task may be queued there
-        assert not tasks.broker_idle()
-        assert sweep.sweep_run(now=soon).stale == 0  # the usual grace: not stale yet
-        app.control.purge()  # the backlog is gone with its tasks
-        assert tasks.broker_idle()
-        grace = tasks.IDLE_BROKER_GRACE_SECONDS
-        assert sweep.sweep_run(now=soon, grace_seconds=grace).stale == 1
+            channel.client.delete(
+                channel.unacked_key, channel.unacked_index_key, tasks.BROKER_MARK_KEY
+            )
+            app.control.purge()
+            yield channel.client
     finally:
         app.control.purge()
         app.conf.task_always_eager = True
+
+
+def test_rows_are_stale_soon_when_the_broker_holds_no_task(
+    forum_node, board, alice_key, empty_broker
+):
+    from config.celery import app
+    from forum import tasks
+
+    pay_unreconciled(forum_node, alice_key)
+    soon = timezone.now() + timedelta(seconds=tasks.IDLE_BROKER_GRACE_SECONDS + 1)
+    assert tasks.broker_state() == "lost"  # no mark yet: the previous sweep's is left now
+    tasks.worker_health.delay()  # a backlog: the row's task may be queued there
+    assert sweep.sweep_run(now=soon, grace_seconds=tasks.sweep_grace()).stale == 0
+    app.control.purge()  # the backlog drained, and the row's task was not in it
+    assert sweep.sweep_run(now=soon, grace_seconds=tasks.sweep_grace()).stale == 1
+
+
+def test_every_pending_row_is_stale_at_once_when_redis_lost_its_data(
+    forum_node, board, alice_key, bob_key, empty_broker
+):
+    from forum import tasks
+
+    pay_unreconciled(forum_node, alice_key)
+    tasks.broker_state()
+    tasks.worker_health.delay()
+    assert sweep.sweep_run(now=timezone.now(), grace_seconds=tasks.sweep_grace()).stale == 0
+    empty_broker.flushdb()  # as a restart without persistence does
+    pay_unreconciled(forum_node, bob_key)  # written just now, its task lost as well
+    tasks.worker_health.delay()  # new tasks arrive: the broker is busy again
+    report = sweep.sweep_run(now=timezone.now(), grace_seconds=tasks.sweep_grace())
+    assert report.stale == 2
+    assert report.reconcile_due
 
 
 def start_worker(env: dict, log: Path, name: str, pool: str) -> subprocess.Popen:

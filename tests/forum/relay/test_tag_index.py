@@ -59,3 +59,16 @@ def test_the_migration_indexes_events_published_before_the_index_existed():
     assert _found({"#t": ["history"]}) == {event.id}
     migration.index_published_tags(apps, None)  # idempotent
     assert EventTag.objects.count() == len(indexed_keys(event.tags))
+
+
+def test_a_thread_paid_over_the_node_is_found_by_its_tags(forum_node):
+    """The whole path: keysend over simnet, ledger, reconciliation, publish, index."""
+    from forum.models import Board, Event
+    from tests.forum.core.conftest import Poster
+
+    Board.objects.create(slug="general", title="General", thread_price_msat=10_000)
+    tags = [["h", "general"], ["title", "Paid"], ["t", "lightning"]]
+    event = nostr.sign_event(nostr.generate_secret_key(), kind=11, tags=tags, content="paid")
+    Poster(forum_node).post(event, 10_000)
+    assert Event.objects.get(event_id=event.id).state == Event.State.PUBLISHED
+    assert _found({"#t": ["lightning"]}) == {event.id}

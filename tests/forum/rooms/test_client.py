@@ -37,7 +37,7 @@ def test_room_create_and_tip_from_the_client(
     )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0, out
-    assert "status: published" in out and "/r/friday/" in out
+    assert "open at " in out and "/r/friday/" in out
     board = Board.objects.get(slug="friday")
     assert board.title == "Friday night" and not board.is_listed
     browser = Client()

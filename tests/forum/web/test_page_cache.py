@@ -298,3 +298,18 @@ def test_home_feed_lists_threads_and_replies_newest_first_in_constant_queries(
     assert 'rel="next" href="?page=2"' in html
     older = client.get("/?page=2").content.decode()
     assert 'rel="prev" href="?page=1"' in older and "opening 0" in older
+
+
+def test_pages_still_render_when_the_cache_is_down(client, settings):
+    settings.CACHES = {
+        **settings.CACHES,
+        "pages": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",  # nothing listens there
+        },
+    }
+    _, thread, root, _ = _thread_with_replies()
+    response = client.get(reverse("thread", args=[root.id]))
+    assert response.status_code == 200 and "reply number 3" in response.content.decode()
+    moderation.thread_lock(actor=None, thread=thread)  # the bump fails quietly, the lock holds
+    assert "This thread is locked" in client.get(reverse("thread", args=[root.id])).content.decode()
