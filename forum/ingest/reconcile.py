@@ -94,8 +94,8 @@ def _decode(entry: LedgerEntry) -> Decoded:
 def reconcile_batch(*, limit: int | None = None) -> Reconciled:
     """Reconcile the next batch of pending incoming ledger rows (in settle order)."""
     limit = limit or batch_size()
+    ahead = _decode_ahead(limit)
     with transaction.atomic():
-        ahead = _decode_ahead(limit)
         with sequenced():
             rows = list(_pending().select_for_update()[:limit])
             if not rows:
@@ -116,12 +116,16 @@ def _decode_ahead(limit: int) -> dict[int, Decoded]:
     """Decode and verify the next batch before waiting for the sequencer (PostgreSQL).
 
     While another worker holds the sequencer, its rows are locked: SKIP LOCKED finds the batch
-    after them, which is the one this worker will claim, and locks it for this transaction, so
-    the signature checks overlap the other batch's writes instead of following them.
+    after them, which is most likely the one this worker claims next, so the signature checks
+    overlap the other batch's writes instead of following them. The read is a transaction of
+    its own: holding those row locks while waiting for the sequencer could deadlock with the
+    holder's claim. A guess that turns out wrong only costs the decoding.
     """
     if connection.vendor != "postgresql":
         return {}
-    rows = _pending().select_for_update(skip_locked=True).only("pk", "custom_records")[:limit]
+    with transaction.atomic():
+        pending = _pending().select_for_update(skip_locked=True).only("pk", "custom_records")
+        rows = list(pending[:limit])
     return {row.pk: _decode(row) for row in rows}
 
 
