@@ -19,7 +19,8 @@ publish -> broadcast after commit -> channel layer -> each daphne -> its sockets
 Latency per message and socket: from the reply's `Post.published_at` (written inside the
 publishing transaction, so just before its commit: the figure is an upper bound of
 commit -> receipt) to the moment the client process read the frame, both on this machine's
-clock. Missed: (sockets connected) x (replies published) minus frames received. The last line:
+clock. Missed: (sockets connected) x (replies published) minus frames received within `--grace`
+seconds after the last reply was published. The last line:
 
     fanout: N clients (C connected), R replies, p50 A ms, p99 B ms, max C ms, missed M
 """
@@ -135,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--daphnes", type=int, default=2)
     parser.add_argument("--client-procs", type=int, default=2)
     parser.add_argument("--connect-concurrency", type=int, default=100)
+    parser.add_argument(
+        "--grace", type=float, default=10.0, help="seconds to wait for frames after the last reply"
+    )
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
     parser.add_argument("--redis-url", default=os.environ.get("REDIS_URL", ""))
     parser.add_argument("--keep", action="store_true", help="keep the scratch dir and logs")
@@ -282,7 +286,7 @@ def run(args: argparse.Namespace, work: Path, port: int) -> int:
         300,
         "every reply to be published",
     )
-    time.sleep(5)  # the last frames are on their way
+    time.sleep(args.grace)  # the last frames are on their way
     for proc, _ in clients:
         proc.stdin.close()
         proc.wait(60)

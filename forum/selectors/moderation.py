@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import models
 from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
+from forum import nostr, protocol
+from forum.ingest.ledger import entry_records, records_from_json
 from forum.models import (
     Author,
     Ban,
@@ -71,9 +75,26 @@ def queue_posts(filters: QueueFilters, *, limit: int = 50) -> list[Post]:
     return list(qs[:limit])
 
 
-def rejections_list(filters: QueueFilters, *, refundable_only: bool = False) -> QuerySet:
-    """Rejected payments, newest first, with what the refund button needs."""
+class Charged(models.TextChoices):
+    """Which rejected payments to list: the forum kept the sats, or hold mode turned them away."""
+
+    KEPT = "yes", "kept (charged, refundable)"
+    REFUSED = "no", "refused (cancelled, not charged)"
+
+
+def rejections_list(
+    filters: QueueFilters, *, refundable_only: bool = False, charged: str = ""
+) -> QuerySet:
+    """Rejected payments, newest first, with what the refund button needs.
+
+    `charged`: `Charged.KEPT` lists only payments the forum settled and kept, `Charged.REFUSED`
+    only the ones hold mode cancelled (the sender kept the sats), anything else both.
+    """
     qs = Rejection.objects.select_related("board", "event", "refund_entry", "ledger_entry")
+    if charged == Charged.KEPT:
+        qs = qs.exclude(ledger_entry__status=LedgerEntry.Status.CANCELLED)
+    elif charged == Charged.REFUSED:
+        qs = qs.filter(ledger_entry__status=LedgerEntry.Status.CANCELLED)
     if filters.board:
         qs = qs.filter(board__slug=filters.board)
     if filters.pubkey:
@@ -90,12 +111,118 @@ def rejections_list(filters: QueueFilters, *, refundable_only: bool = False) -> 
     return qs.order_by("-created_at", "-id")
 
 
+@dataclass(frozen=True)
+class CarriedMessage:
+    """What a rejected payment carried, read back from its records when no Event row says it
+    (hold mode cancels before an Event row is made; undecodable payments never get one)."""
+
+    what: str  # "event", "part", "topup", "tip", "none" (a plain keysend) or "undecodable"
+    event_id: str = ""  # the event carried, or the one a part, top-up or tip names
+    kind: int | None = None
+    title: str = ""
+    excerpt: str = ""
+    ln_node: str = ""
+    parts: str = ""  # "2 of 3 parts arrived", for a part whose set is incomplete
+    error: str = ""  # why it could not be decoded or verified
+
+
+@dataclass(frozen=True)
+class RejectionRow:
+    """One line of the rejected-payments table."""
+
+    rejection: Rejection
+    charged: bool  # False: hold mode cancelled it, the sender kept the sats
+    carried: CarriedMessage | None  # None when the rejection has its Event row
+    blocker: str  # why the refund button is not offered ("" when it is)
+
+
+def _carried_event(event: nostr.Event) -> CarriedMessage:
+    return CarriedMessage(
+        what="event",
+        event_id=event.id,
+        kind=event.kind,
+        title=event.tag_value("title") or "",
+        excerpt=event.content[:140],
+        ln_node=nostr.ln_node(event) or "",
+    )
+
+
+def _carried(entry: LedgerEntry | None, parts: dict[str, list[protocol.PartMessage]]):
+    if entry is None:
+        return CarriedMessage(what="undecodable", error="no payment recorded")
+    try:
+        message = protocol.decode_records(entry_records(entry))
+    except (protocol.ProtocolError, nostr.EventError) as exc:
+        return CarriedMessage(what="undecodable", event_id=entry.event_id, error=exc.message)
+    if message is None:
+        return CarriedMessage(what="none")
+    if isinstance(message, protocol.EventMessage):
+        return _carried_event(message.event)
+    if isinstance(message, protocol.TopUpMessage):
+        return CarriedMessage(what="topup", event_id=message.event_id)
+    if isinstance(message, protocol.TipMessage):
+        return CarriedMessage(what="tip", event_id=message.event_id)
+    siblings = parts.get(message.event_id, [message])
+    try:
+        return _carried_event(protocol.join_parts(siblings))
+    except (protocol.ProtocolError, nostr.EventError) as exc:
+        arrived = len({part.index for part in siblings})
+        return CarriedMessage(
+            what="part",
+            event_id=message.event_id,
+            parts=f"{arrived} of {message.count} parts arrived",
+            error="" if arrived < message.count else exc.message,
+        )
+
+
+def rejection_rows(
+    rejections: Iterable[Rejection], *, blocker: Callable[[Rejection], str]
+) -> list[RejectionRow]:
+    """The table's rows: charged or not, and what each payment carried, decoded from its
+    records when there is no Event row (the parts of a multipart set in one query)."""
+    rejections = list(rejections)
+    part_ids = {
+        r.ledger_entry.event_id
+        for r in rejections
+        if r.event_id is None
+        and r.ledger_entry is not None
+        and r.ledger_entry.purpose == LedgerEntry.Purpose.PART
+        and r.ledger_entry.event_id
+    }
+    parts: dict[str, list[protocol.PartMessage]] = defaultdict(list)
+    if part_ids:
+        rows = LedgerEntry.objects.filter(
+            purpose=LedgerEntry.Purpose.PART, event_id__in=part_ids
+        ).values_list("custom_records", flat=True)
+        for records in rows:
+            try:
+                message = protocol.decode_records(records_from_json(records))
+            except (protocol.ProtocolError, nostr.EventError):
+                continue
+            if isinstance(message, protocol.PartMessage):
+                parts[message.event_id].append(message)
+    result = []
+    for rejection in rejections:
+        entry = rejection.ledger_entry
+        result.append(
+            RejectionRow(
+                rejection=rejection,
+                charged=not (entry is not None and entry.status == LedgerEntry.Status.CANCELLED),
+                carried=None if rejection.event_id is not None else _carried(entry, parts),
+                blocker=blocker(rejection),
+            )
+        )
+    return result
+
+
 def console_counts(*, now: dt.datetime | None = None) -> dict[str, int]:
     """The numbers on top of the moderation home."""
     now = now or timezone.now()
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    cancelled = Q(ledger_entry__status=LedgerEntry.Status.CANCELLED)
     rejections = Rejection.objects.aggregate(
-        today=Count("id", filter=Q(created_at__gte=day_start)),
+        today=Count("id", filter=Q(created_at__gte=day_start) & ~cancelled),
+        refused_today=Count("id", filter=Q(created_at__gte=day_start) & cancelled),
         refundable=Count(
             "id",
             filter=Q(refund_entry__isnull=True, resolved_at__isnull=True, amount_msat__gt=0)
@@ -108,7 +235,8 @@ def console_counts(*, now: dt.datetime | None = None) -> dict[str, int]:
         locked=Count("id", filter=Q(is_locked=True)),
     )
     return {
-        "rejections_today": rejections["today"],
+        "rejections_today": rejections["today"],  # kept: the forum has the sats
+        "refused_today": rejections["refused_today"],  # hold mode: cancelled, not charged
         "refundable_rejections": rejections["refundable"],
         "hidden_threads": threads["hidden"],
         "locked_threads": threads["locked"],
@@ -161,7 +289,7 @@ def author_overview(pubkey: str, *, limit: int = 200) -> AuthorOverview:
     )
     rejections = list(
         Rejection.objects.filter(pubkey=pubkey)
-        .select_related("board", "event", "refund_entry")
+        .select_related("board", "event", "refund_entry", "ledger_entry")
         .order_by("-created_at")[:limit]
     )
     # Hold mode's cancelled attempts moved no money: they show as rejections, not payments.

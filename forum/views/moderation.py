@@ -168,7 +168,9 @@ def home(request: HttpRequest) -> HttpResponse:
             "today": selectors.revenue_today(),
             "threads": selectors.queue_threads(filters),
             "posts": selectors.queue_posts(filters),
-            "rejections": selectors.rejections_list(filters)[:15],
+            "rejections": selectors.rejection_rows(
+                selectors.rejections_list(filters)[:15], blocker=services.refund_blocker
+            ),
         },
     )
 
@@ -234,10 +236,12 @@ def _pubkey_or_404(pubkey: str) -> str:
 @moderator_required
 def author(request: HttpRequest, pubkey: str) -> HttpResponse:
     overview = selectors.author_overview(_pubkey_or_404(pubkey))
+    # No refund buttons here (the rejections page has them), so no blockers to work out.
+    rows = selectors.rejection_rows(overview.rejections, blocker=lambda rejection: "")
     return render(
         request,
         "moderation/author.html",
-        {"o": overview, "ban_form": BanForm(), "reasons": Rejection.Reason},
+        {"o": overview, "rejection_rows": rows, "ban_form": BanForm(), "reasons": Rejection.Reason},
     )
 
 
@@ -346,13 +350,21 @@ def board_edit(request: HttpRequest, slug: str) -> HttpResponse:
 def rejections(request: HttpRequest) -> HttpResponse:
     form, filters = _filters(request)
     refundable_only = request.GET.get("refundable") == "1"
-    page = _page(request, selectors.rejections_list(filters, refundable_only=refundable_only))
-    for rejection in page.object_list:
-        rejection.blocker = services.refund_blocker(rejection)
+    charged = request.GET.get("charged", "")
+    listing = selectors.rejections_list(filters, refundable_only=refundable_only, charged=charged)
+    page = _page(request, listing)
+    rows = selectors.rejection_rows(page.object_list, blocker=services.refund_blocker)
     return render(
         request,
         "moderation/rejections.html",
-        {"form": form, "page": page, "refundable_only": refundable_only},
+        {
+            "form": form,
+            "page": page,
+            "rows": rows,
+            "refundable_only": refundable_only,
+            "charged": charged,
+            "charged_choices": selectors.Charged.choices,
+        },
     )
 
 
