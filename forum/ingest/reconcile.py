@@ -95,14 +95,13 @@ def reconcile_batch(*, limit: int | None = None) -> Reconciled:
     """Reconcile the next batch of pending incoming ledger rows (in settle order)."""
     limit = limit or batch_size()
     ahead = _decode_ahead(limit)
-    with transaction.atomic():
-        with sequenced():
-            rows = list(_pending().select_for_update()[:limit])
-            if not rows:
-                return Reconciled()
-            decoded = [(row, ahead[row.pk] if row.pk in ahead else _decode(row)) for row in rows]
-            run = _apply_or_isolate(decoded)
-            more = len(rows) == limit
+    with sequenced():
+        rows = list(_pending().select_for_update()[:limit])
+        if not rows:
+            return Reconciled()
+        decoded = [(row, ahead[row.pk] if row.pk in ahead else _decode(row)) for row in rows]
+        run = _apply_or_isolate(decoded)
+        more = len(rows) == limit
     return run.outcome(more=more)
 
 
