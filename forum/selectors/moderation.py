@@ -18,7 +18,6 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from forum import nostr, protocol
-from forum.ingest.ledger import entry_records, records_from_json
 from forum.models import (
     Author,
     Ban,
@@ -151,7 +150,7 @@ def _carried(entry: LedgerEntry | None, parts: dict[str, list[protocol.PartMessa
     if entry is None:
         return CarriedMessage(what="undecodable", error="no payment recorded")
     try:
-        message = protocol.decode_records(entry_records(entry))
+        message = protocol.decode_records(protocol.records_from_json(entry.custom_records or {}))
     except (protocol.ProtocolError, nostr.EventError) as exc:
         return CarriedMessage(what="undecodable", event_id=entry.event_id, error=exc.message)
     if message is None:
@@ -196,7 +195,7 @@ def rejection_rows(
         ).values_list("custom_records", flat=True)
         for records in rows:
             try:
-                message = protocol.decode_records(records_from_json(records))
+                message = protocol.decode_records(protocol.records_from_json(records))
             except (protocol.ProtocolError, nostr.EventError):
                 continue
             if isinstance(message, protocol.PartMessage):
