@@ -140,9 +140,10 @@ def run(races: int, copies: int, parts: int) -> str:
     with tempfile.TemporaryDirectory(prefix="bench-double-pay-") as tmp:
         data_dir = Path(tmp)
         setup_django(data_dir)
+        from forum.ingest.listener import Listener
         from forum.models import Board, Event
         from forum.services import identity, node
-        from forum.services.listener import Listener
+        from forum.tasks import recorded_handle
 
         net = start_simnet(data_dir / "simnet")
         Board.objects.create(
@@ -158,7 +159,12 @@ def run(races: int, copies: int, parts: int) -> str:
         identity.forget()
         forum_pubkey = net.nodes["forum"].pubkey
         stop = threading.Event()
-        listener = Listener(client=node.client(), node_pubkey=forum_pubkey, lease_seconds=5)
+        listener = Listener(
+            client=node.client(),
+            node_pubkey=forum_pubkey,
+            on_recorded=recorded_handle,
+            lease_seconds=5,
+        )
         runner = threading.Thread(target=listener.run, args=(stop,), daemon=True)
         runner.start()
         charged: list[int] = []

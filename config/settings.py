@@ -120,7 +120,10 @@ if REDIS_URL:
         }
     }
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        },
         # Public pages, post cards and their versions (forum.services.versions), shared by
         # every web process; entries are keyed by version, so no expiry is needed for
         # correctness (the per-entry timeouts only return memory).
@@ -190,6 +193,10 @@ ORPHAN_TIMEOUT_SECONDS = int(os.environ.get("ORPHAN_TIMEOUT_SECONDS", "3600"))
 PARTS_TIMEOUT_SECONDS = int(os.environ.get("PARTS_TIMEOUT_SECONDS", "3600"))
 # A payment whose reconciliation failed this often is left for an operator (reconcile_error).
 RECONCILE_MAX_ATTEMPTS = int(os.environ.get("RECONCILE_MAX_ATTEMPTS", "8"))
+# The pipeline's batches (docs/forum-core.md): ledger rows per reconcile transaction, and
+# settled invoices per listener transaction (group commit).
+RECONCILE_BATCH_SIZE = int(os.environ.get("RECONCILE_BATCH_SIZE", "500"))
+LISTENER_BATCH_SIZE = int(os.environ.get("LISTENER_BATCH_SIZE", "1000"))
 # The sweep compares the ledger with the node's latest N invoices (rebuild_from_node reads all).
 SWEEP_NODE_LOOKBACK = int(os.environ.get("SWEEP_NODE_LOOKBACK", "2000"))
 # A ledger row still unreconciled this long after it was written is queued again.

@@ -44,7 +44,8 @@ class Embedded:
 
 def start_simnet() -> object:
     """Start the simulated Lightning network in this process and publish its node endpoints."""
-    from forum.services import hold, node
+    from forum.ingest import hold
+    from forum.services import node
     from lightning.simnet import SimNet
 
     settings.SIMNET_DATA_DIR.mkdir(parents=True, exist_ok=True)
@@ -60,10 +61,10 @@ def start_simnet() -> object:
 # Background services of the embedded process, in start order: "module:function", each called
 # with the running Embedded (it may spawn threads with `embedded.spawn`). Each owner adds its line.
 STARTUP_HOOKS: list[str] = [
-    "forum.services.listener:embedded_start",
-    "forum.services.sweep:embedded_start",
+    "forum.tasks:listener_embedded_start",
+    "forum.tasks:sweep_embedded_start",
     # Room expiry and tip-forward retries (Celery beat's job when there is one).
-    "forum.services.upkeep:embedded_start",
+    "forum.tasks:upkeep_embedded_start",
     # After the listener: the demo seed's posts are paid by keysend and published by it.
     "forum.services.demo:startup_hook",
     # Demo mode only: the console's demo account, printed with the forum's address.

@@ -105,6 +105,21 @@ class BoardQuerySet(models.QuerySet):
         return self.filter(is_listed=True, destroyed_at__isnull=True, password_verifier="")
 
 
+# The board settings a moderator may change, and what the audit log records before/after (so
+# the log is a price history: `forum.ingest.lookups.board_settings_at`).
+BOARD_EDITABLE_FIELDS = (
+    "title",
+    "description",
+    "thread_price_msat",
+    "reply_price_msat",
+    "escalation_window_seconds",
+    "escalation_factor",
+    "max_content_length",
+    "position",
+    "is_listed",
+)
+
+
 class Board(models.Model):
     """A place to post, with its own prices. Private rooms are unlisted boards with a password."""
 

@@ -578,3 +578,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+
+
+# --- records as the ledger stores them --------------------------------------------------------
+
+
+def records_to_json(records: Mapping[int, bytes]) -> dict[str, str]:
+    """Custom records as stored: {"<type>": "<hex>"} (JSON keys must be strings)."""
+    return {str(t): bytes(v).hex() for t, v in sorted(records.items())}
+
+
+def records_from_json(data: Mapping[str, str]) -> dict[int, bytes]:
+    """Inverse of `records_to_json`; unreadable items are skipped (they were not ours)."""
+    records: dict[int, bytes] = {}
+    for key, value in data.items():
+        try:
+            records[int(key)] = bytes.fromhex(value)
+        except (TypeError, ValueError):
+            continue
+    return records

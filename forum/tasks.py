@@ -1,4 +1,5 @@
-"""Celery tasks: thin adapters that take ids, call one service, and are safe to run twice.
+"""Celery tasks and the embedded process's timers: thin adapters that run one stage or service,
+are safe to run twice, and queue the next step from the outcome it returned.
 
 Delivery: `acks_late` with `reject_on_worker_lost` (config/settings.py), so a task whose worker
 died runs again: at once when a pool child died, after BROKER_VISIBILITY_TIMEOUT_SECONDS when
@@ -9,12 +10,26 @@ attempt) is kept as a due time in the database and queued by a periodic task whe
 
 from __future__ import annotations
 
+import logging
 import socket
+import threading
+import time
 
 from celery import shared_task
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.conf import settings
+from django.core.cache import cache
+from django.db import DatabaseError, InterfaceError, OperationalError, close_old_connections
 
+from forum import realtime
+from forum.ingest.listener import Listener, default_holder
+from forum.ingest.outcome import Reconciled, Recorded
+from forum.ingest.status import status_send
+from forum.ingest.sweep import SweepReport, sweep_run
 from forum.services.health import check_database
+from forum.services.versions import versions_bump_many
+from lightning.types import LightningAuthError
+
+log = logging.getLogger(__name__)
 
 # Worth another try: the database went away, a deadlock or serialization failure, a lock wait.
 # (IntegrityError too: a concurrent insert lost a race; the retry sees the winner's row.)
@@ -28,11 +43,57 @@ def worker_health() -> dict:
     return {"worker": socket.gethostname(), "database": db.ok, "detail": db.detail}
 
 
-# Nobody reads the results of the two hot tasks (the ledger and events are the outcome). With
-# a result backend, each stored one (SET + PUBLISH per task) and each `.delay` subscribed the
-# caller, the listener included, to that task's result channel.
+# --- the paid-message pipeline: each stage returns an outcome; these queue the next step ------
+
+
+# Set while a `reconcile_batch` task is queued and not started: the listener (a batch per few
+# payments under load) and the sweep then queue no second one, since the queued task claims
+# every pending row when it starts. Shared by all processes through the default cache (Redis
+# with REDIS_URL; eager tasks in the embedded process). The expiry covers a task the broker
+# lost: the next payment or sweep queues again.
+RECONCILE_QUEUED_KEY = "forum:reconcile-queued"
+RECONCILE_QUEUED_SECONDS = 30
+
+
+def reconcile_queue() -> bool:
+    """Queue one reconcile batch unless one is waiting already; True if this call queued it."""
+    if not cache.add(RECONCILE_QUEUED_KEY, 1, timeout=RECONCILE_QUEUED_SECONDS):
+        return False
+    try:
+        reconcile_batch.delay()
+    except Exception:
+        cache.delete(RECONCILE_QUEUED_KEY)  # nothing was queued: let the next caller try
+        raise
+    return True
+
+
+def recorded_handle(recorded: Recorded) -> None:
+    """After a ledger commit: composers hear "paid", then a reconcile batch is queued."""
+    realtime.send_batch(list(recorded.messages))
+    if recorded.created:
+        reconcile_queue()
+
+
+def reconciled_handle(outcome: Reconciled) -> None:
+    """After a batch committed: live pages and composers hear of it, tip forwards go out."""
+    if outcome.boards_changed or outcome.threads_changed:
+        versions_bump_many(boards=outcome.boards_changed, threads=outcome.threads_changed)
+    with realtime.batch():
+        realtime.send_batch(list(outcome.messages))
+        status_send(outcome.statuses)
+    for tip_hash in outcome.tip_forwards:
+        tip_forward.delay(tip_hash)
+
+
+# How long one task keeps draining batches before it hands on to a fresh task (so a long
+# backlog never outlives the broker's visibility timeout or starves other queues).
+RECONCILE_TASK_SECONDS = 5.0
+
+
+# Nobody reads the results (the ledger and events are the outcome). With a result backend,
+# each stored one (SET + PUBLISH per task) and each `.delay` subscribed the caller to it.
 @shared_task(
-    name="forum.reconcile_payment",
+    name="forum.reconcile_batch",
     bind=True,
     acks_late=True,
     ignore_result=True,
@@ -40,43 +101,88 @@ def worker_health() -> dict:
     retry_backoff=0.2,
     retry_backoff_max=10,
     retry_jitter=True,
-    max_retries=8,
+    max_retries=None,  # a database that is away comes back; the rows wait in the ledger
 )
-def reconcile_payment(self, payment_hash: str) -> str:
-    """Reconcile one settled payment (idempotent by payment hash)."""
-    from forum.services.reconcile import ledger_entry_give_up, ledger_entry_reconcile
+def reconcile_batch(self) -> int:
+    """Reconcile pending ledger rows, a batch at a time, in settle order (idempotent)."""
+    from forum.ingest import reconcile
 
-    try:
-        return ledger_entry_reconcile(payment_hash=payment_hash)
-    except TRANSIENT_ERRORS as exc:
-        if self.request.retries >= self.max_retries:
-            ledger_entry_give_up(payment_hash=payment_hash, error=f"{type(exc).__name__}: {exc}")
-        raise
-
-
-@shared_task(
-    name="forum.orphans_attach",
-    bind=True,
-    acks_late=True,
-    ignore_result=True,
-    autoretry_for=TRANSIENT_ERRORS,
-    retry_backoff=0.2,
-    retry_backoff_max=10,
-    max_retries=8,
-)
-def orphans_attach(self, event_id: str) -> int:
-    """Publish the replies that were waiting for `event_id`."""
-    from forum.services.reconcile import orphans_attach as attach
-
-    return attach(event_id=event_id)
+    cache.delete(RECONCILE_QUEUED_KEY)  # started: rows recorded from now on need a new task
+    deadline = time.monotonic() + RECONCILE_TASK_SECONDS
+    rows = 0
+    while True:
+        outcome = reconcile.reconcile_batch()
+        reconciled_handle(outcome)
+        rows += outcome.rows
+        if not outcome.more:
+            return rows
+        if not self.request.is_eager and time.monotonic() > deadline:
+            reconcile_batch.delay()
+            return rows
 
 
 @shared_task(name="forum.sweep", acks_late=True, ignore_result=True)
 def sweep() -> dict:
-    """Periodic: re-queue unreconciled rows, expire orphans and parts, fill gaps from the node."""
-    from forum.services.sweep import sweep_run
+    """Periodic: fill ledger gaps from the node, retry rows, attach or expire orphans and parts."""
 
-    return sweep_run().as_dict()
+    from forum.services import identity
+
+    report = sweep_run(client=identity.forum_client(), grace_seconds=sweep_grace())
+    sweep_handle(report)
+    return report.as_dict()
+
+
+def sweep_handle(report: SweepReport) -> None:
+    """After a sweep: what it attached or expired is announced; a batch is queued if due."""
+    reconciled_handle(report.attached)
+    status_send(report.statuses)
+    if report.reconcile_due:
+        reconcile_queue()
+
+
+# A pending row this old while the broker holds no task at all has lost its task.
+IDLE_BROKER_GRACE_SECONDS = 2
+# Written into the broker's Redis database by every sweep: gone means Redis lost its data.
+BROKER_MARK_KEY = "forum:sweep:broker-mark"
+
+
+def broker_state() -> str:
+    """What the Redis broker says about tasks of pending rows: "lost", "idle" or "busy".
+
+    "lost": the mark the previous sweep left is gone (Redis restarted without persistence, or
+    flushed), so every task queued before that is gone. "idle": the queue and kombu's
+    `unacked` hash are empty (with `acks_late` a task stays in that hash until it has run), so
+    no worker will reconcile a row still pending. "busy" otherwise, and for other brokers,
+    in eager mode or when the broker cannot be asked.
+    """
+    from config.celery import app
+
+    if app.conf.task_always_eager:
+        return "busy"
+    try:
+        with app.connection_for_write() as conn:
+            if conn.transport.driver_type != "redis":
+                return "busy"
+            channel = conn.default_channel
+            client = channel.client
+            lost = not client.exists(BROKER_MARK_KEY)
+            client.set(BROKER_MARK_KEY, "1")
+            if lost:
+                return "lost"
+            queued = client.llen(app.conf.task_default_queue)
+            return "idle" if queued == 0 and client.hlen(channel.unacked_key) == 0 else "busy"
+    except Exception:  # broker down: nothing to conclude
+        return "busy"
+
+
+def sweep_grace() -> int | None:
+    """How old a pending row must be for the sweep to queue a batch: at once when Redis lost
+    its data (every task queued before is gone), a couple of seconds when the broker holds no
+    task at all, else the usual grace (None: SWEEP_REQUEUE_AFTER_SECONDS)."""
+    state = broker_state()
+    if state == "lost":
+        return 0
+    return IDLE_BROKER_GRACE_SECONDS if state == "idle" else None
 
 
 @shared_task(
@@ -106,7 +212,10 @@ def tips_forward_due() -> int:
     """Periodic: queue the tip forwards whose next attempt is due."""
     from forum.services.tips import tips_forward_due as due
 
-    return due()
+    hashes = due()
+    for tip_hash in hashes:
+        tip_forward.delay(tip_hash)
+    return len(hashes)
 
 
 @shared_task(name="forum.rooms_destroy_expired", acks_late=True, ignore_result=True)
@@ -115,3 +224,81 @@ def rooms_destroy_expired() -> int:
     from forum.services.rooms import rooms_destroy_expired as destroy
 
     return destroy()
+
+
+# --- the embedded process (no Celery worker, no beat): the same stages on threads -------------
+
+
+def listener_for_forum_node(
+    *, holder: str | None = None, lease_seconds: float | None = None
+) -> Listener:
+    """The forum node's listener, whose recorded batches `recorded_handle` follows up."""
+    from forum.services import identity
+
+    client = identity.forum_client()
+    return Listener(
+        client=client,
+        node_pubkey=identity.forum_node_pubkey(client),
+        on_recorded=recorded_handle,
+        holder=holder or default_holder(),
+        lease_seconds=lease_seconds or float(getattr(settings, "LISTENER_LEASE_SECONDS", 15)),
+    )
+
+
+def listener_run(
+    *, stop: threading.Event, holder: str | None = None, lease_seconds: float | None = None
+) -> None:
+    """Run the forum node's listener until `stop`; waits for the node if it is not up yet."""
+    delay = 0.5
+    while not stop.is_set():
+        try:
+            listener = listener_for_forum_node(holder=holder, lease_seconds=lease_seconds)
+        except LightningAuthError:
+            raise
+        except Exception as exc:
+            log.warning("listener waiting for the node: %s", exc)
+            stop.wait(delay)
+            delay = min(delay * 2, 10.0)
+            continue
+        listener.run(stop)
+        return
+
+
+def listener_embedded_start(embedded) -> None:
+    """STARTUP_HOOKS entry: the listener as a thread of the embedded process."""
+    embedded.spawn("listener", lambda stop: listener_run(stop=stop))
+
+
+def sweep_loop(*, stop: threading.Event, interval: float | None = None) -> None:
+    """The embedded default's beat: sweep every SWEEP_INTERVAL_SECONDS until `stop`."""
+    interval = interval or float(getattr(settings, "SWEEP_INTERVAL_SECONDS", 30))
+    while not stop.wait(interval):
+        try:
+            sweep()
+        except Exception:
+            log.exception("sweep failed")
+        finally:
+            close_old_connections()
+
+
+def sweep_embedded_start(embedded) -> None:
+    """STARTUP_HOOKS entry: the sweep as a timer thread of the embedded process."""
+    embedded.spawn("sweep", lambda stop: sweep_loop(stop=stop))
+
+
+def upkeep_loop(*, stop: threading.Event, interval: float | None = None) -> None:
+    """Room expiry and tip-forward retries every UPKEEP_INTERVAL_SECONDS (beat's job with
+    Celery); both are idempotent, so a beat and this thread running at once do the work once."""
+    interval = interval or float(getattr(settings, "UPKEEP_INTERVAL_SECONDS", 30))
+    while not stop.wait(interval):
+        for job in (rooms_destroy_expired, tips_forward_due):
+            try:
+                job()
+            except Exception:
+                log.exception("upkeep %s failed", job.name)
+        close_old_connections()
+
+
+def upkeep_embedded_start(embedded) -> None:
+    """STARTUP_HOOKS entry: room expiry and tip retries as a timer thread."""
+    embedded.spawn("upkeep", lambda stop: upkeep_loop(stop=stop))

@@ -71,6 +71,17 @@ def _fresh_page_versions() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _no_reconcile_queued() -> Iterator[None]:
+    """A test that queued a batch for no worker must not make the next one's queue a no-op."""
+    from django.core.cache import cache
+
+    from forum.tasks import RECONCILE_QUEUED_KEY
+
+    cache.delete(RECONCILE_QUEUED_KEY)
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery(settings) -> Iterator[None]:
     """Tasks run in-process unless a test starts a real worker (see `celery_worker`)."""
     from config.celery import app
@@ -229,3 +240,16 @@ class ForumNode:
 @pytest.fixture
 def forum_node(simnet) -> ForumNode:
     return ForumNode(simnet)
+
+
+def record_invoice(invoice, node_pubkey: str, *, enqueue: bool = True, **kw):
+    """Record one settled invoice as the listener does; with `enqueue`, queue its
+    reconciliation as the listener's caller does (eager in tests). Returns (row, created)."""
+    from forum import tasks
+    from forum.ingest import ledger
+    from forum.models import LedgerEntry
+
+    recorded = ledger.ledger_record_invoices(invoices=[invoice], node_pubkey=node_pubkey, **kw)
+    if enqueue:
+        tasks.recorded_handle(recorded)
+    return LedgerEntry.objects.get(payment_hash=invoice.payment_hash), bool(recorded.created)

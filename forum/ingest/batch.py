@@ -11,30 +11,22 @@ counter table with `Case` deltas, so counters still commute with moderation's ow
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import (
-    BigIntegerField,
-    Case,
-    DateTimeField,
-    F,
-    Max,
-    Model,
-    Q,
-    Value,
-    When,
-)
-from django.db.models.functions import Coalesce, Greatest
+from django.db import connection
+from django.db.models import Max, Model
 from django.utils import timezone
 
-from forum.ingest.lookups import _board_settings_at
+from forum.ingest.lookups import board_settings_at
+from forum.ingest.tags import event_tag_rows
 from forum.models import (
     Author,
     Ban,
     Board,
     Event,
+    EventTag,
     MessagePart,
     ModerationAction,
     Post,
@@ -72,7 +64,7 @@ class BatchState:
         self._accepted: dict[tuple[str, int], list[tuple[datetime, int | None]]] = {}
         self._accepted_since: dict[str, datetime] = {}
         self._parts: dict[str, dict[int, MessagePart]] = {}
-        self._numbers: dict[int, int] = {}  # id(thread) -> last post number
+        self._numbers: dict[object, int] = {}  # thread -> its last post number
         # Pending writes. (bulk_create takes a related object's id once it has one.)
         self.new_events: list[Event] = []
         self.dirty_events: dict[int, Event] = {}
@@ -80,6 +72,7 @@ class BatchState:
         self.new_posts: list[Post] = []
         self.new_parts: list[MessagePart] = []
         self.new_rejections: list[Rejection] = []
+        self.new_tags: list[EventTag] = []  # the relay's tag index of published events
         self._resolutions: list[tuple[list[str], datetime, str, Event | None, str]] = []
         self._deltas: dict[type[Model], dict[int, dict[str, int]]] = defaultdict(
             lambda: defaultdict(lambda: defaultdict(int))
@@ -134,6 +127,19 @@ class BatchState:
         for event_id in ids:
             self._threads.setdefault(event_id, found_threads.get(event_id))
             self._posts.setdefault(event_id, found_posts.get(event_id))
+        # The last post number of every thread a reply of this batch may go to, in one query.
+        pks = {t.pk for t in found_threads.values()} - {
+            k for k in self._numbers if isinstance(k, int)
+        }
+        if pks:
+            last = dict(
+                Post.objects.filter(thread_id__in=pks)
+                .values("thread_id")
+                .annotate(n=Max("number"))
+                .values_list("thread_id", "n")
+            )
+            for pk in pks:
+                self._numbers[pk] = last.get(pk) or 0
 
     def _prime_authors(self, pubkeys: Iterable[str], earliest: datetime | None) -> None:
         wanted = sorted(set(pubkeys) - self._authors.keys())
@@ -209,7 +215,7 @@ class BatchState:
         if self._changes_since is None or at < self._changes_since:
             self._prime_board_changes(at)
         later = [c for c in self._board_changes.get(board.slug, ()) if c.created_at > at]
-        return _board_settings_at(board, later) if later else board
+        return board_settings_at(board, later) if later else board
 
     def event(self, event_id: str) -> Event | None:
         if event_id not in self._events:
@@ -279,15 +285,19 @@ class BatchState:
 
     def thread_add(self, thread: Thread) -> None:
         self._threads[thread.event.event_id] = thread
-        self._numbers[id(thread)] = 0
+        self._numbers[_thread_key(thread)] = 0
         self.new_threads.append(thread)
+
+    def tags_add(self, event: Event, tags: Iterable[Sequence[Any]]) -> None:
+        """The relay's index rows of a published event (see `forum.relay.index`)."""
+        self.new_tags.extend(event_tag_rows(event, tags))
 
     def post_add(self, post: Post) -> None:
         self._posts[post.event.event_id] = post
         self.new_posts.append(post)
 
     def number_next(self, thread: Thread) -> int:
-        key = id(thread)
+        key = _thread_key(thread)
         if key not in self._numbers:
             last = Post.objects.filter(thread_id=thread.pk).aggregate(n=Max("number"))["n"]
             self._numbers[key] = last or 0
@@ -341,9 +351,15 @@ class BatchState:
         dirty = [e for pk, e in self.dirty_events.items()]
         if dirty:
             Event.objects.bulk_update(dirty, EVENT_FIELDS)
+        # Published when the batch is written (what readers and the ingest bench measure).
+        now = timezone.now()
+        for row in (*self.new_threads, *self.new_posts):
+            row.published_at = now
         if self.new_threads:
             Thread.objects.bulk_create(self.new_threads)
         self._posts_insert()
+        if self.new_tags:
+            EventTag.objects.bulk_create(self.new_tags, ignore_conflicts=True)
         if self.new_parts:
             MessagePart.objects.bulk_create(self.new_parts)
         if self.new_rejections:
@@ -368,26 +384,56 @@ class BatchState:
             remaining = [p for p in remaining if p.pk is None]
 
 
+def _thread_key(thread: Thread) -> object:
+    """One key per thread row, whichever object stands for it (new ones by identity)."""
+    return thread.pk if thread.pk is not None else ("new", id(thread))
+
+
 def _counters_update(
     model: type[Model],
     deltas: dict[int, dict[str, int]],
     latest: dict[int, dict[str, datetime]],
 ) -> None:
+    """One set-based UPDATE ... FROM (VALUES ...): each row gets its own deltas, added to what
+    the row holds now (so they commute with other writers' deltas), and each "last activity"
+    moves forward only."""
     pks = sorted(set(deltas) | set(latest))
     if not pks:
         return
-    updates: dict[str, Any] = {}
-    for name in sorted({n for d in deltas.values() for n in d}):
-        whens = [When(pk=pk, then=Value(d[name])) for pk, d in deltas.items() if d.get(name)]
-        if whens:
-            add = Case(*whens, default=Value(0), output_field=BigIntegerField())
-            updates[name] = F(name) + add
-    for name in sorted({n for d in latest.values() for n in d}):
-        whens = [
-            When(pk=pk, then=Greatest(Coalesce(F(name), Value(d[name])), Value(d[name])))
-            for pk, d in latest.items()
-            if name in d
-        ]
-        updates[name] = Case(*whens, default=F(name), output_field=DateTimeField())
-    if updates:
-        model.objects.filter(Q(pk__in=pks)).update(**updates)
+    added = sorted({n for d in deltas.values() for n in d})
+    moved = sorted({n for d in latest.values() for n in d})
+    meta = model._meta
+    ops = connection.ops
+    table = ops.quote_name(meta.db_table)
+    pk = ops.quote_name(meta.pk.column)
+    columns = {name: ops.quote_name(meta.get_field(name).column) for name in (*added, *moved)}
+    postgres = connection.vendor == "postgresql"
+    cast_int = "::bigint" if postgres else ""
+    cast_time = "::timestamptz" if postgres else ""
+    holders = ", ".join(
+        ["%s" + cast_int] + ["%s" + cast_int] * len(added) + ["%s" + cast_time] * len(moved)
+    )
+    values: list[Any] = []
+    for key in pks:
+        values.append(key)
+        values.extend(deltas.get(key, {}).get(name, 0) for name in added)
+        for name in moved:
+            at = latest.get(key, {}).get(name)
+            values.append(ops.adapt_datetimefield_value(at) if at is not None else None)
+    names = ["id", *(f"d_{n}" for n in added), *(f"t_{n}" for n in moved)]
+    # VALUES names its columns column1, column2, ... on both PostgreSQL and SQLite.
+    select = ", ".join(f"column{i} AS {name}" for i, name in enumerate(names, start=1))
+    sets = [f"{columns[n]} = {table}.{columns[n]} + v.d_{n}" for n in added]
+    sets += [
+        f"{columns[n]} = CASE WHEN v.t_{n} IS NULL THEN {table}.{columns[n]} "
+        f"WHEN {table}.{columns[n]} IS NULL OR {table}.{columns[n]} < v.t_{n} THEN v.t_{n} "
+        f"ELSE {table}.{columns[n]} END"
+        for n in moved
+    ]
+    rows = ", ".join(f"({holders})" for _ in pks)
+    sql = (
+        f"UPDATE {table} SET {', '.join(sets)} "
+        f"FROM (SELECT {select} FROM (VALUES {rows}) AS x) AS v WHERE {table}.{pk} = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, values)

@@ -23,8 +23,9 @@ from django.utils import timezone
 
 from forum import protocol
 from forum.ingest.outcome import Message, Recorded
+from forum.ingest.status import status_paid
 from forum.models import LedgerEntry, ListenerCursor
-from forum.services.status import status_paid
+from forum.protocol import records_from_json, records_to_json  # noqa: F401 (the ledger API)
 from lightning.types import Invoice
 
 log = logging.getLogger(__name__)
@@ -34,22 +35,6 @@ Purpose = LedgerEntry.Purpose
 
 class LeaseLost(RuntimeError):
     """Another listener holds this node's lease: stop writing."""
-
-
-def records_to_json(records: Mapping[int, bytes]) -> dict[str, str]:
-    """Custom records as stored: {"<type>": "<hex>"} (JSON keys must be strings)."""
-    return {str(t): bytes(v).hex() for t, v in sorted(records.items())}
-
-
-def records_from_json(data: Mapping[str, str]) -> dict[int, bytes]:
-    """Inverse of `records_to_json`; unreadable items are skipped (they were not ours)."""
-    records: dict[int, bytes] = {}
-    for key, value in data.items():
-        try:
-            records[int(key)] = bytes.fromhex(value)
-        except (TypeError, ValueError):
-            continue
-    return records
 
 
 def entry_records(entry: LedgerEntry) -> dict[int, bytes]:
@@ -260,14 +245,3 @@ def _insert(rows: list[LedgerEntry]) -> list[LedgerEntry]:
             except IntegrityError:
                 continue  # recorded by the other writer: exactly one row either way
         return created
-
-
-def ledger_record_invoice(
-    *, invoice: Invoice, node_pubkey: str, advance_cursor: bool = False, **kw: object
-) -> tuple[LedgerEntry, bool]:
-    """One invoice (the sweep's gap fill, rebuilds, tests): (row, created)."""
-    recorded = ledger_record_invoices(
-        invoices=[invoice], node_pubkey=node_pubkey, advance_cursor=advance_cursor, **kw
-    )
-    entry = LedgerEntry.objects.get(payment_hash=invoice.payment_hash)
-    return entry, bool(recorded.created)

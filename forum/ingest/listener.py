@@ -12,6 +12,12 @@ then hands the `Recorded` outcome to `on_recorded` (the caller's: send "paid", q
 reconcile batch). A busy node therefore costs one transaction per batch, not per invoice, and
 an idle one still writes each payment as soon as it arrives.
 
+On PostgreSQL a listener first takes the node's advisory lock (`node_lock`), which the server
+releases the moment a dead listener's connection goes. A standby waits on that lock and, once
+it holds it, takes the lease over at once instead of waiting for it to lapse: a crashed
+listener is replaced in about a second, not LISTENER_LEASE_SECONDS. The hold reviewer runs
+inside the listener's session, so it moves with it.
+
 lnd replay semantics (see LND.md, pitfalls): SubscribeInvoices replays settles with an index
 strictly above the one given, but 0 means "no backlog". So a fresh cursor first catches up
 with ListInvoices (in settle order), then subscribes from the highest settle index recorded.
@@ -38,14 +44,17 @@ from django.db.models import Q
 from django.utils import timezone
 
 from forum.ingest import hold, ledger
+from forum.ingest.node_lock import NodeLock
 from forum.ingest.outcome import Recorded
 from forum.models import ListenerCursor
-from forum.services import identity
 from lightning.types import Invoice, LightningAuthError, LightningError
 
 log = logging.getLogger(__name__)
 
 OnRecorded = Callable[[Recorded], None]
+
+# How long one wait for the node's advisory lock lasts before `stop` is checked again.
+LOCK_WAIT_SECONDS = 1.0
 
 
 def batch_limit() -> int:
@@ -56,17 +65,27 @@ def default_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
-def lease_acquire(*, node_pubkey: str, holder: str, seconds: float) -> bool:
-    """Take the node's lease if it is free, expired, or already ours."""
+def lease_acquire(
+    *, node_pubkey: str, holder: str, seconds: float, take_over: bool = False
+) -> bool:
+    """Take the node's lease if it is free, expired, or already ours.
+
+    `take_over` takes it whoever holds it: only for a caller holding the node's advisory lock,
+    which proves the previous holder's session is gone (its late writes are still fenced).
+    """
     ledger.cursor_ensure(node_pubkey=node_pubkey)
     now = timezone.now()
-    free = Q(lease_holder="") | Q(lease_holder=holder) | Q(lease_expires_at__isnull=True)
-    taken = (
-        ListenerCursor.objects.filter(node_pubkey=node_pubkey)
-        .filter(free | Q(lease_expires_at__lt=now))
-        .update(lease_holder=holder, lease_expires_at=now + timedelta(seconds=seconds))
-    )
+    rows = ListenerCursor.objects.filter(node_pubkey=node_pubkey)
+    if not take_over:
+        free = Q(lease_holder="") | Q(lease_holder=holder) | Q(lease_expires_at__isnull=True)
+        rows = rows.filter(free | Q(lease_expires_at__lt=now))
+    taken = rows.update(lease_holder=holder, lease_expires_at=now + timedelta(seconds=seconds))
     return taken == 1
+
+
+def listener_lock(node_pubkey: str) -> NodeLock:
+    """The advisory lock every writer of a node's cursor takes (listener, rebuild_from_node)."""
+    return NodeLock(name="listener", node_pubkey=node_pubkey)
 
 
 def lease_renew(*, node_pubkey: str, holder: str, seconds: float) -> bool:
@@ -116,17 +135,24 @@ class Listener:
     batches: int = 0
 
     def run(self, stop: threading.Event) -> None:
-        """Until `stop`: wait for the lease, catch up, stream; on any failure start over."""
+        """Until `stop`: wait for the lock and lease, catch up, stream; on failure start over."""
         delay = 0.2
+        lock = listener_lock(self.node_pubkey)
         while not stop.is_set():
             try:
+                # Waits inside the server: wakes the moment the holder's session ends.
+                if not lock.acquire(timeout=LOCK_WAIT_SECONDS):
+                    continue
                 if not lease_acquire(
-                    node_pubkey=self.node_pubkey, holder=self.holder, seconds=self.lease_seconds
+                    node_pubkey=self.node_pubkey,
+                    holder=self.holder,
+                    seconds=self.lease_seconds,
+                    take_over=lock.exclusive,
                 ):
                     stop.wait(min(self.lease_seconds / 3, 2.0))
                     continue
                 log.info("listener %s holds the lease on %s", self.holder, self.node_pubkey[:16])
-                self._session(stop)
+                self._session(stop, lock)
                 delay = 0.2
             except ledger.LeaseLost as exc:
                 log.warning("listener stops writing: %s", exc)
@@ -142,6 +168,8 @@ class Listener:
             except Exception:
                 log.exception("listener failed; resuming from the cursor")
                 connection.close()
+            if not lock.held():
+                lock.release()  # its connection broke: wait for the lock again
             stop.wait(delay)
             delay = min(delay * 2, self.max_backoff)
         try:
@@ -149,12 +177,16 @@ class Listener:
         except DatabaseError:
             pass
         finally:
+            lock.release()  # after the lease: a standby then finds it free
             connection.close()  # this thread's connection ends with it
 
-    def _session(self, stop: threading.Event) -> None:
+    def _session(self, stop: threading.Event, lock: NodeLock) -> None:
         session = threading.Event()
         heartbeat = threading.Thread(
-            target=self._heartbeat, args=(stop, session), name="listener-heartbeat", daemon=True
+            target=self._heartbeat,
+            args=(stop, session, lock),
+            name="listener-heartbeat",
+            daemon=True,
         )
         heartbeat.start()
         # Hold mode: held keysends are checked (and settled or cancelled) beside the stream.
@@ -253,11 +285,15 @@ class Listener:
         if recorded.created:
             self.on_recorded(recorded)
 
-    def _heartbeat(self, stop: threading.Event, session: threading.Event) -> None:
-        """Renew the lease; end the session when it is lost or the listener stops."""
+    def _heartbeat(self, stop: threading.Event, session: threading.Event, lock: NodeLock) -> None:
+        """Renew the lease; end the session when it or the lock is lost, or the listener stops."""
         try:
             while not session.wait(self.lease_seconds / 3):
                 if stop.is_set():
+                    break
+                if not lock.held():
+                    # A standby may hold it now and take the lease: stop before it does.
+                    log.warning("listener lock on %s was lost", self.node_pubkey[:16])
                     break
                 try:
                     if not lease_renew(
@@ -272,41 +308,3 @@ class Listener:
             session.set()
             close_old_connections()
             connection.close()
-
-
-def listener_for_forum_node(
-    *, on_recorded: OnRecorded, holder: str | None = None, lease_seconds: float | None = None
-) -> Listener:
-    client = identity.forum_client()
-    return Listener(
-        client=client,
-        node_pubkey=identity.forum_node_pubkey(client),
-        on_recorded=on_recorded,
-        holder=holder or default_holder(),
-        lease_seconds=lease_seconds or float(getattr(settings, "LISTENER_LEASE_SECONDS", 15)),
-    )
-
-
-def listener_run(
-    *,
-    stop: threading.Event,
-    on_recorded: OnRecorded,
-    holder: str | None = None,
-    lease_seconds: float | None = None,
-) -> None:
-    """Run the forum node's listener until `stop`; waits for the node if it is not up yet."""
-    delay = 0.5
-    while not stop.is_set():
-        try:
-            listener = listener_for_forum_node(
-                on_recorded=on_recorded, holder=holder, lease_seconds=lease_seconds
-            )
-        except LightningAuthError:
-            raise
-        except Exception as exc:
-            log.warning("listener waiting for the node: %s", exc)
-            stop.wait(delay)
-            delay = min(delay * 2, 10.0)
-            continue
-        listener.run(stop)
-        return

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
-from forum.models import Ban, Board, Event, ModerationAction, Post, Thread
+from forum.models import BOARD_EDITABLE_FIELDS, Ban, Board, Event, ModerationAction, Post, Thread
 
 
 class Lookups(Protocol):
@@ -43,12 +43,10 @@ class Lookups(Protocol):
         at or after `since` (escalation counts them)."""
 
 
-def _board_settings_at(board: Board, later_changes: Iterable[ModerationAction]) -> Board:
+def board_settings_at(board: Board, later_changes: Iterable[ModerationAction]) -> Board:
     """`board` with each change after the moment undone (newest first): the audit log's
     before-values of the first change after a moment are the values at that moment."""
-    from forum.services.moderation.boards import EDITABLE_FIELDS
-
-    values = {name: getattr(board, name) for name in EDITABLE_FIELDS}
+    values = {name: getattr(board, name) for name in BOARD_EDITABLE_FIELDS}
     for change in sorted(later_changes, key=lambda c: (c.created_at, c.pk), reverse=True):
         values.update(change.details.get("before", {}))
     if all(getattr(board, name) == value for name, value in values.items()):
@@ -74,7 +72,7 @@ class LiveLookups:
         return Board.objects.filter(slug=slug).first() if slug else None
 
     def board_as_of(self, board: Board, at: datetime) -> Board:
-        return _board_settings_at(board, board_changes_after([board.slug], at))
+        return board_settings_at(board, board_changes_after([board.slug], at))
 
     def event(self, event_id: str) -> Event | None:
         return Event.objects.select_related("board").filter(event_id=event_id).first()
@@ -83,7 +81,9 @@ class LiveLookups:
         return Thread.objects.select_related("event").filter(event__event_id=event_id).first()
 
     def post(self, event_id: str) -> Post | None:
-        return Post.objects.select_related("event").filter(event__event_id=event_id).first()
+        return (
+            Post.objects.select_related("event", "thread").filter(event__event_id=event_id).first()
+        )
 
     def active_ban(self, pubkey: str, at: datetime) -> Ban | None:
         return Ban.objects.active(at=at).filter(pubkey=pubkey).order_by("-created_at").first()

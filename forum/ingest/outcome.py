@@ -46,5 +46,8 @@ class Reconciled:
     statuses: tuple[StatusNote, ...] = ()
     messages: tuple[Message, ...] = ()
     tip_forwards: tuple[str, ...] = ()  # tips whose forward was planned: send them
+    # Public pages whose content changed (board slugs, thread event ids): bump their versions.
+    boards_changed: tuple[str, ...] = ()
+    threads_changed: tuple[str, ...] = ()
     more: bool = False  # pending rows remain: run another batch
     extra: dict[str, Any] = field(default_factory=dict)

@@ -36,12 +36,12 @@ from forum.ingest import publish, verdict
 from forum.ingest.batch import BatchState
 from forum.ingest.ledger import entry_records
 from forum.ingest.outcome import Message, Reconciled, StatusNote
+from forum.ingest.rejections import reason_for_code, rejection_build
+from forum.ingest.tips import tip_forward_prepare
 from forum.ingest.verdict import Action
 from forum.models import Author, Board, Event, LedgerEntry, MessagePart, Post, Rejection, Thread
 from forum.room_events import KIND_ROOM_CREATE
-from forum.selectors.status import event_status
-from forum.services.rejections import reason_for_code, rejection_build
-from forum.services.versions import versions_bump_many
+from forum.selectors.status import event_status, status_unknown
 
 log = logging.getLogger(__name__)
 
@@ -94,26 +94,52 @@ def _decode(entry: LedgerEntry) -> Decoded:
 def reconcile_batch(*, limit: int | None = None) -> Reconciled:
     """Reconcile the next batch of pending incoming ledger rows (in settle order)."""
     limit = limit or batch_size()
+    ahead = _decode_ahead(limit)
     with sequenced():
-        rows = list(
-            LedgerEntry.objects.select_for_update()
-            .filter(direction=IN, reconcile_state=State.PENDING)
-            .order_by(F("settle_index").asc(nulls_last=True), "pk")[:limit]
-        )
+        rows = list(_pending().select_for_update()[:limit])
         if not rows:
             return Reconciled()
-        decoded = [(row, _decode(row)) for row in rows]
-        try:
-            with transaction.atomic():
-                run = _Run()
-                run.apply(decoded)
-        except TRANSIENT:
-            raise
-        except Exception:
-            log.exception("a batch of %d rows failed; retrying them one by one", len(rows))
-            run = _isolated(decoded)
+        decoded = [(row, ahead[row.pk] if row.pk in ahead else _decode(row)) for row in rows]
+        run = _apply_or_isolate(decoded)
         more = len(rows) == limit
     return run.outcome(more=more)
+
+
+def _pending() -> QuerySet[LedgerEntry]:
+    return LedgerEntry.objects.filter(direction=IN, reconcile_state=State.PENDING).order_by(
+        F("settle_index").asc(nulls_last=True), "pk"
+    )
+
+
+def _decode_ahead(limit: int) -> dict[int, Decoded]:
+    """Decode and verify the next batch before waiting for the sequencer (PostgreSQL).
+
+    While another worker holds the sequencer, its rows are locked: SKIP LOCKED finds the batch
+    after them, which is most likely the one this worker claims next, so the signature checks
+    overlap the other batch's writes instead of following them. The read is a transaction of
+    its own: holding those row locks while waiting for the sequencer could deadlock with the
+    holder's claim. A guess that turns out wrong only costs the decoding.
+    """
+    if connection.vendor != "postgresql":
+        return {}
+    with transaction.atomic():
+        pending = _pending().select_for_update(skip_locked=True).only("pk", "custom_records")
+        rows = list(pending[:limit])
+    return {row.pk: _decode(row) for row in rows}
+
+
+def _apply_or_isolate(decoded: list[tuple[LedgerEntry, Decoded]]) -> _Run:
+    """The batch in one savepoint; if it fails (not transiently), each row in its own."""
+    try:
+        with transaction.atomic():
+            run = _Run()
+            run.apply(decoded)
+    except TRANSIENT:
+        raise
+    except Exception:
+        log.exception("a batch of %d rows failed; retrying them one by one", len(decoded))
+        run = _isolated(decoded)
+    return run
 
 
 def _isolated(decoded: list[tuple[LedgerEntry, Decoded]]) -> _Run:
@@ -151,15 +177,22 @@ class _Run:
     errors: int = 0
     rejected: int = 0
     published: list[tuple[Event, Thread, Post | None]] = field(default_factory=list)
-    waiting_parent: dict[str, Event] = field(default_factory=dict)
+    # Replies waiting for a parent, by the id they wait for (root and parent alike), and the
+    # ids whose waiting replies were already read from the database.
+    waiting: dict[str, list[Event]] = field(default_factory=dict)
+    waiting_read: set[str] = field(default_factory=set)
     # Status per event: the payment keys, the rejection this batch gave it, where it went.
     event_keys: dict[str, list[str]] = field(default_factory=dict)
     event_rows: dict[str, Event] = field(default_factory=dict)
     event_rejection: dict[str, Rejection] = field(default_factory=dict)
-    read_back: list[list[str]] = field(default_factory=list)
+    # Statuses of payments that did not reach an event's own status (garbage, a repeated
+    # part, a duplicate, an unknown target): (keys, what to say), built from what happened.
+    payment_notes: list[tuple[list[str], dict[str, Any]]] = field(default_factory=list)
     tip_forwards: list[str] = field(default_factory=list)
     statuses: list[StatusNote] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
+    boards_changed: set[str] = field(default_factory=set)  # public pages to re-render
+    threads_changed: set[str] = field(default_factory=set)
 
     # -- driving ------------------------------------------------------------------------------
 
@@ -167,7 +200,6 @@ class _Run:
         self._prime(decoded)
         for row, message in decoded:
             self._row(row, message)
-        self._attach_waiting()
         self.state.flush()
         now = timezone.now()
         LedgerEntry.objects.filter(pk__in=[row.pk for row, _ in decoded]).update(
@@ -201,6 +233,9 @@ class _Run:
                 event_ids.add(message.event_id)
             elif isinstance(message, protocol.TopUpMessage | protocol.TipMessage):
                 event_ids.add(message.event_id)
+        self.waiting_prime(
+            {m.event.id for _, m in decoded if isinstance(m, protocol.EventMessage)} | part_ids
+        )
         times = [row.settled_at for row, _ in decoded if row.settled_at is not None]
         self.state.prime(
             event_ids=event_ids,
@@ -239,7 +274,7 @@ class _Run:
 
     def _reject_payment(self, row: LedgerEntry, reason: str, exc: protocol.ProtocolError) -> None:
         event_ref = exc.event_id or ""
-        self._reject(
+        rejection = self._reject(
             reason=reason,
             entry=row,
             amount_msat=row.amount_msat,
@@ -248,7 +283,17 @@ class _Run:
             detail=exc.message,
             what="this payment",
         )
-        self.read_back.append([row.payment_hash, event_ref])
+        self._note_rejected([row.payment_hash, event_ref], rejection, row)
+
+    def _note_rejected(self, keys: list[str], rejection: Rejection, entry: LedgerEntry) -> None:
+        what = {
+            "state": "rejected",
+            "reason": rejection.reason,
+            "message": rejection.message,
+            "event_id": rejection.event_ref or None,
+            "paid_msat": rejection.amount_msat,
+        }
+        self.payment_notes.append((keys, what))
 
     def _note(self, event: Event, keys: list[str]) -> None:
         self.event_rows[event.event_id] = event
@@ -279,14 +324,15 @@ class _Run:
             return
         if existing is not None and existing.state != Event.State.REJECTED:
             assert decided.finding is not None  # a duplicate
-            self._reject(
+            rejection = self._reject(
                 reason=decided.finding.reason,
                 entry=entry,
                 amount_msat=paid_msat,
                 event=existing,
                 **decided.finding.context,
             )
-            self.read_back.append([*keys, existing.event_id])
+            # To the payments only: the event's own status (published, ...) is unchanged.
+            self._note_rejected(keys, rejection, entry)
             return
         if existing is not None:  # rejected before: this payment gets a fresh hearing
             event = existing
@@ -376,10 +422,12 @@ class _Run:
         thread = publish.thread_build(event=event, parsed=parsed, author=author, board=board, at=at)
         state.event_changed(event)
         state.thread_add(thread)
+        state.tags_add(event, parsed.tags)
         state.add(author, thread_count=1)
         state.add(board, thread_count=1, post_count=1)
         state.later(board, "last_activity_at", at)
         self.published.append((event, thread, None))
+        self._attach_children(event.event_id)
 
     def _reply_place(
         self,
@@ -400,7 +448,7 @@ class _Run:
         if placement.thread is None:
             event.state, event.waiting_for = Event.State.PENDING, "parent"
             self.state.event_changed(event)
-            self.waiting_parent[event.event_id] = event
+            self._wait(event)
             return False
         if placement.finding is not None:
             self._event_reject(
@@ -420,6 +468,7 @@ class _Run:
         )
         state.event_changed(event)
         state.post_add(post)
+        state.tags_add(event, parsed.tags)
         state.add(thread, reply_count=1, sats_msat=event.paid_msat)
         state.later(thread, "last_activity_at", at)
         state.add(author, reply_count=1)
@@ -429,7 +478,7 @@ class _Run:
             state.add(board, post_count=1)
         state.later(board, "last_activity_at", at)
         self.published.append((event, thread, post))
-        self.waiting_parent.pop(event.event_id, None)
+        self._attach_children(event.event_id)
         return True
 
     def _room_open(
@@ -439,7 +488,7 @@ class _Run:
         does not count towards the creator's escalation)."""
         from datetime import timedelta
 
-        from forum.services.rooms import room_slug_taken, room_spec
+        from forum.ingest.rooms import room_slug_taken, room_spec
 
         spec = room_spec(parsed)
         board = self.state.board(spec.slug)
@@ -466,35 +515,43 @@ class _Run:
 
     # -- orphans --------------------------------------------------------------------------------
 
-    def _attach_waiting(self) -> None:
-        """Publish every reply waiting for an event this batch published (to a fixpoint)."""
-        done = 0
-        while done < len(self.published):
-            fresh = [event.event_id for event, _, _ in self.published[done:]]
-            done = len(self.published)
-            fresh_set = set(fresh)
-            candidates = [
-                e
-                for e in self.waiting_parent.values()
-                if e.root_ref in fresh_set or e.parent_ref in fresh_set
-            ]
-            stored = (
-                Event.objects.select_related("board")
-                .filter(state=Event.State.PENDING, waiting_for="parent")
-                .filter(Q(root_ref__in=fresh) | Q(parent_ref__in=fresh))
-                .exclude(event_id__in=list(self.waiting_parent))
-            )
-            candidates.extend(self.state.event_known(event) for event in stored)
-            candidates.sort(key=lambda e: (e.accepted_settle_index or 0, e.event_id))
-            for event in candidates:
-                if event.state != Event.State.PENDING or event.waiting_for != "parent":
-                    continue
-                parsed = nostr.parse_event(event.raw_json)
-                at = event.accepted_at or event.settled_at or timezone.now()
-                author = self.state.author(event.pubkey, seen_at=at)
-                entry = None if event.pk is None else delivering_entry(event)
-                self._reply_place(event, parsed, author=author, entry=entry, at=at)
-                self.event_rows[event.event_id] = event
+    def _wait(self, event: Event) -> None:
+        for ref in {event.root_ref, event.parent_ref} - {""}:
+            waiting = self.waiting.setdefault(ref, [])
+            if event not in waiting:
+                waiting.append(event)
+
+    def waiting_prime(self, ids: set[str]) -> None:
+        """Read the replies already waiting for any of `ids` (one query for the batch)."""
+        fresh = sorted(ids - self.waiting_read)
+        if not fresh:
+            return
+        self.waiting_read.update(fresh)
+        stored = (
+            Event.objects.select_related("board")
+            .filter(state=Event.State.PENDING, waiting_for="parent")
+            .filter(Q(root_ref__in=fresh) | Q(parent_ref__in=fresh))
+        )
+        for event in stored:
+            self._wait(self.state.event_known(event))
+
+    def _attach_children(self, event_id: str) -> None:
+        """The replies that waited for `event_id`, published now (in settle order) if their
+        thread and parent are both there: the same result whatever the batch boundaries."""
+        self.waiting_prime({event_id})
+        children = sorted(
+            self.waiting.pop(event_id, []),
+            key=lambda e: (e.accepted_settle_index or 0, e.event_id),
+        )
+        for event in children:
+            if event.state != Event.State.PENDING or event.waiting_for != "parent":
+                continue
+            parsed = nostr.parse_event(event.raw_json)
+            at = event.accepted_at or event.settled_at or timezone.now()
+            author = self.state.author(event.pubkey, seen_at=at)
+            entry = None if event.pk is None else delivering_entry(event)
+            self.event_rows[event.event_id] = event
+            self._reply_place(event, parsed, author=author, entry=entry, at=at)
 
     # -- top-ups, tips, parts -------------------------------------------------------------------
 
@@ -504,7 +561,7 @@ class _Run:
         keys = [row.payment_hash, message.event_id]
         if event is None:
             assert decided.finding is not None
-            self._reject(
+            rejection = self._reject(
                 reason=decided.finding.reason,
                 entry=row,
                 amount_msat=row.amount_msat,
@@ -512,12 +569,12 @@ class _Run:
                 pubkey=row.pubkey,
                 **decided.finding.context,
             )
-            self.read_back.append(keys)
+            self._note_rejected(keys, rejection, row)
             return
         author = self.state.author(event.pubkey, seen_at=row.settled_at)
         self.state.add(author, spent_msat=row.amount_msat)
         self._topup_into(event, entry=row, amount_msat=row.amount_msat, at=row.settled_at)
-        self.read_back.append(keys)
+        self._note(event, keys)
 
     def _topup_into(
         self, event: Event, *, entry: LedgerEntry, amount_msat: int, at: datetime
@@ -584,8 +641,6 @@ class _Run:
             )
             return
         self._sats_add(event, row.amount_msat)
-        from forum.services.tips import tip_forward_prepare
-
         # In this transaction: a tip is never applied without its forward planned.
         forward, created = tip_forward_prepare(entry=row, event=event)
         if created:
@@ -595,14 +650,14 @@ class _Run:
         keys = [row.payment_hash, part.event_id]
         stored = self.state.parts(part.event_id)
         if part.index in stored:
-            self._reject(
+            rejection = self._reject(
                 reason=Reason.DUPLICATE,
                 entry=row,
                 amount_msat=row.amount_msat,
                 event_ref=part.event_id,
                 what=f"part {part.index + 1} of {part.count}",
             )
-            self.read_back.append(keys)
+            self._note_rejected([row.payment_hash], rejection, row)
             return
         kept = MessagePart(
             ledger_entry=row,
@@ -615,7 +670,14 @@ class _Run:
         stored[part.index] = kept
         self.state.new_parts.append(kept)
         if len(stored) < part.count:
-            self.read_back.append(keys)
+            waiting = {
+                "state": "waiting",
+                "waiting_for": "parts",
+                "event_id": part.event_id,
+                "parts_received": len(stored),
+                "parts_total": part.count,
+            }
+            self.payment_notes.append((keys, waiting))
             return
         self._parts_assemble(part, list(stored.values()), keys)
 
@@ -631,14 +693,14 @@ class _Run:
                 [protocol.PartMessage(p.event_id, p.index, p.count, bytes(p.data)) for p in stored]
             )
         except protocol.ProtocolError as exc:
-            self._reject(
+            rejection = self._reject(
                 reason=reason_for_code(exc.code),
                 entry=last,
                 amount_msat=paid,
                 event_ref=part.event_id,
                 detail=exc.message,
             )
-            self.read_back.append(keys)
+            self._note_rejected(keys, rejection, last)
             return
         self.state.resolve(
             reasons=[Reason.INCOMPLETE_PARTS],
@@ -677,10 +739,9 @@ class _Run:
                 self.messages.extend(publish.thread_updated_messages(thread))
                 boards.add(thread.board.slug)
                 threads.add(thread.event.event_id)
-        if boards or threads:
-            versions_bump_many(boards=boards, threads=threads)  # cached pages, after commit
+        self.boards_changed, self.threads_changed = boards, threads
         for event_id, event in self.event_rows.items():
-            thread_event_id, number = where.get(event_id, (None, None))
+            thread_event_id, number = where.get(event_id) or self._where(event)
             payload = event_status(
                 event,
                 rejection=self.event_rejection.get(event_id),
@@ -689,8 +750,23 @@ class _Run:
             )
             keys = tuple(dict.fromkeys(self.event_keys.get(event_id, [])))
             self.statuses.append(StatusNote(keys, event_id, payload))
-        for keys in self.read_back:
-            self.statuses.append(StatusNote(tuple(k for k in dict.fromkeys(keys) if k)))
+        for keys, what in self.payment_notes:
+            for key in dict.fromkeys(k for k in keys if k):
+                payload = {**status_unknown(key), **what}
+                if key != what.get("event_id"):
+                    payload["payment_hash"] = key
+                self.statuses.append(StatusNote((key,), key, payload))
+
+    def _where(self, event: Event) -> tuple[str | None, int | None]:
+        """Where an event published by an earlier batch is (for its status), from lookups."""
+        if event.state != Event.State.PUBLISHED:
+            return None, None
+        if self.state.thread(event.event_id) is not None:
+            return event.event_id, 0
+        post = self.state.post(event.event_id)
+        if post is None:
+            return None, None  # a room-create event: no page of its own
+        return post.thread.event.event_id, post.number
 
     def merge(self, other: _Run) -> None:
         self.rows += other.rows
@@ -700,6 +776,8 @@ class _Run:
         self.tip_forwards.extend(other.tip_forwards)
         self.statuses.extend(other.statuses)
         self.messages.extend(other.messages)
+        self.boards_changed |= other.boards_changed
+        self.threads_changed |= other.threads_changed
 
     def outcome(self, *, more: bool) -> Reconciled:
         return Reconciled(
@@ -710,6 +788,8 @@ class _Run:
             statuses=tuple(self.statuses),
             messages=tuple(self.messages),
             tip_forwards=tuple(self.tip_forwards),
+            boards_changed=tuple(sorted(self.boards_changed)),
+            threads_changed=tuple(sorted(self.threads_changed)),
             more=more,
         )
 
@@ -757,11 +837,10 @@ def orphans_attach_ready(*, limit: int = 1000) -> Reconciled:
             at = event.accepted_at or event.settled_at or timezone.now()
             author = run.state.author(event.pubkey, seen_at=at)
             entry = delivering_entry(event)
+            run.event_rows[event.event_id] = event
             run._reply_place(
                 event, nostr.parse_event(event.raw_json), author=author, entry=entry, at=at
             )
-            run.event_rows[event.event_id] = event
-        run._attach_waiting()
         run.state.flush()
         run._report()
     return run.outcome(more=len(ready) == limit)

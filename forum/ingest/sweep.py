@@ -24,9 +24,8 @@ from django.utils import timezone
 
 from forum.ingest import ledger, reconcile
 from forum.ingest.outcome import Reconciled, StatusNote
+from forum.ingest.rejections import rejection_record
 from forum.models import Event, LedgerEntry, ListenerCursor, MessagePart, Rejection
-from forum.services import identity
-from forum.services.rejections import rejection_record
 
 log = logging.getLogger(__name__)
 
@@ -192,23 +191,29 @@ def ledger_fill_from_node(*, client: Any, node_pubkey: str, now: datetime, lookb
     return recorded.created
 
 
-def sweep_run(*, now: datetime | None = None, check_node: bool = True) -> SweepReport:
-    """One pass of everything above; each part fails on its own without stopping the rest."""
+def sweep_run(
+    *, now: datetime | None = None, client: Any = None, grace_seconds: int | None = None
+) -> SweepReport:
+    """One pass of everything above; each part fails on its own without stopping the rest.
+
+    `client`: the forum node's, to compare its invoices with the ledger (None: skip that).
+    `grace_seconds`: how old a pending row must be to count as stale (default
+    SWEEP_REQUEUE_AFTER_SECONDS).
+    """
     now = now or timezone.now()
     report = SweepReport()
-    if check_node:
+    if client is not None:
         try:
-            client = identity.forum_client()
             report.invoices_filled = ledger_fill_from_node(
                 client=client,
-                node_pubkey=identity.forum_node_pubkey(client),
+                node_pubkey=client.get_info().identity_pubkey,
                 now=now,
                 lookback=_setting("SWEEP_NODE_LOOKBACK", 2000),
             )
-        except Exception as exc:  # node down or not configured: the rest still runs
+        except Exception as exc:  # node down: the rest still runs
             report.node_error = f"{type(exc).__name__}: {exc}"
             log.warning("sweep could not compare with the node: %s", report.node_error)
-    report.retried, report.stale = ledger_retry_due(now=now)
+    report.retried, report.stale = ledger_retry_due(now=now, grace_seconds=grace_seconds)
     report.attached = reconcile.orphans_attach_ready()
     report.orphans_attached = len(report.attached.published)
     expired = orphans_expire(now=now)

@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from datetime import datetime
-
-from django.conf import settings
+from datetime import datetime, timedelta
 
 from forum import nostr, protocol
-from forum.ingest import pricing, rules
+from forum.ingest import pricing, rooms, rules
 from forum.ingest.lookups import Lookups
 from forum.ingest.rules import Finding
 from forum.models import Board, Event, Post, Rejection, Thread
@@ -49,10 +47,6 @@ class Verdict:
         return self.action in (Action.ACCEPT, Action.TOPUP)
 
 
-def room_price_msat() -> int:
-    return int(getattr(settings, "ROOM_PRICE_SATS", 10_000)) * 1000
-
-
 def underpaid_context(*, price_msat: int, paid_msat: int) -> dict[str, int]:
     return {
         "price_sats": -(-price_msat // 1000),
@@ -61,13 +55,15 @@ def underpaid_context(*, price_msat: int, paid_msat: int) -> dict[str, int]:
     }
 
 
-def root_ref_of(parsed: nostr.Event) -> str:
+def reply_refs(parsed: nostr.Event) -> tuple[str, str]:
+    """(root, parent) event ids of a reply; empty for anything else or a malformed reply."""
     if parsed.kind != nostr.KIND_REPLY:
-        return ""
+        return "", ""
     try:
-        return nostr.reply_target(parsed).root_id
+        target = nostr.reply_target(parsed)
     except nostr.EventError:
-        return ""
+        return "", ""
+    return target.root_id, target.parent_id
 
 
 def decide(
@@ -77,8 +73,12 @@ def decide(
     at: datetime,
     settle_index: int | None,
     lookups: Lookups,
+    settle_slack: timedelta = timedelta(0),
 ) -> Verdict:
-    """The verdict on a complete, authentic event (signature and id already checked)."""
+    """The verdict on a complete, authentic event (signature and id already checked).
+
+    `settle_slack`: hold mode judges before the settle, which follows within the hold time.
+    """
     existing = lookups.event(parsed.id)
     if existing is not None and existing.state != Event.State.REJECTED:
         if existing.state == Event.State.PENDING and existing.waiting_for == "underpaid":
@@ -86,14 +86,16 @@ def decide(
         finding = Finding(Reason.DUPLICATE, {"what": "this event"})
         return Verdict(Action.REJECT, finding, board=existing.board, existing=existing)
     # New, or rejected before (banned, unknown board, ...): a new payment gets a fresh hearing.
-    checked = rules.event_content_check(parsed, at=at, lookups=lookups)
+    checked = rules.event_content_check(parsed, at=at, lookups=lookups, settle_slack=settle_slack)
     board = checked.board
     if checked.finding is not None:
         return Verdict(Action.REJECT, checked.finding, board=board, existing=existing)
+    root_ref, parent_ref = reply_refs(parsed)
     finding = rules.gate_check(
         pubkey=parsed.pubkey,
         kind=parsed.kind,
-        root_ref=root_ref_of(parsed),
+        root_ref=root_ref,
+        parent_ref=parent_ref,
         board_id=board.pk if board is not None else None,
         at=at,
         lookups=lookups,
@@ -101,7 +103,7 @@ def decide(
     if finding is not None:
         return Verdict(Action.REJECT, finding, board=board, existing=existing)
     if parsed.kind == KIND_ROOM_CREATE:
-        price_msat = room_price_msat()
+        price_msat = rooms.price_msat()
     else:
         assert board is not None
         price_msat = pricing.price_for(
@@ -135,6 +137,7 @@ def topup_decide(event: Event, *, paid_msat: int, at: datetime, lookups: Lookups
         pubkey=event.pubkey,
         kind=event.kind,
         root_ref=event.root_ref,
+        parent_ref=event.parent_ref,
         board_id=event.board_id,
         at=at,
         lookups=lookups,
@@ -149,21 +152,20 @@ def target_decide(
 ) -> Verdict:
     """A top-up or tip names an event: can that event take the money?"""
     event = lookups.event(message.event_id)
+    board = event.board if event is not None and event.board_id else None
+    if isinstance(message, protocol.TipMessage):
+        finding = rules.tip_target_check(event, lookups=lookups)
+        if finding is None:
+            return Verdict(Action.ACCEPT, board=board, existing=event)
+        return Verdict(Action.REJECT, finding, board=board, existing=event)
     if event is None:
         return Verdict(Action.REJECT, Finding(Reason.UNKNOWN_TARGET, {"why": "not known here"}))
-    published = event.state == Event.State.PUBLISHED
-    if isinstance(message, protocol.TipMessage):
-        if published:
-            return Verdict(Action.ACCEPT, board=event.board, existing=event)
-        why = "not a published post"
-    else:
-        if published:
-            return Verdict(Action.ACCEPT, board=event.board, existing=event)
-        if event.state == Event.State.PENDING and event.waiting_for == "underpaid":
-            return Verdict(Action.TOPUP, board=event.board, existing=event)
-        why = "not waiting for a top-up"
-    finding = Finding(Reason.UNKNOWN_TARGET, {"why": why})
-    return Verdict(Action.REJECT, finding, board=event.board, existing=event)
+    if event.state == Event.State.PUBLISHED:
+        return Verdict(Action.ACCEPT, board=board, existing=event)
+    if event.state == Event.State.PENDING and event.waiting_for == "underpaid":
+        return Verdict(Action.TOPUP, board=board, existing=event)
+    finding = Finding(Reason.UNKNOWN_TARGET, {"why": "not waiting for a top-up"})
+    return Verdict(Action.REJECT, finding, board=board, existing=event)
 
 
 @dataclass(frozen=True)
@@ -182,8 +184,8 @@ class Placement:
 def reply_placement(
     *, root_ref: str, parent_ref: str, board_id: int | None, lookups: Lookups
 ) -> Placement:
-    """The thread and parent of a reply, None while one has not been published (it waits),
-    or a finding when they can never take it (locked, another board, another thread)."""
+    """The thread and parent of an accepted reply: none while one is not published (it waits),
+    or a finding when they can no longer take it (locked or hidden since, another board)."""
     thread = lookups.thread(root_ref)
     if thread is None:
         return Placement()
@@ -192,9 +194,9 @@ def reply_placement(
         parent = lookups.post(parent_ref)
         if parent is None:
             return Placement()
-    if thread.is_locked:
-        return Placement(thread, parent, Finding(Reason.THREAD_LOCKED))
-    if thread.board_id != board_id or (parent is not None and parent.thread_id != thread.pk):
-        detail = "the reply's thread, parent and board do not agree"
-        return Placement(thread, parent, Finding(Reason.MALFORMED, {"detail": detail}))
-    return Placement(thread, parent)
+    finding = rules.reply_place_check(
+        root_ref=root_ref, parent_ref=parent_ref, board_id=board_id, lookups=lookups
+    )
+    if finding is None and parent is not None and parent.thread_id != thread.pk:
+        finding = Finding(Reason.MALFORMED, {"detail": "the reply's parent is in another thread"})
+    return Placement(thread, parent, finding)

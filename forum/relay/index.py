@@ -6,46 +6,23 @@ row per distinct (letter, first value), keyed by a digest of the pair, so any va
 one included) fits an index entry on every database, and a filter's values become one
 `key IN (...)` lookup on that index instead of a substring scan of every stored event.
 
-The rows are written when an event is published (`publish.thread_publish`/`reply_publish`
-call `event_tags_index`; a batch publisher adds `event_tag_rows` to its bulk inserts), deleted
-with their event, and backfilled by migration 0008. An event published without them is
-invisible to `#<letter>` filters (other than `#h`), so every publishing path must write them.
+The rows are written when an event is published (in the reconcile batch, with its other
+inserts: `forum.ingest.batch.BatchState.tags_add`), deleted with their event, and backfilled
+by migration 0008. An event published without them is invisible to `#<letter>` filters (other
+than `#h`), so every publishing path must write them.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from forum.ingest.tags import (  # noqa: F401 (the index API)
+    event_tag_rows,
+    indexed_keys,
+    tag_key,
+)
 from forum.models import Event, EventTag
-
-
-def tag_key(letter: str, value: str) -> str:
-    """The index key of a tag: a digest, because values are unbounded client text."""
-    # surrogatepass: JSON may carry a lone surrogate ("\ud800"), which strict UTF-8 refuses.
-    text = f"{letter}\x00{value}".encode("utf-8", "surrogatepass")
-    return hashlib.sha256(text).hexdigest()[:32]
-
-
-def indexed_keys(tags: Iterable[Sequence[Any]]) -> set[str]:
-    """The keys of an event's tags that filters can ask for (single ASCII letter names)."""
-    return {
-        tag_key(tag[0], tag[1])
-        for tag in tags
-        if len(tag) >= 2
-        and isinstance(tag[0], str)
-        and len(tag[0]) == 1
-        and tag[0].isascii()
-        and tag[0].isalpha()
-        and isinstance(tag[1], str)
-    }
-
-
-def event_tag_rows(event: Event, tags: Iterable[Sequence[Any]]) -> list[EventTag]:
-    """`event`'s index rows, unsaved: a batch publisher bulk-creates them with its others
-    (`ignore_conflicts=True`, so a replay that finds them there is harmless)."""
-    return [EventTag(event=event, key=key) for key in indexed_keys(tags)]
 
 
 def event_tags_index(event: Event, tags: Iterable[Sequence[Any]]) -> None:

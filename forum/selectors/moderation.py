@@ -18,7 +18,6 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from forum import nostr, protocol
-from forum.ingest.ledger import entry_records, records_from_json
 from forum.models import (
     Author,
     Ban,
@@ -151,7 +150,7 @@ def _carried(entry: LedgerEntry | None, parts: dict[str, list[protocol.PartMessa
     if entry is None:
         return CarriedMessage(what="undecodable", error="no payment recorded")
     try:
-        message = protocol.decode_records(entry_records(entry))
+        message = protocol.decode_records(protocol.records_from_json(entry.custom_records or {}))
     except (protocol.ProtocolError, nostr.EventError) as exc:
         return CarriedMessage(what="undecodable", event_id=entry.event_id, error=exc.message)
     if message is None:
@@ -196,7 +195,7 @@ def rejection_rows(
         ).values_list("custom_records", flat=True)
         for records in rows:
             try:
-                message = protocol.decode_records(records_from_json(records))
+                message = protocol.decode_records(protocol.records_from_json(records))
             except (protocol.ProtocolError, nostr.EventError):
                 continue
             if isinstance(message, protocol.PartMessage):
@@ -432,23 +431,3 @@ def audit_actions() -> list[str]:
     return list(
         ModerationAction.objects.order_by("action").values_list("action", flat=True).distinct()
     )
-
-
-def board_settings_at(board: Board, at: dt.datetime) -> dict[str, Any]:
-    """The board's editable settings as they were at `at`, reconstructed from the audit log.
-
-    For pricing a payment by its settle time even when it is reconciled (or rebuilt) after a
-    price change: the "before" values of the first change after `at` are the values at `at`;
-    with no later change, the current values hold.
-    """
-    from forum.services.moderation.boards import EDITABLE_FIELDS
-
-    current = {name: getattr(board, name) for name in EDITABLE_FIELDS}
-    later = ModerationAction.objects.filter(
-        action="board.update", target_type="board", target_id=board.slug, created_at__gt=at
-    ).order_by("created_at", "id")
-    values = dict(current)
-    # Walk changes backwards from now to `at`, undoing each.
-    for change in reversed(list(later)):
-        values.update(change.details.get("before", {}))
-    return values

@@ -333,26 +333,6 @@ class NodeContact:
 NODE_CONTACT_CACHE_SECONDS = 30
 
 
-def node_contact() -> NodeContact:
-    """The forum node's pubkey and URI, from GetInfo (cached briefly: pages must not wait on
-    lnd for every request, and the identity does not change)."""
-    from django.core.cache import cache
-
-    cached = cache.get("forum:node_contact")
-    if cached is not None:
-        return cached
-    from forum.services import identity
-
-    try:
-        info = identity.forum_client().get_info()
-    except Exception as exc:  # unreachable node, not configured, auth: say so on the page
-        return NodeContact(error=str(exc) or exc.__class__.__name__)
-    uri = info.uris[0] if info.uris else ""
-    contact = NodeContact(pubkey=info.identity_pubkey, uri=uri, alias=info.alias)
-    cache.set("forum:node_contact", contact, NODE_CONTACT_CACHE_SECONDS)
-    return contact
-
-
 def record_types() -> list[tuple[str, int]]:
     """The forum's custom record types, in type order (from forum.protocol)."""
     from forum import protocol

@@ -7,9 +7,13 @@ Like the public ones, each page costs a fixed number of queries.
 
 from __future__ import annotations
 
+import hashlib
+from datetime import datetime
+
 from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from forum.models import Board, Event, Post, Thread
 from forum.selectors.pages import BOARD_SORTS, POSTS_PER_PAGE, THREADS_PER_PAGE
@@ -107,8 +111,6 @@ def live_follow_allowed(*, scope: str, key: str, unlocked: dict[str, str]) -> bo
     `unlocked` is the session's {slug: fingerprint} (see `forum.views.rooms`). Public boards
     and threads are open to all, as their pages are.
     """
-    from forum.views.rooms import fingerprint_matches
-
     if scope == "board":
         board = Board.objects.filter(slug=key).first()
     elif scope == "thread":
@@ -119,3 +121,21 @@ def live_follow_allowed(*, scope: str, key: str, unlocked: dict[str, str]) -> bo
     if board is None or board.expires_at is None:
         return True
     return fingerprint_matches(board, unlocked)
+
+
+def room_fingerprint(board: Board) -> str:
+    # Bound to the verifier, not only the slug: a session never unlocks anything else.
+    return hashlib.sha256(board.password_verifier.encode()).hexdigest()[:16]
+
+
+def fingerprint_matches(board: Board, unlocked: dict[str, str]) -> bool:
+    """Does a session's {slug: fingerprint} unlock this (live) room?"""
+    if not board.password_verifier or room_expired(board):
+        return False
+    return unlocked.get(board.slug) == room_fingerprint(board)
+
+
+def room_expired(board: Board, *, now: datetime | None = None) -> bool:
+    if board.destroyed_at is not None:
+        return True
+    return board.expires_at is not None and board.expires_at <= (now or timezone.now())

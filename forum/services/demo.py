@@ -408,7 +408,7 @@ def _tip(event_id: str, sender: str, sats: int, forum_pubkey: str) -> None:
 
 
 def _price(board, event) -> int:
-    from forum.services.pricing import price_for
+    from forum.ingest.pricing import price_for
 
     # The author's current price (escalation counts their earlier seed posts).
     return price_for(board=board, kind=event.kind, pubkey=event.pubkey).price_msat

@@ -12,8 +12,9 @@ import re
 from typing import Any
 
 from forum import nostr, protocol
+from forum.ingest import pricing
 from forum.models import Board
-from forum.services import identity, pricing
+from forum.services import identity
 
 log = logging.getLogger(__name__)
 

@@ -21,11 +21,13 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from forum.ingest import ledger, listener, reconcile, sweep
 from forum.models import (
     Author,
     Board,
@@ -38,12 +40,13 @@ from forum.models import (
     Rejection,
     Thread,
 )
-from forum.services import counters, identity, ledger, listener, reconcile, rooms, sweep
+from forum.services import counters, identity, rooms
 from forum.services.versions import versions_bump_all
 
 log = logging.getLogger(__name__)
 
 REBUILD_HOLDER = "rebuild_from_node"
+REBUILD_CHUNK = 1000
 TIMELINE_ACTIONS = ("thread.lock", "thread.unlock", "board.update")
 
 
@@ -143,28 +146,49 @@ def _apply(action: ModerationAction) -> None:
         )
 
 
-def _run_tasks_inline():
-    """Reconciliation queues follow-ups (orphan attachment) on commit: run them here, now."""
-    from config.celery import app
-
-    class _Inline:
-        def __enter__(self) -> None:
-            self.previous = app.conf.task_always_eager
-            app.conf.task_always_eager = True
-
-        def __exit__(self, *exc: object) -> None:
-            app.conf.task_always_eager = self.previous
-
-    return _Inline()
-
-
 def _expire_at(at: datetime) -> None:
     sweep.orphans_expire(now=at)
     sweep.parts_expire(now=at)
 
 
+def _reconcile_all() -> None:
+    while reconcile.reconcile_batch().more:
+        pass
+
+
+def _chunks(invoices: list, actions: list[ModerationAction]) -> list[tuple[list, list]]:
+    """The invoices in settle order, cut wherever a timeline action falls between two of them
+    or the settle times span more than a sweep interval (when timeouts are applied live)."""
+    span = timedelta(seconds=float(getattr(settings, "SWEEP_INTERVAL_SECONDS", 30)))
+    pending = list(actions)
+    chunks: list[tuple[list, list]] = []
+    current: list = []
+    for invoice in invoices:
+        at = ledger.settle_time(invoice)
+        due = []
+        while pending and pending[0].created_at <= at:
+            due.append(pending.pop(0))
+        start = ledger.settle_time(current[0]) if current else at
+        if current and (due or at - start > span or len(current) >= REBUILD_CHUNK):
+            chunks.append((current, []))
+            current = []
+        if due:
+            chunks.append(([], due))
+        current.append(invoice)
+    if current:
+        chunks.append((current, []))
+    if pending:
+        chunks.append(([], pending))
+    return chunks
+
+
 def forum_rebuild_from_node(*, client=None, now: datetime | None = None) -> RebuildReport:
-    """Rebuild from the node's full invoice history; refuses while a listener holds the lease."""
+    """Rebuild from the node's full invoice history; refuses while a listener holds the lease.
+
+    The replay rides the live path: invoices are recorded in batches (group commit) and
+    reconciled by `reconcile_batch`, with moderation's timeline applied between batches at
+    its moment and timeouts applied at each batch's settle time.
+    """
     client = client or identity.forum_client()
     node_pubkey = identity.forum_node_pubkey(client)
     report = RebuildReport()
@@ -184,30 +208,26 @@ def forum_rebuild_from_node(*, client=None, now: datetime | None = None) -> Rebu
         with transaction.atomic():
             _derived_clear(node_pubkey=node_pubkey)
             _rewind_boards(actions)
-        with _run_tasks_inline():
-            pending = list(actions)
-            for invoice in invoices:
-                entry, _ = ledger.ledger_record_invoice(
-                    invoice=invoice,
-                    node_pubkey=node_pubkey,
-                    lease_holder=REBUILD_HOLDER,
-                    lease_seconds=3600,
-                    enqueue=False,
-                )
-                while pending and pending[0].created_at <= entry.settled_at:
-                    _apply(pending.pop(0))
-                _expire_at(entry.settled_at)
-                reconcile.ledger_entry_reconcile(payment_hash=entry.payment_hash)
-                report.ledger_entries += 1
-            for action in pending:
+        for chunk, due in _chunks(invoices, actions):
+            for action in due:
                 _apply(action)
-            _expire_at(now or timezone.now())
+            if not chunk:
+                continue
+            _expire_at(ledger.settle_time(chunk[0]))
+            recorded = ledger.ledger_record_invoices(
+                invoices=chunk,
+                node_pubkey=node_pubkey,
+                lease_holder=REBUILD_HOLDER,
+                lease_seconds=3600,
+            )
+            report.ledger_entries += recorded.created
+            _reconcile_all()
+        _expire_at(now or timezone.now())
         # The node still holds destroyed rooms' payments: their replay must not bring them back.
         rooms.rooms_scrub_destroyed()
         report.flags_reapplied = _reapply(snap)
         report.refunds_relinked = _relink_refunds(snap)
         counters.counters_recompute()
-        versions_bump_all()
         states = defaultdict(int)
         for state in Event.objects.values_list("state", flat=True):
             states[state] += 1
@@ -215,6 +235,7 @@ def forum_rebuild_from_node(*, client=None, now: datetime | None = None) -> Rebu
         report.rejected = Rejection.objects.filter(resolved_at__isnull=True).count()
         report.waiting = states[Event.State.PENDING]
         log.info("rebuild_from_node %s", report.as_dict())
+        versions_bump_all()
         return report
     finally:
         listener.lease_release(node_pubkey=node_pubkey, holder=REBUILD_HOLDER)

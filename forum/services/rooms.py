@@ -2,8 +2,8 @@
 
 A room is a `Board` with `is_listed=False`, a `password_verifier` and an `expires_at`. Anyone
 rents one by paying a room-create event (kind `KIND_ROOM_CREATE`, see docs/protocol.md) of at
-least `ROOM_PRICE_SATS`; reconciliation hands that event here (`room_create_evaluate`), and it
-ends like any post: published (the room exists from the payment's settle time for its
+least `ROOM_PRICE_SATS`; reconciliation (`forum.ingest`, the room-create spec in `forum.ingest.rooms`) judges that
+event like any post, and it ends like any post: published (the room exists from the payment's settle time for its
 lifetime), waiting for a top-up (underpaid), or rejected (`malformed` for a bad name, verifier,
 lifetime or a slug already taken; `banned`).
 
@@ -24,8 +24,7 @@ import enum
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from datetime import datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -33,6 +32,20 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from forum import nostr
+from forum.ingest.rooms import (  # noqa: F401 (re-exported: the room API in one place)
+    MAX_DESCRIPTION_LENGTH,
+    MAX_NAME_LENGTH,
+    MIN_LIFETIME_SECONDS,
+    SCRYPT_MAX_MEMORY_BYTES,
+    SCRYPT_MAX_WORK,
+    RoomSpec,
+    default_lifetime,
+    max_lifetime,
+    price_msat,
+    room_slug_taken,
+    room_spec,
+    verifier_cost_check,
+)
 from forum.models import (
     Author,
     Board,
@@ -55,186 +68,12 @@ from forum.room_events import (  # noqa: F401 (re-exported: the room API in one 
     verifier_make,
     verifier_parse,
 )
+from forum.selectors.rooms import room_expired as is_expired  # noqa: F401 (the room API)
 from forum.services.moderation import throttle
-
-if TYPE_CHECKING:
-    from forum.services.rules import ContentCheck
 
 log = logging.getLogger(__name__)
 
 Reason = Rejection.Reason
-
-MAX_NAME_LENGTH = 120  # Board.title
-MAX_DESCRIPTION_LENGTH = 2_000
-MIN_LIFETIME_SECONDS = 60
-
-
-def price_msat() -> int:
-    return int(getattr(settings, "ROOM_PRICE_SATS", 10_000)) * 1000
-
-
-def default_lifetime() -> int:
-    return int(getattr(settings, "ROOM_LIFETIME_SECONDS", 24 * 3600))
-
-
-def max_lifetime() -> int:
-    return int(getattr(settings, "ROOM_MAX_LIFETIME_SECONDS", 7 * 24 * 3600))
-
-
-# --- the room-create event ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RoomSpec:
-    slug: str
-    name: str
-    description: str
-    verifier: str
-    lifetime_seconds: int
-
-
-# What one password check may cost the server. Each unlock attempt runs the room's scrypt:
-# 128 * N * r bytes of memory and N * r * p units of work. The cap is twice the work and the
-# same memory as `verifier_make`'s default (N=2^14, r=8, p=1: 16 MiB); `verifier_parse`
-# alone would allow 128 MiB per check (N=2^16, r=16), eight checks at once a gigabyte.
-SCRYPT_MAX_MEMORY_BYTES = 16 * 2**20
-SCRYPT_MAX_WORK = 2 * 2**14 * 8
-
-
-def verifier_cost_check(verifier: Verifier) -> None:
-    """`VerifierError` if checking a password against `verifier` would cost over the cap."""
-    n, r, p = verifier.n, verifier.r, verifier.p
-    memory = 128 * n * r
-    if memory > SCRYPT_MAX_MEMORY_BYTES or n * r * p > SCRYPT_MAX_WORK:
-        raise VerifierError(
-            f"scrypt N={n}, r={r}, p={p} costs too much to check on every unlock: 128*N*r"
-            f" must be at most {SCRYPT_MAX_MEMORY_BYTES // 2**20} MiB (this is"
-            f" {memory / 2**20:g} MiB) and N*r*p at most {SCRYPT_MAX_WORK}"
-            f" (N=16384, r=8, p=1 fits)"
-        )
-
-
-def room_spec(parsed: nostr.Event) -> RoomSpec:
-    """The room a kind-9311 event asks for; `ValueError` with a sentence if it is malformed."""
-    slug = (parsed.tag_value("d") or f"r-{parsed.id[:16]}").strip()
-    if SLUG_RE.fullmatch(slug) is None:
-        raise ValueError("the d tag (room slug) must be 3-64 of a-z, 0-9 and -")
-    name = (parsed.tag_value("name") or "").strip()
-    if not name or len(name) > MAX_NAME_LENGTH:
-        raise ValueError(f"a room needs a name tag of 1 to {MAX_NAME_LENGTH} characters")
-    if len(parsed.content) > MAX_DESCRIPTION_LENGTH:
-        raise ValueError(f"the description is over {MAX_DESCRIPTION_LENGTH} characters")
-    verifier = parsed.tag_value("verifier") or ""
-    try:
-        verifier_cost_check(verifier_parse(verifier))
-    except VerifierError as exc:
-        raise ValueError(f"bad verifier tag: {exc}") from None
-    raw_lifetime = parsed.tag_value("lifetime")
-    lifetime = default_lifetime()
-    if raw_lifetime is not None:
-        if not raw_lifetime.isdigit():
-            raise ValueError("the lifetime tag must be a number of seconds")
-        lifetime = int(raw_lifetime)
-    if not MIN_LIFETIME_SECONDS <= lifetime <= max_lifetime():
-        raise ValueError(f"the lifetime must be {MIN_LIFETIME_SECONDS} to {max_lifetime()} s")
-    return RoomSpec(slug, name, parsed.content.strip(), verifier, lifetime)
-
-
-def room_content_check(parsed: nostr.Event) -> ContentCheck:
-    """`rules.event_content_check` for a room-create event: shape and a free slug."""
-    from forum.services.rules import ContentCheck, Finding
-
-    try:
-        spec = room_spec(parsed)
-    except ValueError as exc:
-        return ContentCheck(None, Finding(Reason.MALFORMED, {"detail": str(exc)}))
-    existing = Board.objects.filter(slug=spec.slug).first()
-    if existing is not None and _own_room(existing, spec) is None:
-        detail = f"the room slug {spec.slug!r} is taken; choose another d tag"
-        return ContentCheck(None, Finding(Reason.MALFORMED, {"detail": detail}))
-    return ContentCheck(None, None)
-
-
-def room_slug_taken(board: Board | None, spec: RoomSpec) -> bool:
-    """Whether `board` (the board with the spec's slug, if any) bars this room-create event."""
-    return board is not None and _own_room(board, spec) is None
-
-
-def _own_room(board: Board, spec: RoomSpec) -> Board | None:
-    """`board` if it is the live room this very event opened (rebuild_from_node replays it).
-
-    The verifier carries a random salt, so an equal verifier means the same event; a destroyed
-    room has none left, so a replay of its event finds the slug taken.
-    """
-    same = board.password_verifier and board.password_verifier == spec.verifier
-    return board if same and board.destroyed_at is None else None
-
-
-def room_create_evaluate(
-    event: Event,
-    parsed: nostr.Event,
-    *,
-    author: Author,
-    entry: LedgerEntry,
-    at: datetime,
-    settle_index: int | None,
-) -> None:
-    """Reconciliation of a room-create event: the same outcomes as a post, at the room price.
-
-    Called by `reconcile._event_evaluate` (under the author's lock); underpaid rooms wait for a
-    top-up exactly like posts, and `reconcile._event_accept` brings them to `room_publish`.
-    """
-    from forum.services import reconcile
-
-    checked = room_content_check(parsed)
-    if checked.finding is not None:
-        reconcile._event_reject(
-            event, checked.finding.reason, entry=entry, **checked.finding.context
-        )
-        return
-    if reconcile._gate(event, entry=entry, at=at):
-        return
-    event.price_msat = price_msat()
-    if event.paid_msat < event.price_msat:
-        reconcile._underpaid(event, entry=entry, amount_msat=event.paid_msat)
-        return
-    reconcile._event_accept(
-        event, parsed, author=author, entry=entry, at=at, settle_index=settle_index
-    )
-
-
-def room_publish(
-    *, event: Event, parsed: nostr.Event, entry: LedgerEntry | None, at: datetime
-) -> Board | None:
-    """Open the room, from settle time `at` for its lifetime. None if the slug went meanwhile."""
-    from forum.services import reconcile
-
-    spec = room_spec(parsed)
-    board = Board.objects.filter(slug=spec.slug).first()
-    if board is not None and _own_room(board, spec) is None:
-        # Taken while this one waited for a top-up.
-        detail = f"the room slug {spec.slug!r} is taken; choose another d tag"
-        reconcile._event_reject(event, Reason.MALFORMED, entry=entry, detail=detail)
-        return None
-    if board is None:
-        board = Board.objects.create(
-            slug=spec.slug,
-            title=spec.name,
-            description=spec.description,
-            is_listed=False,
-            password_verifier=spec.verifier,
-            expires_at=at + timedelta(seconds=spec.lifetime_seconds),
-            position=10_000,
-        )
-    # The create event belongs to the room: it is destroyed with it. Renting is not posting:
-    # it must not count towards the creator's price escalation on the room.
-    event.board = board
-    event.accepted_at = event.accepted_settle_index = None
-    event.state, event.waiting_for = Event.State.PUBLISHED, ""
-    event.save()
-    log.info("room %s opened until %s", board.slug, board.expires_at.isoformat())
-    return board
-
 
 # --- reading rooms ------------------------------------------------------------------------------
 
@@ -242,12 +81,6 @@ def room_publish(
 def is_room(board: Board) -> bool:
     """Rooms are the boards with a password (a destroyed room keeps neither)."""
     return bool(board.password_verifier) or board.expires_at is not None
-
-
-def is_expired(board: Board, *, now: datetime | None = None) -> bool:
-    if board.destroyed_at is not None:
-        return True
-    return board.expires_at is not None and board.expires_at <= (now or timezone.now())
 
 
 # --- destruction --------------------------------------------------------------------------------

@@ -1,11 +1,11 @@
 """Tips: sats sent to a post by keysend, and the forwarding of their share to its author.
 
 A tip is a keysend whose records name a published event (`protocol.encode_tip`). Reconciliation
-adds its amount to that post's and thread's sats (`reconcile._tip_apply`) and calls
-`tip_applied` in the same transaction: open pages hear the new sats total (`thread.updated`,
-after commit) and, if the author named a node with an `["ln", <node pubkey>]` tag, the forward
-is planned: one `TipForward` row per tip, for the tip minus the forum's share
-(`TIP_FORUM_SHARE_PERCENT`). The keysend itself happens after commit (`forum.tip_forward` task),
+(`forum.ingest.reconcile`) adds its amount to that post's and thread's sats and, in the same
+transaction, calls `tip_forward_prepare`: if the author named a node with an
+`["ln", <node pubkey>]` tag, the forward is planned: one `TipForward` row per tip, for the tip
+minus the forum's share (`TIP_FORUM_SHARE_PERCENT`). The keysend itself happens after commit
+(the batch's outcome lists it; `forum.tip_forward` task),
 and again from the periodic `tips_forward_due` while it keeps failing, with a growing delay, up
 to `TIP_FORWARD_MAX_ATTEMPTS`; then the row is `failed` and waits for a moderator (`/mod/tips/`).
 
@@ -21,8 +21,6 @@ only fee-free routes, so forwarding never costs the forum more than it kept).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -30,35 +28,25 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
-from forum import nostr, realtime
-from forum.models import Event, LedgerEntry, Thread, TipForward
-from forum.services import payout, publish
+from forum.ingest.tips import (  # noqa: F401 (re-exported: the tips API in one place)
+    forward_amount_msat,
+    forward_preimage,
+    share_percent,
+    tip_forward_prepare,
+)
+from forum.models import Event, LedgerEntry, TipForward
+from forum.services import payout
 from forum.services.moderation.audit import audit_record
 
 log = logging.getLogger(__name__)
 
 State = TipForward.State
-_PREIMAGE_CONTEXT = b"forum.tip-forward\x00"
-
-
-def share_percent() -> int:
-    return min(max(int(getattr(settings, "TIP_FORUM_SHARE_PERCENT", 10)), 0), 100)
 
 
 def max_attempts() -> int:
     return int(getattr(settings, "TIP_FORWARD_MAX_ATTEMPTS", 8))
-
-
-def forward_amount_msat(*, tip_msat: int) -> int:
-    """What the author gets: the tip minus the forum's share, in whole sats.
-
-    Whole sats because that is what wallets show and lncli sends; the msat remainder stays
-    with the forum like its share.
-    """
-    return (tip_msat * (100 - share_percent()) // 100) // 1000 * 1000
 
 
 def retry_delay(*, attempts: int) -> timedelta:
@@ -66,75 +54,6 @@ def retry_delay(*, attempts: int) -> timedelta:
     base = float(getattr(settings, "TIP_FORWARD_RETRY_SECONDS", 60))
     cap = float(getattr(settings, "TIP_FORWARD_RETRY_MAX_SECONDS", 3600))
     return timedelta(seconds=min(base * 2 ** max(attempts - 1, 0), cap))
-
-
-def forward_preimage(*, tip_payment_hash: str) -> bytes:
-    """The forward's preimage: secret (a hop that knew it could settle without paying on),
-    and the same for every attempt at one tip (the node pays a hash at most once)."""
-    secret = str(getattr(settings, "TIP_FORWARD_SECRET", "") or settings.SECRET_KEY)
-    message = _PREIMAGE_CONTEXT + bytes.fromhex(tip_payment_hash)
-    return hmac.new(secret.encode(), message, hashlib.sha256).digest()
-
-
-def _enqueue(tip_payment_hash: str) -> None:
-    from forum import tasks
-
-    tasks.tip_forward.delay(tip_payment_hash)
-
-
-def tip_applied(*, entry: LedgerEntry, event: Event) -> TipForward | None:
-    """Reconciliation added a tip to `event`: tell open pages, plan the author's forward."""
-    _sats_broadcast_on_commit(event)
-    forward, created = tip_forward_prepare(entry=entry, event=event)
-    if created:
-        transaction.on_commit(lambda: _enqueue(entry.payment_hash), robust=True)
-    return forward
-
-
-def _sats_broadcast_on_commit(event: Event) -> None:
-    # Board rows and the thread page follow `thread.updated` (its sats total) live.
-    thread = (
-        Thread.objects.select_related("event", "board")
-        .filter(Q(event=event) | Q(posts__event=event))
-        .first()
-    )
-    if thread is None:
-        return
-    payload = publish.thread_updated_payload(thread)
-    for group in (
-        realtime.board_group(thread.board.slug),
-        realtime.thread_group(thread.event.event_id),
-    ):
-        realtime.broadcast_on_commit(group, "thread.updated", payload)
-
-
-def tip_forward_prepare(*, entry: LedgerEntry, event: Event) -> tuple[TipForward | None, bool]:
-    """Inside the tip's reconciliation: plan the forward (idempotent by the tip's hash).
-
-    Returns (forward, created); (None, False) when nothing is forwarded: no `ln` tag, not a
-    post, or too little left. The caller queues the keysend of a created one after commit.
-    """
-    destination = (event.ln_node or "").strip().lower()
-    if event.kind not in (nostr.KIND_THREAD, nostr.KIND_REPLY) or not destination:
-        return None, False
-    amount = forward_amount_msat(tip_msat=entry.amount_msat)
-    if amount <= 0:
-        return None, False
-    preimage = forward_preimage(tip_payment_hash=entry.payment_hash)
-    forward, created = TipForward.objects.get_or_create(
-        tip_payment_hash=entry.payment_hash,
-        defaults={
-            "tip_entry": entry,
-            "tip_amount_msat": entry.amount_msat,
-            "destination": destination,
-            "amount_msat": amount,
-            "payment_hash": hashlib.sha256(preimage).hexdigest(),
-        },
-    )
-    if not created and forward.tip_entry_id is None:
-        # rebuild_from_node re-created the tip's ledger row: link it again, plan nothing new.
-        TipForward.objects.filter(pk=forward.pk).update(tip_entry=entry)
-    return forward, created
 
 
 @dataclass(frozen=True)
@@ -213,20 +132,14 @@ def tip_forward_attempt(
     return ForwardOutcome(State.SENT)
 
 
-def tips_forward_due(*, now: datetime | None = None, limit: int = 200) -> int:
-    """The sweep: queue every pending forward whose next attempt is due (each task re-checks)."""
+def tips_forward_due(*, now: datetime | None = None, limit: int = 200) -> list[str]:
+    """The pending forwards whose next attempt is due (the caller queues them; each re-checks)."""
     now = now or timezone.now()
-    hashes = list(
+    return list(
         TipForward.objects.filter(state=State.PENDING, next_attempt_at__lte=now)
         .order_by("next_attempt_at", "pk")
         .values_list("tip_payment_hash", flat=True)[:limit]
     )
-    for tip_hash in hashes:
-        try:
-            _enqueue(tip_hash)
-        except Exception:  # eager mode surfaces task errors here; the next sweep tries again
-            log.exception("queueing tip forward %s failed", tip_hash)
-    return len(hashes)
 
 
 def tip_forward_retry(

@@ -29,9 +29,11 @@ from django.views.decorators.http import require_GET
 
 from forum.models import Thread
 from forum.selectors import pages as sel
+from forum.services import identity
 from forum.services.demo import demo_node_flags
 from forum.services.versions import versions_read
 from forum.views.page_cache import cached_page, cards_render, public
+from forum.views.room_access import room_redirect
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
@@ -73,8 +75,6 @@ def composer_context() -> dict:
 
 def _room_redirect(request: HttpRequest, event_id: str, *, target: str) -> HttpResponse:
     """A private room's post: its room URL if this session unlocked the room, else 404."""
-    from forum.views.rooms import room_redirect
-
     return room_redirect(request, event_id.lower(), target=target)
 
 
@@ -210,7 +210,7 @@ def author(request: HttpRequest, key: str) -> HttpResponse:
 
 @require_GET
 def how_to_post(request: HttpRequest) -> HttpResponse:
-    contact = sel.node_contact()
+    contact = node_contact()
     boards = sel.boards_for_home()
     # The lncli example posts on another board than the client's (a second post of the same
     # key on one board costs more), at its price for a new key, in whole sats (rounded up).
@@ -234,7 +234,7 @@ def node_qr(request: HttpRequest) -> HttpResponse:
 
     import segno
 
-    contact = sel.node_contact()
+    contact = node_contact()
     if not contact.pubkey:
         raise Http404("node unavailable")
     out = io.BytesIO()
@@ -242,3 +242,21 @@ def node_qr(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(out.getvalue(), content_type="image/svg+xml")
     response["Cache-Control"] = "public, max-age=60"
     return response
+
+
+def node_contact() -> sel.NodeContact:
+    """The forum node's pubkey and URI, from GetInfo (cached briefly: pages must not wait on
+    lnd for every request, and the identity does not change)."""
+    from django.core.cache import cache
+
+    cached = cache.get("forum:node_contact")
+    if cached is not None:
+        return cached
+    try:
+        info = identity.forum_client().get_info()
+    except Exception as exc:  # unreachable node, not configured, auth: say so on the page
+        return sel.NodeContact(error=str(exc) or exc.__class__.__name__)
+    uri = info.uris[0] if info.uris else ""
+    contact = sel.NodeContact(pubkey=info.identity_pubkey, uri=uri, alias=info.alias)
+    cache.set("forum:node_contact", contact, sel.NODE_CONTACT_CACHE_SECONDS)
+    return contact

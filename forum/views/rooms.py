@@ -18,12 +18,9 @@ copy after the room is gone.
 
 from __future__ import annotations
 
-import hashlib
-
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.cache import add_never_cache_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from forum.models import Board
@@ -31,31 +28,10 @@ from forum.selectors import pages as public
 from forum.selectors import rooms as sel
 from forum.services import rooms
 from forum.views.pages import _event_id, _page_links, composer_context
+from forum.views.room_access import SESSION_KEY, is_unlocked
+from forum.views.room_access import private as _private
 
-SESSION_KEY = "forum.rooms.unlocked"
 MAX_PASSWORD_LENGTH = 1024
-
-
-def _fingerprint(board: Board) -> str:
-    # Bound to the verifier, not only the slug: a session never unlocks anything else.
-    return hashlib.sha256(board.password_verifier.encode()).hexdigest()[:16]
-
-
-def fingerprint_matches(board: Board, unlocked: dict[str, str]) -> bool:
-    """Does a session's {slug: fingerprint} unlock this (live) room?"""
-    if not board.password_verifier or rooms.is_expired(board):
-        return False
-    return unlocked.get(board.slug) == _fingerprint(board)
-
-
-def is_unlocked(request: HttpRequest, board: Board) -> bool:
-    return fingerprint_matches(board, request.session.get(SESSION_KEY, {}))
-
-
-def _private(response: HttpResponse) -> HttpResponse:
-    add_never_cache_headers(response)
-    response["X-Robots-Tag"] = "noindex, nofollow"
-    return response
 
 
 def _gone(request: HttpRequest, board: Board) -> HttpResponse:
@@ -124,7 +100,7 @@ def room_unlock(request: HttpRequest, slug: str) -> HttpResponse:
     # A new session key on privilege change, as on login (no session fixation).
     request.session.cycle_key()
     unlocked = dict(request.session.get(SESSION_KEY, {}))
-    unlocked[board.slug] = _fingerprint(board)
+    unlocked[board.slug] = sel.room_fingerprint(board)
     request.session[SESSION_KEY] = unlocked
     return redirect("room", slug=board.slug)
 
@@ -184,19 +160,6 @@ def room_event_json(request: HttpRequest, slug: str, event_id: str) -> HttpRespo
     response = HttpResponse(body, content_type="application/json; charset=utf-8")
     response["Content-Disposition"] = f'inline; filename="{event_id}.json"'
     return _private(response)
-
-
-ROOM_TARGETS = {"thread": "room-event", "event": "room-event", "json": "room-event-json"}
-
-
-def room_redirect(request: HttpRequest, event_id: str, *, target: str) -> HttpResponse:
-    """For the public pages: a room's post, for a session that unlocked the room, moves to its
-    room URL; for everyone else it does not exist (404, the same as an unknown id)."""
-    board = sel.room_of_event(event_id)
-    if board is None or not is_unlocked(request, board):
-        raise Http404("no such post")
-    url = reverse(ROOM_TARGETS[target], args=[board.slug, event_id])
-    return _private(HttpResponseRedirect(url))
 
 
 @require_GET

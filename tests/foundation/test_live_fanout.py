@@ -16,7 +16,7 @@ from django.utils import timezone
 from config.asgi import application
 from forum import realtime
 from forum.consumers import FEED_GROUP
-from forum.services.publish import published_payload
+from forum.ingest.publish import published_payload
 from tests.forum.relay.conftest import _no_lingering_db_connections
 from tests.forum.web import factories as f
 

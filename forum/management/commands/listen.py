@@ -7,7 +7,7 @@ import threading
 
 from django.core.management.base import BaseCommand
 
-from forum.services.listener import listener_run
+from forum.tasks import listener_run
 
 
 class Command(BaseCommand):

@@ -10,7 +10,8 @@ import threading
 from django.conf import settings
 from django.core.management.base import BaseCommand
 
-from forum.services import hold, node
+from forum.ingest import hold
+from forum.services import node
 
 
 class Command(BaseCommand):

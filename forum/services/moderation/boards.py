@@ -2,7 +2,7 @@
 
 The quote API and reconciliation read `Board` rows live, so a change applies to payments that
 settle after it commits. Every change is audited with the values before and after, which also
-makes the audit log a price history (`forum.selectors.moderation.board_settings_at`).
+makes the audit log a price history (`forum.ingest.lookups.board_settings_at`).
 """
 
 from __future__ import annotations
@@ -13,22 +13,11 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from forum.models import Board
+from forum.models import BOARD_EDITABLE_FIELDS, Board
 from forum.services.moderation.audit import audit_record
 from forum.services.versions import versions_bump, versions_bump_all
 
-# The settings a moderator may change, and what the audit log records before/after.
-EDITABLE_FIELDS = (
-    "title",
-    "description",
-    "thread_price_msat",
-    "reply_price_msat",
-    "escalation_window_seconds",
-    "escalation_factor",
-    "max_content_length",
-    "position",
-    "is_listed",
-)
+EDITABLE_FIELDS = BOARD_EDITABLE_FIELDS
 
 
 def _validate(values: dict[str, Any]) -> None:

@@ -49,7 +49,7 @@ def _broadcast_post_hidden(*, thread: Thread, event_id: str, number: int) -> Non
 
 def _broadcast_thread_updated(thread: Thread) -> None:
     """The same `thread.updated` message the core sends when a reply arrives (fresh counters)."""
-    from forum.services.publish import thread_updated_payload
+    from forum.ingest.publish import thread_updated_payload
 
     fresh = Thread.objects.select_related("event", "board").get(pk=thread.pk)
     payload = thread_updated_payload(fresh)

@@ -6,7 +6,7 @@ import pytest
 
 from forum import nostr, protocol
 from forum.models import Board, LedgerEntry
-from forum.services import ledger
+from tests.conftest import record_invoice
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ class Poster:
         return invoice
 
     def record(self, invoice) -> LedgerEntry:
-        entry, _ = ledger.ledger_record_invoice(invoice=invoice, node_pubkey=self.node.pubkey)
+        entry, _ = record_invoice(invoice, node_pubkey=self.node.pubkey)
         entry.refresh_from_db()
         return entry
 

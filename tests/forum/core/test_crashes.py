@@ -16,10 +16,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from forum import nostr, protocol
+from forum import nostr, protocol, tasks
+from forum.ingest import ledger, listener, sweep
 from forum.models import Author, Event, LedgerEntry, ListenerCursor, Thread
-from forum.services import ledger, listener, sweep
-from tests.conftest import ROOT, need, start_celery_worker
+from tests.conftest import ROOT, need, record_invoice, start_celery_worker
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -56,9 +56,9 @@ def test_one_listener_per_node_and_fenced_writes(forum_node, board):
     assert not listener.lease_renew(node_pubkey=node, holder="a", seconds=60)
     invoice = forum_node.keysend({}, 1_000)
     with pytest.raises(ledger.LeaseLost):
-        ledger.ledger_record_invoice(invoice=invoice, node_pubkey=node, lease_holder="a")
+        record_invoice(invoice, node_pubkey=node, lease_holder="a")
     assert not LedgerEntry.objects.filter(payment_hash=invoice.payment_hash).exists()
-    ledger.ledger_record_invoice(invoice=invoice, node_pubkey=node, lease_holder="b")
+    record_invoice(invoice, node_pubkey=node, lease_holder="b")
     assert LedgerEntry.objects.filter(payment_hash=invoice.payment_hash).exists()
 
 
@@ -96,6 +96,9 @@ def test_listener_sigkill_mid_stream_then_restart(forum_node, board, subprocess_
 
     sender = threading.Thread(target=send)
     try:
+        # Payments start once the first listener streams, so it is killed mid-stream (with
+        # group commit, a listener started late would catch up on all of them at once).
+        wait_for(lambda: "first holds the lease" in log_tail(log), 60, f"first\n{log_tail(log)}")
         sender.start()
         wait_for(lambda: LedgerEntry.objects.count() >= 8, 60, f"first listener\n{log_tail(log)}")
         first.send_signal(signal.SIGKILL)
@@ -103,6 +106,9 @@ def test_listener_sigkill_mid_stream_then_restart(forum_node, board, subprocess_
         time.sleep(0.5)  # payments keep settling while no listener runs
         second = start_listener(env, log, "second")
         try:
+            wait_for(
+                lambda: "second holds the lease" in log_tail(log), 60, f"second\n{log_tail(log)}"
+            )
             sender.join(120)
             wait_for(
                 lambda: LedgerEntry.objects.count() >= total,
@@ -110,8 +116,10 @@ def test_listener_sigkill_mid_stream_then_restart(forum_node, board, subprocess_
                 f"all {total} payments in the ledger\n{log_tail(log)}",
             )
             # A payment the first listener recorded but was killed before reconciling stays
-            # pending until the periodic sweep queues it again; run that sweep now.
-            sweep.sweep_run(now=timezone.now() + timedelta(minutes=5), check_node=False)
+            # pending until the next batch (the second listener's) or the sweep; run the sweep.
+            report = sweep.sweep_run(now=timezone.now() + timedelta(minutes=5))
+            if report.reconcile_due:
+                tasks.reconcile_batch()
             wait_for(lambda: Thread.objects.count() >= total, 30, f"threads\n{log_tail(log)}")
         finally:
             second.send_signal(signal.SIGTERM)
@@ -174,7 +182,7 @@ def test_worker_sigkill_mid_task(forum_node, board, subprocess_env, tmp_path, al
     try:
         event = nostr.thread_event(alice_key, board="general", title="t", content="survives")
         invoice = forum_node.keysend(protocol.encode_event(event), 10_000)
-        ledger.ledger_record_invoice(invoice=invoice, node_pubkey=forum_node.pubkey)
+        record_invoice(invoice, node_pubkey=forum_node.pubkey)
         wait_for(lambda: blocked_on_lock() > 0, 30, f"the task to block\n{log_tail(log)}")
         worker.send_signal(signal.SIGKILL)
         worker.wait(10)
@@ -188,11 +196,14 @@ def test_worker_sigkill_mid_task(forum_node, board, subprocess_env, tmp_path, al
     assert not Event.objects.exists()
     survivor = start_celery_worker(env, log, "survivor")
     try:
-        # The broker would redeliver only after its visibility timeout; the sweep does it now.
-        assert sweep.ledger_requeue_stale(now=timezone.now() + timedelta(minutes=5)) == 1
+        # The broker would redeliver only after its visibility timeout; the sweep finds the
+        # stale row now, and its caller queues a batch.
+        later = timezone.now() + timedelta(minutes=5)
+        assert sweep.sweep_run(now=later).stale == 1
+        tasks.reconcile_batch.delay()
         wait_for(lambda: Thread.objects.exists(), 30, f"the thread\n{log_tail(log)}")
         # Running it again (a late redelivery) changes nothing.
-        sweep.ledger_requeue_stale(now=timezone.now() + timedelta(minutes=5))
+        tasks.reconcile_batch.delay()
         time.sleep(1)
     finally:
         survivor.terminate()

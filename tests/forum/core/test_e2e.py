@@ -8,8 +8,9 @@ import time
 import pytest
 
 from forum import nostr
+from forum.ingest.listener import Listener
 from forum.models import Event, LedgerEntry, Post, Thread
-from forum.services.listener import Listener
+from forum.tasks import recorded_handle
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -20,7 +21,12 @@ def test_thread_and_reply_through_the_listener(forum_node, board, alice_key, bob
     forum_node.cursor_to_now()
     # Something settled before the listener starts: caught up by ListInvoices, not the stream.
     donation = forum_node.keysend({}, 1_000)
-    listener = Listener(client=forum_node.client, node_pubkey=forum_node.pubkey, lease_seconds=5)
+    listener = Listener(
+        client=forum_node.client,
+        node_pubkey=forum_node.pubkey,
+        on_recorded=recorded_handle,
+        lease_seconds=5,
+    )
     stop = threading.Event()
     runner = threading.Thread(target=listener.run, args=(stop,), daemon=True)
     runner.start()

@@ -18,8 +18,7 @@ from django.db import connection, transaction
 
 from forum import nostr, protocol
 from forum.models import Author, Event, LedgerEntry, Rejection, Thread
-from forum.services import ledger
-from tests.conftest import need
+from tests.conftest import need, record_invoice
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -45,7 +44,7 @@ def race_one_invoice(invoice, node_pubkey: str) -> list[tuple[str, bool]]:
     def winner() -> None:
         try:
             with transaction.atomic():
-                _, created = ledger.ledger_record_invoice(invoice=invoice, node_pubkey=node_pubkey)
+                _, created = record_invoice(invoice, node_pubkey=node_pubkey)
                 inserted.set()
                 # Keep the row uncommitted until the loser is stuck behind it on the unique
                 # index: it has already looked for the row and not found it.
@@ -63,7 +62,7 @@ def race_one_invoice(invoice, node_pubkey: str) -> list[tuple[str, bool]]:
     def loser() -> None:
         try:
             inserted.wait(20)
-            _, created = ledger.ledger_record_invoice(invoice=invoice, node_pubkey=node_pubkey)
+            _, created = record_invoice(invoice, node_pubkey=node_pubkey)
             results.append(("loser", created))
         except BaseException as exc:
             errors.append(exc)

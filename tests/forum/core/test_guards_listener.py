@@ -21,8 +21,10 @@ import pytest
 from django.db import connection
 
 from forum import nostr, protocol
+from forum.ingest import listener
 from forum.models import Event, LedgerEntry, ListenerCursor
-from forum.services import identity, listener, node
+from forum.services import identity, node
+from forum.tasks import recorded_handle
 from lightning.simnet import SimNet
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -99,7 +101,13 @@ class Running:
 
 def run_listener(client: Any, pubkey: str) -> Running:
     return Running(
-        listener.Listener(client=client, node_pubkey=pubkey, lease_seconds=3, max_backoff=0.5)
+        listener.Listener(
+            client=client,
+            node_pubkey=pubkey,
+            on_recorded=recorded_handle,
+            lease_seconds=3,
+            max_backoff=0.5,
+        )
     )
 
 

@@ -11,9 +11,10 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from forum import nostr, protocol
+from forum import nostr, protocol, tasks
+from forum.ingest import listener, sweep
 from forum.models import Event, LedgerEntry, ListenerCursor, Thread
-from forum.services import ledger, listener, sweep
+from tests.conftest import record_invoice
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -33,13 +34,14 @@ def test_payment_missing_below_the_cursor_is_filled_and_published(
     invoices = [node.keysend(protocol.encode_event(p), 10_000) for p in posts]
     # The listener recorded the first and the last; the middle one slipped through.
     for invoice in (invoices[0], invoices[2]):
-        ledger.ledger_record_invoice(invoice=invoice, node_pubkey=node.pubkey)
+        record_invoice(invoice, node_pubkey=node.pubkey)
     missing = invoices[1]
     cursor = ListenerCursor.objects.get(node_pubkey=node.pubkey)
     assert missing.settle_index < cursor.settle_index
     assert not LedgerEntry.objects.filter(payment_hash=missing.payment_hash).exists()
 
-    report = sweep.sweep_run(now=timezone.now())
+    report = sweep.sweep_run(now=timezone.now(), client=node.client)
+    tasks.sweep_handle(report)
 
     assert report.node_error == ""
     assert report.invoices_filled == 1
@@ -52,7 +54,9 @@ def test_payment_missing_below_the_cursor_is_filled_and_published(
     recorded = dict(LedgerEntry.objects.values_list("payment_hash", "settle_index"))
     assert recorded == settled_on_node(node)
     assert ListenerCursor.objects.get(node_pubkey=node.pubkey).settle_index == cursor.settle_index
-    assert sweep.sweep_run(now=timezone.now()).invoices_filled == 0  # nothing twice
+    assert (
+        sweep.sweep_run(now=timezone.now(), client=node.client).invoices_filled == 0
+    )  # nothing twice
 
 
 def test_fresh_payment_above_the_cursor_is_left_to_the_listener_until_it_is_old(
@@ -62,17 +66,19 @@ def test_fresh_payment_above_the_cursor_is_left_to_the_listener_until_it_is_old(
     first = node.keysend(protocol.encode_event(
         nostr.thread_event(alice_key, board="general", title="a", content="a")
     ), 10_000)  # fmt: skip
-    ledger.ledger_record_invoice(invoice=first, node_pubkey=node.pubkey)
+    record_invoice(first, node_pubkey=node.pubkey)
     event = nostr.thread_event(alice_key, board="general", title="b", content="b")
     late = node.keysend(protocol.encode_event(event), 20_000)
 
     # Settled a moment ago, above the cursor: the stream will bring it; no race with it.
-    assert sweep.sweep_run(now=timezone.now()).invoices_filled == 0
+    assert sweep.sweep_run(now=timezone.now(), client=node.client).invoices_filled == 0
     assert not LedgerEntry.objects.filter(payment_hash=late.payment_hash).exists()
 
     # Still missing two minutes on: the stream lost it, the sweep records it.
     later = timezone.now() + timedelta(minutes=2)
-    assert sweep.sweep_run(now=later).invoices_filled == 1
+    report = sweep.sweep_run(now=later, client=node.client)
+    tasks.sweep_handle(report)
+    assert report.invoices_filled == 1
     assert Event.objects.get(event_id=event.id).state == "published"
     recorded = dict(LedgerEntry.objects.values_list("payment_hash", "settle_index"))
     assert recorded == settled_on_node(node)

@@ -3,32 +3,33 @@
 Two ways it used to be: the thread's `orphans_attach` task was lost (a Redis restart), or the
 reply committed its wait just after that task had looked for waiting replies. Either way the
 reply sat waiting for a parent that was published, and the sweep later rejected it
-`orphan_timeout`, keeping the author's sats.
+`orphan_timeout`, keeping the author's sats. Now a batch attaches the replies waiting for what
+it publishes in the same transaction, under the sequencer (no task to lose, no window), and
+the sweep repairs any such state left by older code.
 """
 
 from __future__ import annotations
 
 import threading
-import time
 from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
-from forum import nostr, protocol
+from forum import nostr, protocol, tasks
+from forum.ingest import reconcile, sweep
 from forum.models import Event, LedgerEntry, Post, Rejection
-from forum.services import ledger, reconcile, sweep
-from tests.conftest import need
+from tests.conftest import need, record_invoice
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def pay_unreconciled(forum_node, event: nostr.Event, amount_msat: int, sender: str) -> str:
-    """Pay `event` and record it in the ledger without queueing its reconciliation."""
+    """Pay `event` and record it in the ledger; its reconcile task is lost (never queued)."""
     invoice = forum_node.keysend(protocol.encode_event(event), amount_msat, sender=sender)
-    ledger.ledger_record_invoice(invoice=invoice, node_pubkey=forum_node.pubkey, enqueue=False)
+    record_invoice(invoice, node_pubkey=forum_node.pubkey, enqueue=False)
     return invoice.payment_hash
 
 
@@ -37,174 +38,91 @@ def reply_state(reply: nostr.Event) -> tuple[str, str]:
     return event.state, event.waiting_for
 
 
-def test_a_reply_whose_attach_task_was_lost_is_published_by_the_sweep(
-    forum_node, board, alice_key, bob_key
-):
-    from config.celery import app
-
+def test_lost_tasks_strand_nothing_the_sweep_queues_a_batch(forum_node, board, alice_key, bob_key):
     thread = nostr.thread_event(alice_key, board="general", title="t", content="first")
     reply = nostr.reply_event(bob_key, board="general", root=thread, content="second")
-    reply_hash = pay_unreconciled(forum_node, reply, 2_000, "bob")
-    thread_hash = pay_unreconciled(forum_node, thread, 10_000, "alice")
-    # Tasks go to the broker (Redis, or the in-memory one) and no worker takes them.
-    app.conf.task_always_eager = False
-    try:
-        reconcile.ledger_entry_reconcile(payment_hash=reply_hash)
-        assert reply_state(reply) == ("pending", "parent")
-        reconcile.ledger_entry_reconcile(payment_hash=thread_hash)
-        app.control.purge()  # the thread's orphans_attach task is lost, as in a Redis restart
-        assert reply_state(reply) == ("pending", "parent")
+    pay_unreconciled(forum_node, reply, 2_000, "bob")
+    pay_unreconciled(forum_node, thread, 10_000, "alice")
+    assert not Event.objects.exists()  # nothing reconciled: both tasks were lost
 
-        later = timezone.now() + timedelta(seconds=settings.ORPHAN_TIMEOUT_SECONDS + 60)
-        report = sweep.sweep_run(now=later, check_node=False)
-        app.control.purge()
-    finally:
-        app.conf.task_always_eager = True
+    later = timezone.now() + timedelta(seconds=settings.ORPHAN_TIMEOUT_SECONDS + 60)
+    report = sweep.sweep_run(now=later)
+    assert (report.stale, report.orphans_expired) == (2, 0)
+    tasks.sweep_handle(report)  # what the periodic task does: queue a batch
+
     assert reply_state(reply) == ("published", "")
-    assert (report.orphans_attached, report.orphans_expired) == (1, 0)
     assert Post.objects.get(event__event_id=reply.id).thread.event.event_id == thread.id
     assert not Rejection.objects.exists()
 
 
-def test_the_sweep_attaches_a_chain_of_waiting_replies(forum_node, board, alice_key, bob_key):
-    from config.celery import app
-
+def test_a_reply_paid_before_its_thread_is_published_with_it_whatever_the_batches(
+    forum_node, board, alice_key, bob_key
+):
     thread = nostr.thread_event(alice_key, board="general", title="t", content="first")
     first = nostr.reply_event(bob_key, board="general", root=thread, content="second")
     carol_key = nostr.generate_secret_key()  # (alice's reply would raise her thread's price)
     second = nostr.reply_event(carol_key, board="general", root=thread, parent=first, content="3")
-    hashes = [
-        pay_unreconciled(forum_node, second, 2_000, "alice"),
-        pay_unreconciled(forum_node, first, 2_000, "bob"),
-        pay_unreconciled(forum_node, thread, 10_000, "alice"),
-    ]
-    app.conf.task_always_eager = False
-    try:
-        for payment_hash in hashes:
-            reconcile.ledger_entry_reconcile(payment_hash=payment_hash)
-        app.control.purge()
-        assert reply_state(first) == reply_state(second) == ("pending", "parent")
-        report = sweep.sweep_run(check_node=False)
-        app.control.purge()
-    finally:
-        app.conf.task_always_eager = True
+    pay_unreconciled(forum_node, second, 2_000, "alice")
+    pay_unreconciled(forum_node, first, 2_000, "bob")
+    pay_unreconciled(forum_node, thread, 10_000, "alice")
+    # One row per batch: each reply waits in its own transaction, and the thread's batch
+    # publishes both (a chain) in the same transaction as the thread.
+    while reconcile.reconcile_batch(limit=1).rows:
+        pass
     assert reply_state(first) == reply_state(second) == ("published", "")
-    assert report.orphans_attached == 2
     assert Post.objects.get(event__event_id=second.id).parent.event.event_id == first.id
+    assert [p.number for p in Post.objects.order_by("number")] == [1, 2]
 
 
-def test_expiry_never_rejects_a_reply_whose_thread_is_published(
-    forum_node, board, alice_key, bob_key
+def test_the_sweep_attaches_a_reply_left_waiting_by_older_code_and_never_expires_it(
+    forum_node, board, alice_key, bob_key, monkeypatch
 ):
-    from config.celery import app
-
     thread = nostr.thread_event(alice_key, board="general", title="t", content="first")
     reply = nostr.reply_event(bob_key, board="general", root=thread, content="second")
-    reply_hash = pay_unreconciled(forum_node, reply, 2_000, "bob")
-    thread_hash = pay_unreconciled(forum_node, thread, 10_000, "alice")
-    app.conf.task_always_eager = False
-    try:
-        reconcile.ledger_entry_reconcile(payment_hash=reply_hash)
-        reconcile.ledger_entry_reconcile(payment_hash=thread_hash)
-        app.control.purge()
-        # Expiry on its own (as if the attaching part of the sweep had not run yet).
-        later = timezone.now() + timedelta(seconds=settings.ORPHAN_TIMEOUT_SECONDS + 60)
-        assert sweep.orphans_expire(now=later) == 0
-        assert not Rejection.objects.exists()
-        assert reply_state(reply) == ("pending", "parent")
-        assert sweep.sweep_run(now=later, check_node=False).orphans_attached == 1
-        app.control.purge()
-    finally:
-        app.conf.task_always_eager = True
+    pay_unreconciled(forum_node, reply, 2_000, "bob")
+    pay_unreconciled(forum_node, thread, 10_000, "alice")
+    reconcile.reconcile_batch(limit=1)
+    assert reply_state(reply) == ("pending", "parent")
+    # The thread published by code that did not attach its replies (the per-row reconciler).
+    monkeypatch.setattr(reconcile._Run, "_attach_children", lambda run, event_id: None)
+    reconcile.reconcile_batch()
+    monkeypatch.undo()
+    assert reply_state(reply) == ("pending", "parent")
+
+    later = timezone.now() + timedelta(seconds=settings.ORPHAN_TIMEOUT_SECONDS + 60)
+    assert sweep.orphans_expire(now=later) == []  # its thread is published: never rejected
+    report = sweep.sweep_run(now=later)
+    assert (report.orphans_attached, report.orphans_expired) == (1, 0)
     assert reply_state(reply) == ("published", "")
     assert not Rejection.objects.exists()
 
 
-def lock_waiters() -> int:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE wait_event_type = 'Lock' AND datname = current_database()"
-        )
-        return cursor.fetchone()[0]
+def test_two_workers_racing_a_reply_and_its_thread_publish_both(
+    forum_node, board, alice_key, bob_key
+):
+    need(connection.vendor == "postgresql", "truly concurrent workers need PostgreSQL")
+    thread = nostr.thread_event(alice_key, board="general", title="t", content="first")
+    reply = nostr.reply_event(bob_key, board="general", root=thread, content="second")
+    pay_unreconciled(forum_node, reply, 2_000, "bob")
+    pay_unreconciled(forum_node, thread, 10_000, "alice")
+    barrier = threading.Barrier(2)
+    errors: list[BaseException] = []
 
-
-def wait_until(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def in_thread(target, errors: list[BaseException]) -> threading.Thread:
-    def run() -> None:
+    def worker() -> None:
         try:
-            target()
-        except BaseException as exc:  # reported by the test, not lost in the thread
+            barrier.wait()
+            while reconcile.reconcile_batch(limit=1).rows:
+                pass
+        except BaseException as exc:  # reported below, not lost in the thread
             errors.append(exc)
         finally:
             connection.close()
 
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    return worker
-
-
-def test_a_reply_that_commits_its_wait_after_the_thread_looked_is_published(
-    forum_node, board, alice_key, bob_key
-):
-    """The race, interleaved on purpose with real connections.
-
-    The reply's reconciliation finds no thread, then its INSERT of the waiting event blocks
-    (another transaction holds that event id uncommitted). Meanwhile the thread is published
-    and its attach step finds no waiting reply. Then the reply's wait commits.
-    """
-    need(connection.vendor == "postgresql", "the interleaving needs PostgreSQL row locks")
-    thread = nostr.thread_event(alice_key, board="general", title="t", content="first")
-    reply = nostr.reply_event(bob_key, board="general", root=thread, content="second")
-    reply_hash = pay_unreconciled(forum_node, reply, 2_000, "bob")
-    thread_hash = pay_unreconciled(forum_node, thread, 10_000, "alice")
-    errors: list[BaseException] = []
-    holding, release = threading.Event(), threading.Event()
-
-    class Rollback(Exception):
-        pass
-
-    def hold_the_reply_event_id() -> None:
-        try:
-            with transaction.atomic():
-                Event.objects.create(
-                    event_id=reply.id, pubkey=reply.pubkey, kind=reply.kind, created_at=0
-                )
-                holding.set()
-                release.wait(60)
-                raise Rollback
-        except Rollback:
-            pass
-
-    blocker = in_thread(hold_the_reply_event_id, errors)
-    assert holding.wait(10)
-    try:
-        reply_worker = in_thread(
-            lambda: reconcile.ledger_entry_reconcile(payment_hash=reply_hash), errors
-        )
-        wait_until(lambda: lock_waiters() >= 1, 30, "the reply's insert to block")
-        thread_worker = in_thread(
-            lambda: reconcile.ledger_entry_reconcile(payment_hash=thread_hash), errors
-        )
-        # The thread's reconciliation either finishes (publish, attach finds nothing) or
-        # waits for the reply (a fix that serializes the two on the thread's id).
-        wait_until(
-            lambda: not thread_worker.is_alive() or lock_waiters() >= 2,
-            30,
-            "the thread's reconciliation",
-        )
-    finally:
-        release.set()
-        blocker.join(10)
-    reply_worker.join(30)
-    thread_worker.join(30)
+    workers = [threading.Thread(target=worker) for _ in range(2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(60)
     assert not errors, errors
     assert LedgerEntry.objects.filter(reconcile_state="done").count() == 2
     assert Event.objects.get(event_id=thread.id).state == "published"

@@ -8,11 +8,10 @@ import pytest
 from django.db import connection
 
 from forum import nostr, protocol
+from forum.ingest import reconcile
+from forum.ingest.pricing import MAX_PRICE_MSAT, escalate
 from forum.models import Event
-from forum.services import ledger
-from forum.services.pricing import MAX_PRICE_MSAT, escalate
-from forum.services.reconcile import ledger_entry_reconcile
-from tests.conftest import need
+from tests.conftest import need, record_invoice
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -39,7 +38,7 @@ def burst(forum_node, board, alice_key):
     for i, amount in enumerate(AMOUNTS):
         reply = nostr.reply_event(alice_key, board="general", root=root, content=f"reply {i}")
         invoice = forum_node.keysend(protocol.encode_event(reply), amount)
-        ledger.ledger_record_invoice(invoice=invoice, node_pubkey=forum_node.pubkey, enqueue=False)
+        record_invoice(invoice, node_pubkey=forum_node.pubkey, enqueue=False)
         replies.append(reply)
         hashes.append(invoice.payment_hash)
     return replies, hashes
@@ -50,17 +49,20 @@ def verdicts(replies) -> list[str]:
     return [states.get(r.id) for r in replies]
 
 
+def reconcile_all(*, limit: int | None = None) -> None:
+    while reconcile.reconcile_batch(limit=limit).rows:
+        pass
+
+
 def test_serial_order(burst):
     replies, hashes = burst
-    for payment_hash in hashes:
-        ledger_entry_reconcile(payment_hash=payment_hash)
+    reconcile_all()
     assert verdicts(replies) == SERIAL
 
 
-def test_reverse_order_gives_the_same_verdicts(burst):
+def test_row_by_row_gives_the_same_verdicts_as_one_batch(burst):
     replies, hashes = burst
-    for payment_hash in reversed(hashes):
-        ledger_entry_reconcile(payment_hash=payment_hash)
+    reconcile_all(limit=1)
     assert verdicts(replies) == SERIAL
 
 
@@ -70,19 +72,18 @@ def test_two_concurrent_workers_equal_serial(burst):
     barrier = threading.Barrier(2)
     errors: list[BaseException] = []
 
-    def worker(order: list[str]) -> None:
+    def worker(limit: int) -> None:
         try:
             barrier.wait()
-            for payment_hash in order:
-                ledger_entry_reconcile(payment_hash=payment_hash)
+            reconcile_all(limit=limit)
         except BaseException as exc:  # surfaced below
             errors.append(exc)
         finally:
             connection.close()
 
     threads = [
-        threading.Thread(target=worker, args=(list(reversed(hashes)),)),
-        threading.Thread(target=worker, args=(hashes[1::2] + hashes[0::2],)),
+        threading.Thread(target=worker, args=(1,)),
+        threading.Thread(target=worker, args=(2,)),
     ]
     for t in threads:
         t.start()

@@ -5,7 +5,7 @@ the same rows again and again.
   (`acks_late` + `task_reject_on_worker_lost`);
 - the worker's main process killed: the broker hands the task out again after the visibility
   timeout (`BROKER_VISIBILITY_TIMEOUT_SECONDS`), no sweep needed;
-- the sweep re-queues a stale row once, then not again within SWEEP_REQUEUE_AFTER_SECONDS.
+- the sweep queues one batch for stale rows, and no copy while that batch waits.
 """
 
 from __future__ import annotations
@@ -27,41 +27,60 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from forum import nostr, protocol
+from forum.ingest import sweep
 from forum.models import Author, Event, LedgerEntry, Thread
-from forum.services import ledger, sweep
-from tests.conftest import ROOT, need
+from tests.conftest import ROOT, need, record_invoice
 from tests.forum.core.test_crashes import blocked_on_lock, log_tail, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_the_sweep_does_not_requeue_a_row_twice_in_a_row(forum_node, board, alice_key):
+def queued_tasks() -> int:
     from config.celery import app
+
+    with app.connection_for_read() as conn:
+        return conn.default_channel.client.llen(app.conf.task_default_queue)
+
+
+def test_the_sweep_queues_one_batch_for_stale_rows_and_no_copies_while_it_waits(
+    forum_node, board, alice_key, redis_url
+):
+    from config.celery import app
+    from forum import tasks
 
     event = nostr.thread_event(alice_key, board="general", title="t", content="c")
     invoice = forum_node.keysend(protocol.encode_event(event), 10_000)
-    ledger.ledger_record_invoice(invoice=invoice, node_pubkey=forum_node.pubkey, enqueue=False)
+    record_invoice(invoice, node_pubkey=forum_node.pubkey, enqueue=False)  # its task is lost
     grace = settings.SWEEP_REQUEUE_AFTER_SECONDS
     first = timezone.now() + timedelta(seconds=grace + 1)
     app.conf.task_always_eager = False  # queued for a worker that does not come (yet)
+    app.control.purge()
+    added = []
     try:
-        counts = [
-            sweep.ledger_requeue_stale(now=first),
-            sweep.ledger_requeue_stale(now=first),  # the next sweep: still queued, not again
-            sweep.ledger_requeue_stale(now=first + timedelta(seconds=grace / 2)),
-            sweep.ledger_requeue_stale(now=first + timedelta(seconds=grace + 1)),  # then again
-        ]
+        for now in (
+            first,
+            first,
+            first + timedelta(seconds=grace / 2),
+            first + timedelta(seconds=2 * grace),
+        ):
+            report = sweep.sweep_run(now=now)
+            assert report.stale == 1
+            before = queued_tasks()
+            tasks.sweep_handle(report)
+            added.append(queued_tasks() - before)
     finally:
         app.control.purge()
         app.conf.task_always_eager = True
-    assert counts == [1, 0, 0, 1]
+    # One batch task waits in the queue (it will claim every pending row); later sweeps add
+    # no copy while it waits.
+    assert added == [1, 0, 0, 0]
     assert LedgerEntry.objects.get(payment_hash=invoice.payment_hash).reconcile_state == "pending"
 
 
 def pay_unreconciled(forum_node, key: str) -> str:
     event = nostr.thread_event(key, board="general", title="t", content="c")
     invoice = forum_node.keysend(protocol.encode_event(event), 10_000)
-    ledger.ledger_record_invoice(invoice=invoice, node_pubkey=forum_node.pubkey, enqueue=False)
+    record_invoice(invoice, node_pubkey=forum_node.pubkey, enqueue=False)
     return invoice.payment_hash
 
 
@@ -69,13 +88,14 @@ def pay_unreconciled(forum_node, key: str) -> str:
 def empty_broker(redis_url) -> Iterator[object]:
     """Tasks go to the real Redis broker, which starts empty; yields its Redis client."""
     from config.celery import app
+    from forum import tasks
 
     app.conf.task_always_eager = False
     try:
         with app.connection_for_write() as conn:
             channel = conn.default_channel
             channel.client.delete(
-                channel.unacked_key, channel.unacked_index_key, sweep.BROKER_MARK_KEY
+                channel.unacked_key, channel.unacked_index_key, tasks.BROKER_MARK_KEY
             )
             app.control.purge()
             yield channel.client
@@ -84,34 +104,36 @@ def empty_broker(redis_url) -> Iterator[object]:
         app.conf.task_always_eager = True
 
 
-def test_rows_are_requeued_soon_when_the_broker_holds_no_task(
+def test_rows_are_stale_soon_when_the_broker_holds_no_task(
     forum_node, board, alice_key, empty_broker
 ):
     from config.celery import app
     from forum import tasks
 
     pay_unreconciled(forum_node, alice_key)
-    soon = timezone.now() + timedelta(seconds=sweep.IDLE_BROKER_GRACE_SECONDS + 1)
-    assert sweep.broker_state() == "lost"  # no mark yet: the previous sweep's is left now
+    soon = timezone.now() + timedelta(seconds=tasks.IDLE_BROKER_GRACE_SECONDS + 1)
+    assert tasks.broker_state() == "lost"  # no mark yet: the previous sweep's is left now
     tasks.worker_health.delay()  # a backlog: the row's task may be queued there
-    assert sweep.ledger_requeue_stale(now=soon) == 0
+    assert sweep.sweep_run(now=soon, grace_seconds=tasks.sweep_grace()).stale == 0
     app.control.purge()  # the backlog drained, and the row's task was not in it
-    assert sweep.ledger_requeue_stale(now=soon) == 1
+    assert sweep.sweep_run(now=soon, grace_seconds=tasks.sweep_grace()).stale == 1
 
 
-def test_every_pending_row_is_requeued_when_redis_lost_its_data(
+def test_every_pending_row_is_stale_at_once_when_redis_lost_its_data(
     forum_node, board, alice_key, bob_key, empty_broker
 ):
     from forum import tasks
 
     pay_unreconciled(forum_node, alice_key)
-    sweep.broker_state()
+    tasks.broker_state()
     tasks.worker_health.delay()
-    assert sweep.ledger_requeue_stale(now=timezone.now()) == 0
+    assert sweep.sweep_run(now=timezone.now(), grace_seconds=tasks.sweep_grace()).stale == 0
     empty_broker.flushdb()  # as a restart without persistence does
     pay_unreconciled(forum_node, bob_key)  # written just now, its task lost as well
     tasks.worker_health.delay()  # new tasks arrive: the broker is busy again
-    assert sweep.ledger_requeue_stale(now=timezone.now()) == 2
+    report = sweep.sweep_run(now=timezone.now(), grace_seconds=tasks.sweep_grace())
+    assert report.stale == 2
+    assert report.reconcile_due
 
 
 def start_worker(env: dict, log: Path, name: str, pool: str) -> subprocess.Popen:
@@ -186,7 +208,7 @@ def worker_env(subprocess_env) -> Iterator[dict]:
 def pay_thread(forum_node, key: str) -> nostr.Event:
     event = nostr.thread_event(key, board="general", title="t", content="survives")
     invoice = forum_node.keysend(protocol.encode_event(event), 10_000)
-    ledger.ledger_record_invoice(invoice=invoice, node_pubkey=forum_node.pubkey)  # queues it
+    record_invoice(invoice, node_pubkey=forum_node.pubkey)  # queues its batch
     return event
 
 

@@ -8,8 +8,8 @@ import pytest
 from django.utils import timezone
 
 from forum import nostr, protocol
+from forum.ingest import sweep
 from forum.models import Ban, Event, LedgerEntry, Rejection
-from forum.services import sweep
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -140,7 +140,7 @@ def test_orphan_timeout(poster, board, alice_key, bob_key):
     entry = poster.post(reply, 2_000, sender="bob")
     assert Event.objects.get(event_id=reply.id).waiting_for == "parent"
     assert not Rejection.objects.exists()
-    report = sweep.sweep_run(now=timezone.now() + timedelta(hours=2), check_node=False)
+    report = sweep.sweep_run(now=timezone.now() + timedelta(hours=2))
     assert report.orphans_expired == 1
     assert_rejected(entry, "orphan_timeout", "invalid")
     assert Event.objects.get(event_id=reply.id).state == "rejected"
@@ -151,7 +151,7 @@ def test_incomplete_parts(poster, board, alice_key):
     data = protocol.pack_event(event)
     entry = poster.pay(protocol.encode_part(event.id, 0, 2, data[:30]), 5_000)
     assert not Rejection.objects.exists()
-    report = sweep.sweep_run(now=timezone.now() + timedelta(hours=2), check_node=False)
+    report = sweep.sweep_run(now=timezone.now() + timedelta(hours=2))
     assert report.parts_expired == 1
     rejection = assert_rejected(entry, "incomplete_parts", "invalid")
     assert "1 of 2" in rejection.message
@@ -170,7 +170,7 @@ def test_plain_keysend_is_revenue_without_rejection(poster, board):
 
 
 def test_every_reason_has_a_prefix():
-    from forum.services.rejections import PREFIXES, rejection_message
+    from forum.ingest.rejections import PREFIXES, rejection_message
 
     for reason in Rejection.Reason.values:
         assert reason in PREFIXES

@@ -12,8 +12,8 @@ import pytest
 
 from forum import nostr, protocol
 from forum.models import Event, LedgerEntry, Post, Thread
-from forum.services import ledger
 from forum.services.moderation.hide import post_hide, thread_hide
+from tests.conftest import record_invoice
 from tests.forum.core.test_rejections import assert_rejected
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -124,7 +124,7 @@ def test_created_at_is_judged_at_the_settle_time_not_when_reconciled(
     )
     invoice = poster.pay(protocol.encode_event(event), 10_000, record=False)
     then = dataclasses.replace(invoice, settle_date=settled)
-    entry, _ = ledger.ledger_record_invoice(invoice=then, node_pubkey=forum_node.pubkey)
+    entry, _ = record_invoice(then, node_pubkey=forum_node.pubkey)
     entry.refresh_from_db()
     assert entry.settled_at == datetime.fromtimestamp(settled, tz=UTC)
     assert published(event.id)

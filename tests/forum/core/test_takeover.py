@@ -21,8 +21,9 @@ from django.conf import settings
 from django.db import connection
 
 from forum import nostr, protocol
+from forum.ingest import listener
 from forum.models import Event, LedgerEntry, ListenerCursor
-from forum.services import listener, node
+from forum.services import node
 from tests.conftest import ROOT, need
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]

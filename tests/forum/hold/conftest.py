@@ -118,10 +118,16 @@ class Hold:
         )
 
     def start_listener(self) -> None:
-        from forum.services.listener import Listener
+        from forum.ingest.listener import Listener
+        from forum.tasks import recorded_handle
 
         assert self._runner is None, "listener already running"
-        listener = Listener(client=self.client, node_pubkey=self.pubkey, lease_seconds=5)
+        listener = Listener(
+            client=self.client,
+            node_pubkey=self.pubkey,
+            on_recorded=recorded_handle,
+            lease_seconds=5,
+        )
         self._stop = threading.Event()
         self._runner = threading.Thread(target=listener.run, args=(self._stop,), daemon=True)
         self._runner.start()

@@ -7,9 +7,9 @@ from __future__ import annotations
 import pytest
 
 from forum import nostr
+from forum.ingest import hold as hold_service
+from forum.ingest.rules import Finding
 from forum.models import Event, LedgerEntry, Rejection
-from forum.services import hold as hold_service
-from forum.services.rules import Finding
 from tests.forum.hold.conftest import Hold, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -103,7 +103,7 @@ def test_revenue_excludes_cancelled_rows(db):
 
 
 def test_hold_message_sentences():
-    from forum.services.rejections import rejection_message
+    from forum.ingest.rejections import rejection_message
 
     charged = rejection_message(
         "underpaid", price_sats=20, paid_sats=10, short_sats=10, event_id="ab" * 32

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from forum.models import Author, Ban, Board, Event, LedgerEntry, Post, Rejection, Thread
 from forum.permissions import MODERATOR_GROUP
+from tests.conftest import record_invoice
 
 
 def hex32() -> str:
@@ -195,14 +196,13 @@ def member(db) -> User:
 def deliver(forum_node, event, amount_msat: int, *, sender: str = "alice") -> LedgerEntry:
     """Pay `event` to the simnet forum node from `sender`, record and reconcile it (as the
     listener and the Celery task would), and return the ledger row."""
-    from forum import protocol
-    from forum.services import ledger, reconcile
+    from forum import protocol, tasks
 
     invoice = forum_node.keysend(protocol.encode_event(event), amount_msat, sender=sender)
-    entry, _ = ledger.ledger_record_invoice(
+    entry, _ = record_invoice(
         invoice=invoice, node_pubkey=forum_node.pubkey, advance_cursor=False, enqueue=False
     )
-    reconcile.ledger_entry_reconcile(payment_hash=entry.payment_hash)
+    tasks.reconcile_batch()
     entry.refresh_from_db()
     return entry
 

@@ -8,8 +8,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+from forum.ingest.lookups import LiveLookups
 from forum.models import Board, ModerationAction
-from forum.selectors.moderation import board_settings_at
 from forum.services import moderation
 
 pytestmark = pytest.mark.django_db
@@ -60,6 +60,9 @@ def test_settings_at_a_past_time_come_from_the_audit_log(moderator):
     moderation.board_update(actor=moderator, board=board, reply_price_msat=2_000)
     ModerationAction.objects.filter(action="board.update").update(created_at=t0)
     moderation.board_update(actor=moderator, board=board, reply_price_msat=3_000)
-    assert board_settings_at(board, t0 - dt.timedelta(minutes=1))["reply_price_msat"] == 1_000
-    assert board_settings_at(board, t0 + dt.timedelta(microseconds=1))["reply_price_msat"] == 2_000
-    assert board_settings_at(board, timezone.now())["reply_price_msat"] == 3_000
+    assert LiveLookups().board_as_of(board, t0 - dt.timedelta(minutes=1)).reply_price_msat == 1_000
+    assert (
+        LiveLookups().board_as_of(board, t0 + dt.timedelta(microseconds=1)).reply_price_msat
+        == 2_000
+    )
+    assert LiveLookups().board_as_of(board, timezone.now()).reply_price_msat == 3_000

@@ -9,9 +9,10 @@ import re
 import pytest
 from django.urls import reverse
 
-from forum import nostr, protocol
+from forum import nostr, protocol, tasks
 from forum.models import Board, Event, Post, Rejection, Thread
-from forum.services import ledger, node, reconcile
+from forum.services import node
+from tests.conftest import record_invoice
 from tests.forum.moderation.conftest import backdate_bans, deliver, local_balance_sat
 
 pytestmark = pytest.mark.django_db
@@ -93,10 +94,10 @@ def test_moderator_day(client, moderator, forum_node, simnet):
     # The refunded event no longer waits: a top-up cannot publish it with refunded money.
     assert Event.objects.get(event_id=reply.id).state == Event.State.REJECTED
     topup = forum_node.keysend(protocol.encode_topup(reply.id), 3_000, sender="bob")
-    top_entry, _ = ledger.ledger_record_invoice(
+    top_entry, _ = record_invoice(
         invoice=topup, node_pubkey=forum_node.pubkey, advance_cursor=False, enqueue=False
     )
-    reconcile.ledger_entry_reconcile(payment_hash=top_entry.payment_hash)
+    tasks.reconcile_batch()
     assert not Post.objects.filter(event__event_id=reply.id).exists()
     # A second press does nothing.
     response = client.post(refund_url, follow=True)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from django.db import transaction
 from django.utils import timezone
 
 from forum import nostr
@@ -96,26 +96,31 @@ def feed_payload(row: Event, *, with_raw: bool = True) -> dict[str, Any]:
 
 
 def publish_via_core(event: nostr.Event, board: Board) -> Event:
-    """Publish ``event`` with the core's own service, as reconciliation does after payment:
-    the rows, the counters and the ``post.published`` broadcasts (sent on commit)."""
-    from forum.services import publish
+    """Publish ``event`` through the core's own pipeline, as after a payment: a ledger row as
+    the listener writes it, then a reconcile batch (rows, counters and the ``post.published``
+    broadcasts, sent after commit by the task's handler)."""
+    import secrets
 
-    at = timezone.now()
-    with transaction.atomic():
-        author, _ = Author.objects.get_or_create(pubkey=event.pubkey)
-        # PENDING until the service publishes it, as reconciliation leaves it.
-        row = _event_row(event, board, state=Event.State.PENDING, settled_at=at)
-        if event.kind == nostr.KIND_THREAD:
-            publish.thread_publish(event=row, parsed=event, author=author, at=at)
-            return row
-        target = nostr.reply_target(event)
-        thread = Thread.objects.get(event__event_id=target.root_id)
-        parent = (
-            None
-            if target.parent_id == target.root_id
-            else Post.objects.get(event__event_id=target.parent_id)
-        )
-        publish.reply_publish(
-            event=row, parsed=event, author=author, thread=thread, parent=parent, at=at
-        )
+    from forum import protocol, tasks
+    from forum.ingest import ledger
+    from forum.models import LedgerEntry
+
+    last = LedgerEntry.objects.filter(settle_index__isnull=False).order_by("-settle_index")
+    last = last.values_list("settle_index", flat=True)
+    LedgerEntry.objects.create(
+        payment_hash=secrets.token_hex(32),
+        node_pubkey="02" + "00" * 32,
+        purpose=LedgerEntry.Purpose.MESSAGE,
+        amount_msat=10**9,  # more than any price: this factory is about publishing
+        settle_index=(last.first() or 0) + 1,
+        # Paid when it was signed: relay tests date their events freely.
+        settled_at=datetime.fromtimestamp(event.created_at, tz=UTC),
+        is_keysend=True,
+        custom_records=ledger.records_to_json(protocol.encode_event(event)),
+        pubkey=event.pubkey,
+        event_id=event.id,
+    )
+    tasks.reconcile_batch()
+    row = Event.objects.get(event_id=event.id)
+    assert row.state == Event.State.PUBLISHED, row.rejections.values_list("message", flat=True)
     return row

@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.utils import timezone
 
-from forum import nostr
+from forum import nostr, tasks
 from forum.models import Event, LedgerEntry, Post, Rejection, Thread, TipForward
 from forum.permissions import MODERATOR_GROUP
 from forum.services import node, payout, tips
@@ -113,7 +113,7 @@ def test_a_failing_forward_is_retried_later_shown_to_moderators_and_sent_once(
     assert not LedgerEntry.objects.filter(direction="out").exists()
 
     # Not due yet: the periodic sweep leaves it alone.
-    assert tips.tips_forward_due() == 0
+    assert tasks.tips_forward_due() == 0
     assert TipForward.objects.get(pk=forward.pk).attempts == 1
 
     moderator = User.objects.create_user("mod", password="x")
@@ -129,14 +129,14 @@ def test_a_failing_forward_is_retried_later_shown_to_moderators_and_sent_once(
     try:
         # Time passes: the sweep finds it due and the task sends it.
         TipForward.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
-        assert tips.tips_forward_due() == 1
+        assert tasks.tips_forward_due() == 1
         forward.refresh_from_db()
         assert (forward.state, forward.attempts, forward.last_error) == ("sent", 2, "")
         assert local_balance_msat(payee_client) - before == 18_000
 
         # Never twice: the sweep, the task and a moderator's retry all find it sent.
         TipForward.objects.update(next_attempt_at=timezone.now() - timedelta(seconds=1))
-        assert tips.tips_forward_due() == 0
+        assert tasks.tips_forward_due() == 0
         assert tips.tip_forward_attempt(tip_payment_hash=tip.payment_hash).state == "sent"
         outcome = tips.tip_forward_retry(actor=moderator, forward=forward)
         assert outcome.state == "sent"
@@ -183,10 +183,10 @@ def test_a_forward_gives_up_after_the_last_attempt_and_a_moderator_can_retry(
     payee = simnet.network.nodes["router2"]
     root = published_thread(tipper, author_key, ln_node=payee.pubkey)
     tip = tipper.tip(root.id, 10_000)
-    assert tips.tips_forward_due() == 1
+    assert tasks.tips_forward_due() == 1
     forward = TipForward.objects.get(tip_payment_hash=tip.payment_hash)
     assert (forward.state, forward.attempts) == ("failed", 2)
-    assert tips.tips_forward_due() == 0  # given up: only a moderator restarts it
+    assert tasks.tips_forward_due() == 0  # given up: only a moderator restarts it
 
     moderator = User.objects.create_user("mod2", password="x", is_staff=True)
     client.force_login(moderator)

@@ -50,17 +50,6 @@ def status_broadcast_on_commit(
     )
 
 
-def status_paid_on_commit(*, payment_hash: str, event_id: str) -> None:
-    """The listener's "paid": known without reading anything back."""
-    payload = {**status_unknown(payment_hash), "state": "paid", "payment_hash": payment_hash}
-    payload["event_id"] = event_id or None
-    for key in (payment_hash, event_id):
-        if key:
-            realtime.broadcast_on_commit(
-                realtime.payment_group(key), "message.status", {**payload, "key": key}
-            )
-
-
 # --- the pipeline's statuses as messages (sent by the caller after commit) --------------------
 
 
@@ -69,7 +58,10 @@ def status_paid(*, payment_hash: str, event_id: str) -> list[tuple[str, dict[str
     payload = {**status_unknown(payment_hash), "state": "paid", "payment_hash": payment_hash}
     payload["event_id"] = event_id or None
     return [
-        (realtime.payment_group(key), {"type": "message.status", "payload": {**payload, "key": key}})
+        (
+            realtime.payment_group(key),
+            {"type": "message.status", "payload": {**payload, "key": key}},
+        )
         for key in (payment_hash, event_id)
         if key
     ]

@@ -9,7 +9,7 @@ out and lnd cancels it. The listener hands each add event of its stream to
 also scans ``ListInvoices(pending_only)`` when a listener session starts and every
 `HOLD_SCAN_SECONDS`, which finds what was held while nobody was listening.
 
-The decision runs the reconciler's own rules (`rules.event_content_check`, `rules.gate_check`,
+The decision is the reconciler's own verdict (`verdict.decide`: `rules.event_content_check`, `rules.gate_check`,
 `pricing.price_for` at this moment, duplicates of known events) on the decoded records:
 
 - valid, or no forum message at all (a donation), or a top-up/tip naming an event that can take
@@ -64,12 +64,14 @@ from django.db.models import Q
 from django.utils import timezone
 
 from forum import nostr, protocol
+from forum.ingest import ledger, rules
+from forum.ingest import verdict as one_verdict
+from forum.ingest.lookups import LiveLookups
+from forum.ingest.rejections import reason_for_code, rejection_record
+from forum.ingest.rules import Finding
+from forum.ingest.status import status_broadcast_on_commit
 from forum.models import Board, Event, LedgerEntry, Rejection
 from forum.selectors.status import status_unknown
-from forum.services import ledger, pricing, rooms, rules
-from forum.services.rejections import reason_for_code, rejection_record
-from forum.services.rules import Finding
-from forum.services.status import status_broadcast_on_commit
 from lightning.types import KEYSEND_PREIMAGE_RECORD, Invoice, LightningError
 
 log = logging.getLogger(__name__)
@@ -142,10 +144,26 @@ def _duplicate(what: str = "this event") -> Finding:
     return Finding(Reason.DUPLICATE, {"what": what})
 
 
+class HeldLookups(LiveLookups):
+    """The forum as reconciliation will see it once this reviewer's approvals are recorded:
+    `in_flight` approved posts of the author on the board count for escalation before this
+    one (they settle first)."""
+
+    def __init__(self, in_flight: int = 0) -> None:
+        self.in_flight = in_flight
+
+    def accepted_times(
+        self, pubkey: str, board_id: int, since: datetime
+    ) -> list[tuple[datetime, int | None]]:
+        taken = super().accepted_times(pubkey, board_id, since)
+        return [*taken, *[(since, None)] * self.in_flight]
+
+
 def event_verdict(
     parsed: nostr.Event, *, paid_msat: int, at: datetime, in_flight: int = 0, taken: bool = False
 ) -> Verdict:
-    """Would `parsed`, paid `paid_msat` and settled at `at`, be accepted? No writes.
+    """Would `parsed`, paid `paid_msat` and settled at `at`, be accepted? The one verdict
+    (`verdict.decide`), asked before the settle; no writes.
 
     `in_flight` counts the author's posts on the same board already approved for settling but
     not reconciled yet: they will count for escalation before this one. `taken`: another
@@ -155,73 +173,34 @@ def event_verdict(
     base = {"event_ref": parsed.id, "pubkey": parsed.pubkey}
     if taken:
         return Verdict(_duplicate(), **base)
-    existing = Event.objects.filter(event_id=parsed.id).first()
-    if existing is not None:
-        if existing.state == Event.State.PENDING and existing.waiting_for == "underpaid":
-            return Verdict(**base, board=existing.board)  # paying again is its top-up
-        if existing.state != Event.State.REJECTED:
-            return Verdict(_duplicate(), **base, board=existing.board)
-        # Rejected before (banned, unknown board, ...): a new payment gets a fresh hearing.
+    lookups = HeldLookups(in_flight)
     # The settle comes within the hold time: the date must still be in range by then.
-    slack = timedelta(seconds=hold_seconds())
-    checked = rules.event_content_check(parsed, at=at, settle_slack=slack)
-    if checked.finding is not None:
-        return Verdict(checked.finding, **base, board=checked.board)
-    board = checked.board
-    target = nostr.reply_target(parsed) if parsed.kind == nostr.KIND_REPLY else None
-    finding = rules.gate_check(
-        pubkey=parsed.pubkey,
-        kind=parsed.kind,
-        root_ref=target.root_id if target else "",
-        parent_ref=target.parent_id if target else "",
-        board_id=board.pk if board is not None else None,
+    decided = one_verdict.decide(
+        parsed,
+        paid_msat=paid_msat,
         at=at,
+        settle_index=None,
+        lookups=lookups,
+        settle_slack=timedelta(seconds=hold_seconds()),
     )
-    if finding is not None:
-        return Verdict(finding, **base, board=board)
-    if board is None:
-        # Only a room-create event passes the content check without a board: the room price.
-        assert parsed.kind == rooms.KIND_ROOM_CREATE, parsed.kind
-        price_msat = rooms.price_msat()
-    else:
-        price = pricing.price_for(board=board, kind=parsed.kind, pubkey=parsed.pubkey, at=at)
-        price_msat = price.price_msat
-        if in_flight:
-            price_msat = pricing.escalate(
-                base_msat=price.base_msat,
-                factor=price.factor,
-                count=price.recent_posts + in_flight,
-            )
-    if paid_msat < price_msat:
-        short = price_msat - paid_msat
-        context = {
-            "price_sats": -(-price_msat // 1000),
-            "paid_sats": paid_msat // 1000,
-            "short_sats": -(-short // 1000),
-        }
-        return Verdict(Finding(Reason.UNDERPAID, context), **base, board=board)
-    if target and rules.reply_parent_missing(root_ref=target.root_id, parent_ref=target.parent_id):
+    if not decided.settles:
+        return Verdict(decided.finding, **base, board=decided.board)
+    root_ref, parent_ref = one_verdict.reply_refs(parsed)
+    if root_ref and rules.reply_parent_missing(
+        root_ref=root_ref, parent_ref=parent_ref, lookups=lookups
+    ):
         # Settled now it would wait for its parent and, if that never came, be rejected with
         # the sats kept. Held instead until the parent is published or the hold time is up.
-        return Verdict(**base, board=board, wait=True)
-    return Verdict(**base, board=board)
+        return Verdict(**base, board=decided.board, wait=True)
+    return Verdict(**base, board=decided.board)
 
 
 def target_verdict(message: protocol.TopUpMessage | protocol.TipMessage) -> Verdict:
     """A top-up or tip settles when the event it names can take it (as reconciliation would)."""
-    event = Event.objects.filter(event_id=message.event_id).first()
+    decided = one_verdict.target_decide(message, lookups=LiveLookups())
+    event = decided.existing
     base = {"event_ref": message.event_id, "pubkey": event.pubkey if event else ""}
-    board = event.board if event is not None and event.board_id else None
-    if isinstance(message, protocol.TipMessage):
-        return Verdict(rules.tip_target_check(event), **base, board=board)
-    if event is None:
-        return Verdict(Finding(Reason.UNKNOWN_TARGET, {"why": "not known here"}), **base)
-    if event.state == Event.State.PUBLISHED or (
-        event.state == Event.State.PENDING and event.waiting_for == "underpaid"
-    ):
-        return Verdict(**base, board=board)
-    why = "not waiting for a top-up"
-    return Verdict(Finding(Reason.UNKNOWN_TARGET, {"why": why}), **base, board=board)
+    return Verdict(None if decided.settles else decided.finding, **base, board=decided.board)
 
 
 def held_amount_msat(invoice: Invoice) -> int:
