@@ -71,7 +71,7 @@ from forum.ingest.rejections import reason_for_code, rejection_record
 from forum.ingest.rules import Finding
 from forum.ingest.status import status_broadcast_on_commit
 from forum.models import Board, Event, LedgerEntry, Rejection
-from forum.selectors.status import status_unknown
+from forum.selectors.status import rejection_status
 from lightning.types import KEYSEND_PREIMAGE_RECORD, Invoice, LightningError
 
 log = logging.getLogger(__name__)
@@ -274,18 +274,13 @@ def _status_rejected_on_commit(entries: list[LedgerEntry], rejection: Rejection)
     """Tell the composer (by event id and by each payment hash) what happened, after commit."""
     hashes = [e.payment_hash for e in entries]
     key = rejection.event_ref or hashes[0]
-    payload = {
-        **status_unknown(key),
-        "state": "rejected",
-        "reason": rejection.reason,
-        "message": rejection.message,
-        "event_id": rejection.event_ref or None,
-        "payment_hash": hashes[0] if len(hashes) == 1 else None,
-        "board": rejection.board.slug if rejection.board_id else None,
-        "paid_msat": sum(e.amount_msat for e in entries),
-        # Hold mode: the payment was cancelled, the sats went back.
-        "charged": False,
-    }
+    payload = rejection_status(
+        key,
+        rejection,
+        paid_msat=sum(e.amount_msat for e in entries),
+        payment_hash=hashes[0] if len(hashes) == 1 else None,
+        charged=False,  # hold mode: the payment was cancelled, the sats went back
+    )
     status_broadcast_on_commit(keys=hashes, event_id=key, payload=payload)
 
 

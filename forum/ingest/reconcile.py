@@ -41,7 +41,7 @@ from forum.ingest.tips import tip_forward_prepare
 from forum.ingest.verdict import Action
 from forum.models import Author, Board, Event, LedgerEntry, MessagePart, Post, Rejection, Thread
 from forum.room_events import KIND_ROOM_CREATE
-from forum.selectors.status import event_status, status_unknown
+from forum.selectors.status import event_status, rejection_status, status_unknown
 
 log = logging.getLogger(__name__)
 
@@ -185,8 +185,7 @@ class _Run:
     event_keys: dict[str, list[str]] = field(default_factory=dict)
     event_rows: dict[str, Event] = field(default_factory=dict)
     event_rejection: dict[str, Rejection] = field(default_factory=dict)
-    # Statuses of payments that did not reach an event's own status (garbage, a repeated
-    # part, a duplicate, an unknown target): (keys, what to say), built from what happened.
+    # Part sets still incomplete: (keys, what to say), built from what happened.
     payment_notes: list[tuple[list[str], dict[str, Any]]] = field(default_factory=list)
     tip_forwards: list[str] = field(default_factory=list)
     statuses: list[StatusNote] = field(default_factory=list)
@@ -286,14 +285,14 @@ class _Run:
         self._note_rejected([row.payment_hash, event_ref], rejection, row)
 
     def _note_rejected(self, keys: list[str], rejection: Rejection, entry: LedgerEntry) -> None:
-        what = {
-            "state": "rejected",
-            "reason": rejection.reason,
-            "message": rejection.message,
-            "event_id": rejection.event_ref or None,
-            "paid_msat": rejection.amount_msat,
-        }
-        self.payment_notes.append((keys, what))
+        for key in dict.fromkeys(k for k in keys if k):
+            payload = rejection_status(
+                key,
+                rejection,
+                paid_msat=rejection.amount_msat,
+                payment_hash=None if key == rejection.event_ref else key,
+            )
+            self.statuses.append(StatusNote((key,), key, payload))
 
     def _note(self, event: Event, keys: list[str]) -> None:
         self.event_rows[event.event_id] = event

@@ -38,6 +38,30 @@ def status_unknown(key: str) -> dict[str, Any]:
     }
 
 
+def rejection_status(
+    key: str,
+    rejection: Rejection,
+    *,
+    paid_msat: int,
+    payment_hash: str | None,
+    charged: bool | None = None,
+) -> dict[str, Any]:
+    """The status of a payment refused with `rejection`, from facts the caller holds (no
+    query): the pipeline's batches and the hold reviewer send it as it happens.
+    `charged=False`: hold mode cancelled the payment, the sats went back."""
+    return {
+        **status_unknown(key),
+        "state": "rejected",
+        "reason": rejection.reason,
+        "message": rejection.message,
+        "event_id": rejection.event_ref or None,
+        "payment_hash": payment_hash,
+        "board": rejection.board.slug if rejection.board_id else None,
+        "paid_msat": paid_msat,
+        "charged": charged,
+    }
+
+
 def _from_rejection(status: dict[str, Any], rejection: Rejection) -> dict[str, Any]:
     status.update(state="rejected", reason=rejection.reason, message=rejection.message)
     entry = rejection.ledger_entry if rejection.ledger_entry_id is not None else None
