@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from forum.views import compose, demo, health, pages, rooms
+from forum.views import compose, demo, health, pages, rooms, search
 
 EVENT_ID = r"(?P<event_id>[0-9a-fA-F]{64})"
 
@@ -10,6 +10,7 @@ urlpatterns = [
     path("", pages.home, name="home"),
     path("healthz", health.healthz, name="healthz"),
     path("how-to-post/", pages.how_to_post, name="how-to-post"),
+    path("search", search.search, name="search"),
     path("node-qr.svg", pages.node_qr, name="node-qr"),
     path("b/<slug:slug>/", pages.board, name="board"),
     re_path(rf"^t/{EVENT_ID}/$", pages.thread, name="thread"),

@@ -131,6 +131,12 @@ def _author_link(author) -> SafeString:
     )
 
 
+@register.simple_tag
+def author_link(author) -> SafeString:
+    """An author as every page shows one (name or short npub, the npub on hover)."""
+    return _author_link(author)
+
+
 def _time(when) -> SafeString:
     return format_html(
         '<time datetime="{}" title="{} UTC">{}</time>',

@@ -64,6 +64,9 @@ def code_fingerprint() -> str:
         base / "forum" / "views" / "page_cache.py",
         base / "forum" / "views" / "pages.py",
         base / "forum" / "selectors" / "pages.py",
+        base / "forum" / "selectors" / "search.py",
+        base / "forum" / "views" / "search.py",
+        base / "forum" / "feeds.py",
     ]
     for path in sources:
         if path.is_file():

@@ -1,0 +1,396 @@
+"""Full-text search over public threads and replies: one selector, two engines.
+
+- PostgreSQL: the stored `search_vector` columns with their GIN indexes (migration
+  0009_search_index), `websearch_to_tsquery('english', q)`, `ts_rank_cd` and `ts_headline`.
+- SQLite (the embedded default): the FTS5 table `forum_search_fts` that triggers keep in step
+  with the thread and post tables, `bm25()` and `snippet()`.
+
+A document is a thread (title and opening post) or a reply. It matches when its text matches
+the query, or when its author's moderator-set alias does. Only what the public pages show is
+searched: published threads and replies on listed, public, live boards, never a hidden post, a
+reply in a hidden thread or anything in a private room.
+
+`search()` costs a fixed number of queries whatever it finds: a count, one page of
+(kind, id, rank) rows over both tables, then the page's threads and the page's replies with
+their authors, boards and snippets (pinned in tests/forum/web/test_search.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.contrib.postgres.search import (
+    SearchHeadline,
+    SearchQuery,
+    SearchRank,
+    SearchVector,
+    SearchVectorField,
+)
+from django.core.paginator import Page, Paginator
+from django.db import connection
+from django.db.models import F, FloatField, Q, QuerySet, Value
+from django.db.models.expressions import RawSQL
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
+
+from forum import nostr
+from forum.models import Author, Board, Post, Thread
+from forum.selectors.pages import PUBLIC_BOARD
+
+RESULTS_PER_PAGE = 20
+MAX_QUERY_LENGTH = 200
+SEARCH_CONFIG = "english"
+KINDS = ("thread", "reply")
+
+# Snippet markers the engines put around matched words. Private-use characters, so the
+# snippet can be HTML-escaped as plain text first and the marks turned into <mark> after.
+_OPEN, _CLOSE = "\ue000", "\ue001"
+_MARKED = re.compile(f"{_OPEN}(.*?){_CLOSE}", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """What the search form asks for; every field optional except the words."""
+
+    q: str = ""
+    board: str = ""  # slug
+    author: str = ""  # npub, hex pubkey or alias
+    kind: str = ""  # "thread", "reply" or "" for both
+    since: date | None = None  # inclusive, UTC days
+    until: date | None = None  # inclusive
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.q.strip()
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """One hit: a thread (post is None) or a reply, with a highlighted snippet."""
+
+    thread: Thread
+    post: Post | None
+    snippet: SafeString
+    rank: float = 0.0
+
+    @property
+    def kind(self) -> str:
+        return "thread" if self.post is None else "reply"
+
+    @property
+    def event_id(self) -> str:
+        row = self.post if self.post is not None else self.thread
+        return row.event.event_id
+
+    @property
+    def author(self) -> Author:
+        return self.post.author if self.post is not None else self.thread.author
+
+    @property
+    def board(self) -> Board:
+        return self.thread.board
+
+    @property
+    def settled_at(self) -> datetime:
+        return self.post.settled_at if self.post is not None else self.thread.settled_at
+
+    @property
+    def sats_msat(self) -> int:
+        return self.post.sats_msat if self.post is not None else self.thread.sats_msat
+
+
+@dataclass
+class SearchPage:
+    """A page of results; `page` is Django's Page over the (kind, id, rank) rows."""
+
+    results: list[SearchResult]
+    page: Page | None
+    filters: SearchFilters
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.page.paginator.count if self.page is not None else 0
+
+
+def _engine() -> str:
+    return connection.vendor if connection.vendor in ("postgresql", "sqlite") else "basic"
+
+
+# --- the user's words ------------------------------------------------------------------------
+
+_TOKEN = re.compile(r'(-?)"([^"]*)"?|(-?)(\S+)')
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def fts5_query(text: str) -> str:
+    """The user's words as an FTS5 query that cannot be a syntax error.
+
+    Like PostgreSQL's websearch syntax: words are all required, `"a phrase"` is a phrase,
+    `-word` excludes, `or` between two terms is either. Each term is a quoted FTS5 string of
+    the term's words (punctuation dropped), so no input reaches FTS5's operators.
+    """
+    positive: list[str] = []
+    negative: list[str] = []
+    pending_or = False
+    for match in _TOKEN.finditer(text):
+        minus = match.group(1) or match.group(3)
+        raw = match.group(2) if match.group(2) is not None else match.group(4)
+        if match.group(4) is not None and raw.lower() == "or" and not minus:
+            pending_or = bool(positive)
+            continue
+        words = _WORD.findall(raw)
+        if not words:
+            continue
+        term = '"' + " ".join(words) + '"'
+        if minus:
+            negative.append(term)
+        elif pending_or:
+            positive[-1] = f"({positive[-1]} OR {term})"
+        else:
+            positive.append(term)
+        pending_or = False
+    if not positive:
+        return ""
+    query = " AND ".join(positive)
+    for term in negative:
+        query += f" NOT {term}"
+    return query
+
+
+def _author_pubkey(text: str) -> str | None:
+    text = text.strip()
+    if text.startswith("npub1"):
+        try:
+            return nostr.npub_decode(text)
+        except ValueError:
+            return None
+    if re.fullmatch(r"[0-9a-fA-F]{64}", text):
+        return text.lower()
+    return None
+
+
+# --- which rows may be found -----------------------------------------------------------------
+
+
+def _searchable_threads() -> QuerySet[Thread]:
+    return Thread.objects.filter(
+        is_hidden=False,
+        board__destroyed_at__isnull=True,
+        event__state="published",
+        **PUBLIC_BOARD,
+    )
+
+
+def _searchable_posts() -> QuerySet[Post]:
+    return Post.objects.filter(
+        is_hidden=False,
+        thread__is_hidden=False,
+        board__destroyed_at__isnull=True,
+        event__state="published",
+        **PUBLIC_BOARD,
+    )
+
+
+def _filtered(qs: QuerySet, filters: SearchFilters) -> QuerySet:
+    # Forum-wide search covers listed boards (as the home page); a board named in the filter
+    # is searched if it is public, listed or not (its page is reachable by its address).
+    where = {"board__slug": filters.board} if filters.board else {"board__is_listed": True}
+    qs = qs.filter(**where)
+    if filters.author:
+        pubkey = _author_pubkey(filters.author)
+        if pubkey is not None:
+            qs = qs.filter(author__pubkey=pubkey)
+        else:
+            qs = qs.filter(author__alias__iexact=filters.author.strip())
+    if filters.since:
+        qs = qs.filter(settled_at__gte=_day_start(filters.since))
+    if filters.until:
+        qs = qs.filter(settled_at__lt=_day_start(filters.until + timedelta(days=1)))
+    return qs
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)
+
+
+# --- engines: which documents match, and how well ---------------------------------------------
+
+
+def _pg_query(q: str) -> SearchQuery:
+    return SearchQuery(q, search_type="websearch", config=SEARCH_CONFIG)
+
+
+def _pg_alias_authors(q: str) -> QuerySet[Author]:
+    # The same expression as the GIN index on forum_author (migration 0009).
+    return (
+        Author.objects.exclude(alias="")
+        .annotate(name_vector=SearchVector("alias", config=SEARCH_CONFIG))
+        .filter(name_vector=_pg_query(q))
+        .values("id")
+    )
+
+
+def _pg_matching(qs: QuerySet, table: str, q: str) -> QuerySet:
+    vector = RawSQL(f'"{table}"."search_vector"', [], output_field=SearchVectorField())
+    query = _pg_query(q)
+    return (
+        qs.annotate(document=vector)
+        .filter(Q(document=query) | Q(author_id__in=_pg_alias_authors(q)))
+        .annotate(rank=SearchRank(F("document"), query, cover_density=True))
+    )
+
+
+def _sqlite_matching(qs: QuerySet, table: str, q: str) -> QuerySet:
+    match = fts5_query(q)
+    if not match:
+        return qs.none().annotate(rank=Value(0.0, output_field=FloatField()))
+    # Thread rows are id*2 in the FTS table, posts id*2+1 (migration 0009).
+    odd = 0 if table == "forum_thread" else 1
+    in_text = RawSQL(
+        f"SELECT (rowid - {odd}) / 2 FROM forum_search_fts "
+        f"WHERE forum_search_fts MATCH %s AND (rowid & 1) = {odd}",
+        (match,),
+    )
+    # bm25 is lower-is-better; title counts 4x content. Authors found by name rank last.
+    rank = RawSQL(
+        f"COALESCE((SELECT -bm25(forum_search_fts, 4.0, 1.0) FROM forum_search_fts "
+        f'WHERE forum_search_fts MATCH %s AND rowid = "{table}"."id" * 2 + {odd}), 0.0)',
+        (match,),
+        output_field=FloatField(),
+    )
+    words = [w.lower() for w in _WORD.findall(q) if w.lower() != "or"]
+    by_name = Q(pk__in=[])
+    for word in words:
+        by_name |= Q(author__alias__icontains=word)
+    return qs.filter(Q(id__in=in_text) | by_name).annotate(rank=rank)
+
+
+def _basic_matching(qs: QuerySet, table: str, q: str) -> QuerySet:
+    words = [w for w in _WORD.findall(q) if w.lower() != "or"]
+    if not words:
+        return qs.none().annotate(rank=Value(0.0, output_field=FloatField()))
+    for word in words:
+        text = Q(content__icontains=word) | Q(author__alias__icontains=word)
+        if table == "forum_thread":
+            text |= Q(title__icontains=word)
+        qs = qs.filter(text)
+    return qs.annotate(rank=Value(0.0, output_field=FloatField()))
+
+
+_MATCHERS = {"postgresql": _pg_matching, "sqlite": _sqlite_matching, "basic": _basic_matching}
+
+
+# --- snippets --------------------------------------------------------------------------------
+
+
+def _marked(text: str) -> SafeString:
+    """Engine output with markers -> escaped HTML with <mark> (stray markers dropped)."""
+    html = _MARKED.sub(lambda m: f"<mark>{m.group(1)}</mark>", escape(text))
+    return mark_safe(html.replace(_OPEN, "").replace(_CLOSE, ""))  # noqa: S308 - escaped above
+
+
+def _plain_excerpt(text: str, length: int = 240) -> SafeString:
+    flat = " ".join((text or "").split())
+    flat = flat if len(flat) <= length else flat[: length - 1].rstrip() + "…"
+    return escape(flat)
+
+
+def _with_snippets(qs: QuerySet, table: str, q: str) -> QuerySet:
+    engine = _engine()
+    if engine == "postgresql":
+        return qs.annotate(
+            snippet=SearchHeadline(
+                "content",
+                _pg_query(q),
+                config=SEARCH_CONFIG,
+                start_sel=_OPEN,
+                stop_sel=_CLOSE,
+                max_words=40,
+                min_words=15,
+                max_fragments=2,
+                fragment_delimiter=" … ",
+            )
+        )
+    if engine == "sqlite":
+        match = fts5_query(q)
+        odd = 0 if table == "forum_thread" else 1
+        return qs.annotate(
+            snippet=RawSQL(
+                f"SELECT snippet(forum_search_fts, 1, %s, %s, '…', 32) FROM forum_search_fts "
+                f'WHERE forum_search_fts MATCH %s AND rowid = "{table}"."id" * 2 + {odd}',
+                (_OPEN, _CLOSE, match),
+            )
+        )
+    return qs
+
+
+def _snippet(row, q: str) -> SafeString:
+    text = getattr(row, "snippet", None)
+    if text and (_OPEN in text):
+        flat = " ".join(text.split())
+        return _marked(flat)
+    return _plain_excerpt(row.content)
+
+
+# --- the selector ----------------------------------------------------------------------------
+
+
+def search(filters: SearchFilters, *, page: int | str = 1) -> SearchPage:
+    """One page of public threads and replies matching `filters.q`, best first.
+
+    Ties (and author-name matches, which have no text rank) go newest first.
+    """
+    q = filters.q.strip()[:MAX_QUERY_LENGTH]
+    if not q:
+        return SearchPage([], None, filters)
+    engine = _engine()
+    matching = _MATCHERS[engine]
+    parts = []
+    if filters.kind in ("", "thread"):
+        threads = matching(_filtered(_searchable_threads(), filters), "forum_thread", q)
+        parts.append(
+            threads.annotate(doc_kind=Value("t")).values("doc_kind", "id", "rank").order_by()
+        )
+    if filters.kind in ("", "reply"):
+        posts = matching(_filtered(_searchable_posts(), filters), "forum_post", q)
+        parts.append(
+            posts.annotate(doc_kind=Value("p")).values("doc_kind", "id", "rank").order_by()
+        )
+    # settled_at is not selected in the union (values() order must match); id breaks ties:
+    # ids grow with publishing, so newer first within the same rank and kind.
+    combined = parts[0] if len(parts) == 1 else parts[0].union(parts[1], all=True)
+    combined = combined.order_by("-rank", "-id")
+    result_page = Paginator(combined, RESULTS_PER_PAGE).get_page(page)
+    rows = list(result_page.object_list)
+    thread_ids = [row["id"] for row in rows if row["doc_kind"] == "t"]
+    post_ids = [row["id"] for row in rows if row["doc_kind"] == "p"]
+    threads_by_id: dict[int, Thread] = {}
+    posts_by_id: dict[int, Post] = {}
+    if thread_ids:
+        found = _with_snippets(
+            Thread.objects.filter(id__in=thread_ids).select_related("board", "author", "event"),
+            "forum_thread",
+            q,
+        )
+        threads_by_id = {thread.id: thread for thread in found}
+    if post_ids:
+        found = _with_snippets(
+            Post.objects.filter(id__in=post_ids).select_related(
+                "board", "author", "event", "thread", "thread__event", "thread__board"
+            ),
+            "forum_post",
+            q,
+        )
+        posts_by_id = {post.id: post for post in found}
+    results = []
+    for row in rows:
+        if row["doc_kind"] == "t" and row["id"] in threads_by_id:
+            thread = threads_by_id[row["id"]]
+            results.append(SearchResult(thread, None, _snippet(thread, q), row["rank"] or 0.0))
+        elif row["doc_kind"] == "p" and row["id"] in posts_by_id:
+            post = posts_by_id[row["id"]]
+            results.append(SearchResult(post.thread, post, _snippet(post, q), row["rank"] or 0.0))
+    return SearchPage(results, result_page, filters)
