@@ -194,6 +194,34 @@ def clear() -> None:
     LedgerEntry.objects.update(reconcile_state="pending", reconcile_attempts=0, reconciled_at=None)
 
 
+def phases_timed() -> dict[str, float]:
+    """Time the phases of every batch in this process (printed after the serial run)."""
+    import functools
+
+    from forum.ingest import batch, reconcile
+
+    spent: dict[str, float] = {}
+
+    def timed(name: str, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                spent[name] = spent.get(name, 0.0) + time.perf_counter() - started
+
+        return wrapper
+
+    reconcile._decode_ahead = timed("decode ahead", reconcile._decode_ahead)
+    reconcile._decode = timed("decode", reconcile._decode)
+    reconcile._Run._prime = timed("prime", reconcile._Run._prime)
+    reconcile._Run._row = timed("rows", reconcile._Run._row)
+    batch.BatchState.flush = timed("flush", batch.BatchState.flush)
+    reconcile._Run._report = timed("report", reconcile._Run._report)
+    return spent
+
+
 def serial(moderation: dict) -> float:
     from forum import tasks
     from forum.ingest import reconcile
@@ -264,8 +292,12 @@ def main(argv: list[str] | None = None) -> int:
         cProfile.runctx("serial(moderation)", globals(), locals(), os.environ["BENCH_PROFILE"])
         return 0
 
+    spent = phases_timed() if os.environ.get("BENCH_PHASES") else {}
     seconds = serial(moderation)
     reference = snapshot()
+    if spent:
+        parts = ", ".join(f"{name} {value:.2f} s" for name, value in spent.items())
+        print(f"serial run's phases: {parts} (of {seconds:.2f} s)", file=sys.stderr)
     print(
         f"serial (this process, one worker): {len(rows) / seconds:.0f} rows/s",
         file=sys.stderr,
