@@ -213,3 +213,24 @@ async def test_a_query_past_its_time_limit_is_stopped_and_the_client_told(db, se
     communicator = await relay()
     assert (await req(communicator, "ok", {"kinds": [11]}))[-1] == ["EOSE", "ok"]
     await communicator.disconnect()
+
+
+@pytest.mark.parametrize("field", ["ids", "authors", "kinds", "#e", "#p"])
+async def test_as_many_values_as_a_message_holds_work_for_any_field(tagged, field):
+    wanted = tagged["alpha"]
+    if field == "kinds":
+        values: list[Any] = list(range(1000))  # includes 11
+        expected = {event.id for event in tagged.values()}
+    else:
+        # 64-character values: 900 is about all one 64 kB message holds.
+        values = [f"{i:064x}" for i in range(899)]
+        if field in ("ids", "authors"):
+            values.append(wanted.id if field == "ids" else wanted.pubkey)
+            expected = {wanted.id} if field == "ids" else {e.id for e in tagged.values()}
+        else:
+            expected = set()
+    communicator = await relay()
+    messages = await req(communicator, "wide", {field: values})
+    assert messages[-1] == ["EOSE", "wide"]
+    assert _ids(messages) == expected
+    await communicator.disconnect()
