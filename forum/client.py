@@ -275,7 +275,6 @@ class Retry:
     """How the command that was refused can be run again (`what to do` lines)."""
 
     command: str  # "post", "room create", "topup", "tip"
-    amount_flag: str = "--amount-sats"
     event_id: str = ""
 
 
@@ -303,30 +302,36 @@ def report_outcome(
         head = "not published yet (paid, waiting for a top-up)"
     print(f"{head}: {_sentence(status)}", file=out)
     event_id = status.get("event_id") or retry.event_id
+    if reason == "underpaid" and charged:
+        # Kept (hold mode off): the event's price is fixed in settle order; the rest completes it.
+        price, paid = int(status.get("price_msat") or 0), int(status.get("paid_msat") or 0)
+        missing = max(price - paid, 1000)
+        print(f"price of this post: {_sats(price)}, paid so far: {_sats(paid)}", file=out)
+        print(
+            f"what to do: top up the missing {_sats(missing)} with `{PROG} topup --event-id "
+            f"{event_id} --amount-sats {-(-missing // 1000)}` and your node's flags",
+            file=out,
+        )
+        return 2
     if reason == "underpaid":
         price = _price_now(forum, status, quote)
         if price is not None:
             print(f"price now: {_sats(price)}", file=out)
-        if charged:
-            missing = max(
-                int(status.get("price_msat") or price or 0) - int(status.get("paid_msat") or 0),
-                1000,
-            )
-            print(
-                f"what to do: top up the missing {_sats(missing)} with `{PROG} topup --event-id "
-                f"{event_id} --amount-sats {-(-missing // 1000)}` and your node's flags",
-                file=out,
-            )
-        else:
-            print(
-                f"what to do: send it again at the price: the same `{retry.command}` command "
-                f"without {retry.amount_flag} pays the quoted price",
-                file=out,
-            )
+        print(
+            f"what to do: send it again at the price: the same `{retry.command}` command "
+            "without --amount-sats pays the quoted price",
+            file=out,
+        )
         return 2
     advice = ADVICE.get(reason)
     if advice:
         print(f"what to do: {advice}", file=out)
+    if charged and state == "rejected":
+        print(
+            "the forum kept the payment: its moderators can refund it to the node your event "
+            "names (--ln-node)",
+            file=out,
+        )
     return 2
 
 

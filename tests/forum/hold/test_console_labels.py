@@ -63,7 +63,7 @@ def test_refused_and_kept_payments_are_labelled_and_decoded(
     row = _row(page, kept_row.event_ref)
     assert 'data-charged="yes"' in row and "kept" in row and "5 sats" in row
     row = _row(page, cheap.id)
-    assert 'data-charged="no"' in row and "not charged" in row and "1 sats offered" in row
+    assert 'data-charged="no"' in row and "not charged" in row and "1 sat offered" in row
     assert "Cheap title" in row and "signature checked" in row and "kind 11" in row
     assert "Nothing was charged" in row  # no refund button: the sats never moved
     # One rejection per refused part; each shows the event its set joins back into.

@@ -63,7 +63,7 @@ def test_the_console_counts_one_as_one(moderator_client):
     make_rejection(board=board, pubkey=author.pubkey, amount_msat=1_000)
 
     home = _text(moderator_client.get(reverse("mod:home")).content.decode())
-    assert "1 rejection today" in home and "1 rejections" not in home
+    assert "1 rejection kept today" in home and "1 rejections" not in home
     boards = _text(moderator_client.get(reverse("mod:boards")).content.decode())
     assert "1 sat" in boards and "1 sats" not in boards
     person = _text(
