@@ -3,7 +3,9 @@
 Two independent layers, so a bug in one is not an XSS:
 
 1. markdown-it-py (CommonMark) with raw HTML disabled and linkify-it-py for bare URLs; images
-   are turned off (a paid forum should not load third-party trackers into every reader's page).
+   render as plain links (a paid forum should not load third-party trackers into every
+   reader's page), and `nostr:` references and #hashtags become local links
+   (`forum.markdown_links`).
 2. nh3 (ammonia) sanitises the result against a small allow-list of tags and attributes, keeps
    only http/https/mailto links and forces rel="nofollow ugc noopener" on every link.
 
@@ -28,6 +30,8 @@ from django.utils.safestring import SafeString, mark_safe
 from linkify_it import LinkifyIt
 from markdown_it import MarkdownIt
 from markdown_it.rules_inline import StateInline
+
+from forum import markdown_links
 
 ALLOWED_TAGS = {
     "a",
@@ -124,9 +128,10 @@ def _linkify_bounded(state: StateInline, silent: bool) -> bool:
 def _parser() -> MarkdownIt:
     md = MarkdownIt("commonmark", {"html": False, "linkify": True, "typographer": False})
     md.enable(["linkify", "table", "strikethrough"])
-    md.disable("image")
     md.linkify = _BoundedLinkifyIt()
     md.inline.ruler.at("linkify", _linkify_bounded)
+    md.core.ruler.push("content_links", markdown_links.content_links)
+    md.add_render_rule("image", markdown_links.render_image_as_link)
     return md
 
 

@@ -120,14 +120,35 @@ def qr_svg(data: str, scale: int = 4) -> SafeString:
 # and of a thread row: pages and the live fragments (/e/<id>/fragment) both use them.
 
 
+@register.filter
+def identicon_url(pubkey: str) -> str:
+    return _url("identicon", pubkey)
+
+
+@register.filter
+def author_name(author) -> str:
+    """The moderator-set alias, else a short npub (the full npub goes in a title)."""
+    return author.alias or short_npub(author.pubkey)
+
+
+@register.simple_tag
+def identicon(pubkey: str, size: int = 16) -> SafeString:
+    """The author's generated picture (same origin, `forum.identicon`); decorative (alt="")."""
+    return format_html(
+        '<img class="identicon" src="{}" alt="" width="{}" height="{}">',
+        identicon_url(pubkey),
+        size,
+        size,
+    )
+
+
 def _author_link(author) -> SafeString:
-    alias = format_html("{} · ", author.alias) if author.alias else ""
     return format_html(
         '<a class="author" href="{}" title="{}">{}{}</a>',
         author_url(author.pubkey),
         npub(author.pubkey),
-        alias,
-        short_npub(author.pubkey),
+        identicon(author.pubkey),
+        author_name(author),
     )
 
 
@@ -162,7 +183,7 @@ def post_card(post) -> SafeString:
                 event_url(parent.event.event_id),
                 parent.number,
                 parent.number,
-                short_npub(parent.author.pubkey),
+                author_name(parent.author),
                 excerpt(parent.content, 120),
             )
         quote = format_html('\n  <blockquote class="reply-to">{}</blockquote>', inner)

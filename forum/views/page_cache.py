@@ -103,7 +103,8 @@ def _card_key(post) -> str:
     # parent it quotes is hidden, its number and the author's alias (both rebuilt from the
     # node by `rebuild_from_node`).
     parent_hidden = bool(post.parent_id and post.parent.is_hidden)
-    what = f"{post.sats_msat}|{int(parent_hidden)}|{post.number}|{post.author.alias}"
+    parent_alias = post.parent.author.alias if post.parent_id else ""
+    what = f"{post.sats_msat}|{int(parent_hidden)}|{post.number}|{post.author.alias}|{parent_alias}"
     digest = hashlib.sha256(what.encode()).hexdigest()[:16]
     return f"card:{code_fingerprint()}:{post.event.event_id}:{digest}"
 
