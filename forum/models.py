@@ -93,7 +93,16 @@ class LedgerEntry(models.Model):
 
     class Meta:
         ordering = ["settle_index", "id"]
-        indexes = [models.Index(fields=["pubkey", "settle_index"])]
+        indexes = [
+            models.Index(fields=["pubkey", "settle_index"]),
+            # The reconcile batches claim pending rows in settle order: only those, in order,
+            # whatever the size of the ledger behind them.
+            models.Index(
+                fields=["settle_index", "id"],
+                condition=Q(reconcile_state="pending"),
+                name="ledger_pending_in_order",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.direction} {self.amount_msat} msat {self.payment_hash[:12]}"
