@@ -220,6 +220,7 @@ class Payment:
     amount_msat: int
     preimage: bytes = field(default_factory=lambda: secrets.token_bytes(32))
     result: str = ""  # "" not sent yet, "succeeded", "failed", "error"
+    why: str = ""  # the failure reason or error the sender got
 
     @property
     def payment_hash(self) -> str:
@@ -342,8 +343,9 @@ class Sender:
                 self.forum_pubkey, payment.amount_msat, payment.records, preimage=payment.preimage
             )
             payment.result = "succeeded" if result.succeeded else "failed"
-        except Exception:  # the node went away mid-payment: the end check asks the node
-            payment.result = "error"
+            payment.why = result.failure_reason
+        except Exception as exc:  # the node went away mid-payment: the end check asks the node
+            payment.result, payment.why = "error", type(exc).__name__
 
     def send(self, post: Post) -> None:
         post.started_at = time.monotonic()
@@ -805,6 +807,10 @@ class Harness:
             f"posts: {len(self.posts)} sent ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}),"
             f" {paid} paid; {time.monotonic() - started:.0f} s",
         )
+        outcomes = Counter(
+            f"{p.result} {p.why}".strip() for post in self.posts for p in post.payments
+        )
+        print("payments: " + ", ".join(f"{n} {what}" for what, n in outcomes.most_common()))
         print(verdict.detail)
         for label, items in (
             ("lost", verdict.lost),
