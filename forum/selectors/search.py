@@ -10,9 +10,10 @@ the query, or when its author's moderator-set alias does. Only what the public p
 searched: published threads and replies on listed, public, live boards, never a hidden post, a
 reply in a hidden thread or anything in a private room.
 
-`search()` costs a fixed number of queries whatever it finds: a count, one page of
-(kind, id, rank) rows over both tables, then the page's threads and the page's replies with
-their authors, boards and snippets (pinned in tests/forum/web/test_search.py).
+`search()` costs a fixed number of queries whatever it finds: the authors whose alias matches,
+a count, one page of (kind, id, rank) rows over both tables, then the page's threads and the
+page's replies with their authors, boards and snippets (pinned in
+tests/forum/web/test_search.py).
 """
 
 from __future__ import annotations
@@ -25,13 +26,12 @@ from django.contrib.postgres.search import (
     SearchHeadline,
     SearchQuery,
     SearchRank,
-    SearchVector,
     SearchVectorField,
 )
 from django.core.paginator import Page, Paginator
 from django.db import connection
-from django.db.models import F, FloatField, Q, QuerySet, Value
-from django.db.models.expressions import RawSQL
+from django.db.models import BooleanField, F, FloatField, Q, QuerySet, Value
+from django.db.models.expressions import Expression, RawSQL
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -40,6 +40,9 @@ from forum.models import Author, Board, Post, Thread
 from forum.selectors.pages import PUBLIC_BOARD
 
 RESULTS_PER_PAGE = 20
+# Of each kind, the newest this many matches are ranked (and counted): beyond it a query is a
+# word in most posts, and newer posts are the better answer anyway.
+MAX_RANKED = 2000
 MAX_QUERY_LENGTH = 200
 SEARCH_CONFIG = "english"
 KINDS = ("thread", "reply")
@@ -114,6 +117,11 @@ class SearchPage:
     def total(self) -> int:
         return self.page.paginator.count if self.page is not None else 0
 
+    @property
+    def capped(self) -> bool:
+        """True when at least one kind had more matches than are ranked (show "N+")."""
+        return self.total >= MAX_RANKED
+
 
 def _engine() -> str:
     return connection.vendor if connection.vendor in ("postgresql", "sqlite") else "basic"
@@ -179,7 +187,6 @@ def _searchable_threads() -> QuerySet[Thread]:
     return Thread.objects.filter(
         is_hidden=False,
         board__destroyed_at__isnull=True,
-        event__state="published",
         **PUBLIC_BOARD,
     )
 
@@ -189,7 +196,6 @@ def _searchable_posts() -> QuerySet[Post]:
         is_hidden=False,
         thread__is_hidden=False,
         board__destroyed_at__isnull=True,
-        event__state="published",
         **PUBLIC_BOARD,
     )
 
@@ -223,27 +229,80 @@ def _pg_query(q: str) -> SearchQuery:
     return SearchQuery(q, search_type="websearch", config=SEARCH_CONFIG)
 
 
-def _pg_alias_authors(q: str) -> QuerySet[Author]:
-    # The same expression as the GIN index on forum_author (migration 0009).
-    return (
-        Author.objects.exclude(alias="")
-        .annotate(name_vector=SearchVector("alias", config=SEARCH_CONFIG))
-        .filter(name_vector=_pg_query(q))
-        .values("id")
-    )
+# Authors found by name: at most this many (a name is a handful of people, not a crowd).
+MAX_NAMED_AUTHORS = 100
 
 
-def _pg_matching(qs: QuerySet, table: str, q: str) -> QuerySet:
-    vector = RawSQL(f'"{table}"."search_vector"', [], output_field=SearchVectorField())
+def authors_named(q: str) -> list[int]:
+    """Ids of authors whose moderator-set alias matches the query (one query).
+
+    Fetched first so each table's match is "text matches OR author_id IN (a short list)",
+    which PostgreSQL answers with one bitmap OR of the GIN index and the author index.
+    """
+    named = Author.objects.exclude(alias="")
+    if _engine() == "postgresql":
+        # The same expression as the GIN index on forum_author (migration 0009).
+        named = named.filter(
+            RawSQL(
+                "to_tsvector('english', alias) @@ websearch_to_tsquery('english', %s)",
+                [q],
+                output_field=BooleanField(),
+            )
+        )
+    else:
+        words = [w for w in _WORD.findall(q) if w.lower() != "or"]
+        if not words:
+            return []
+        any_word = Q(pk__in=[])
+        for word in words:
+            any_word |= Q(alias__icontains=word)
+        named = named.filter(any_word)
+    return list(named.values_list("id", flat=True)[:MAX_NAMED_AUTHORS])
+
+
+class _SearchVectorColumn(Expression):
+    """The `search_vector` column (migration 0009, unknown to the model) of the query's own
+    table, under whatever alias it has (`U0` once the queryset is a subquery)."""
+
+    output_field = SearchVectorField()
+
+    def __init__(self, alias: str | None = None) -> None:
+        super().__init__()
+        self.alias = alias
+
+    def resolve_expression(self, query=None, *args, **kwargs):
+        clone = self.copy()
+        clone.alias = query.get_initial_alias()
+        return clone
+
+    def relabeled_clone(self, change_map):
+        clone = self.copy()
+        clone.alias = change_map.get(self.alias, self.alias)
+        return clone
+
+    def get_group_by_cols(self):
+        return [self]
+
+    def as_sql(self, compiler, connection):
+        return f"{compiler.quote_name_unless_alias(self.alias)}.search_vector", []
+
+
+def _pg_matching(
+    qs: QuerySet, table: str, q: str, named: list[int], *, match: bool = True
+) -> QuerySet:
     query = _pg_query(q)
-    return (
-        qs.annotate(document=vector)
-        .filter(Q(document=query) | Q(author_id__in=_pg_alias_authors(q)))
-        .annotate(rank=SearchRank(F("document"), query, cover_density=True))
-    )
+    qs = qs.annotate(document=_SearchVectorColumn())
+    if match:
+        matches = Q(document=query)
+        if named:
+            matches |= Q(author_id__in=named)
+        qs = qs.filter(matches)
+    return qs.annotate(rank=SearchRank(F("document"), query, cover_density=True))
 
 
-def _sqlite_matching(qs: QuerySet, table: str, q: str) -> QuerySet:
+def _sqlite_matching(
+    qs: QuerySet, table: str, q: str, named: list[int], *, match: bool = True
+) -> QuerySet:
     match = fts5_query(q)
     if not match:
         return qs.none().annotate(rank=Value(0.0, output_field=FloatField()))
@@ -261,22 +320,24 @@ def _sqlite_matching(qs: QuerySet, table: str, q: str) -> QuerySet:
         (match,),
         output_field=FloatField(),
     )
-    words = [w.lower() for w in _WORD.findall(q) if w.lower() != "or"]
-    by_name = Q(pk__in=[])
-    for word in words:
-        by_name |= Q(author__alias__icontains=word)
-    return qs.filter(Q(id__in=in_text) | by_name).annotate(rank=rank)
+    if match:
+        qs = qs.filter(Q(id__in=in_text) | Q(author_id__in=named))
+    return qs.annotate(rank=rank)
 
 
-def _basic_matching(qs: QuerySet, table: str, q: str) -> QuerySet:
+def _basic_matching(
+    qs: QuerySet, table: str, q: str, named: list[int], *, match: bool = True
+) -> QuerySet:
     words = [w for w in _WORD.findall(q) if w.lower() != "or"]
+    if not match:
+        return qs.annotate(rank=Value(0.0, output_field=FloatField()))
     if not words:
         return qs.none().annotate(rank=Value(0.0, output_field=FloatField()))
     for word in words:
-        text = Q(content__icontains=word) | Q(author__alias__icontains=word)
+        text = Q(content__icontains=word)
         if table == "forum_thread":
             text |= Q(title__icontains=word)
-        qs = qs.filter(text)
+        qs = qs.filter(text | Q(author_id__in=named))
     return qs.annotate(rank=Value(0.0, output_field=FloatField()))
 
 
@@ -348,16 +409,22 @@ def search(filters: SearchFilters, *, page: int | str = 1) -> SearchPage:
         return SearchPage([], None, filters)
     engine = _engine()
     matching = _MATCHERS[engine]
+    named = authors_named(q)
     parts = []
-    if filters.kind in ("", "thread"):
-        threads = matching(_filtered(_searchable_threads(), filters), "forum_thread", q)
+    for kind, model, rows, table in (
+        ("thread", Thread, _searchable_threads(), "forum_thread"),
+        ("reply", Post, _searchable_posts(), "forum_post"),
+    ):
+        if filters.kind not in ("", kind):
+            continue
+        # Rank only the newest MAX_RANKED matches of each kind: ranking reads every match's
+        # vector, which for a word in most posts costs more than everything else together.
+        newest = matching(_filtered(rows, filters), table, q, named).order_by("-id")
+        candidates = model.objects.filter(id__in=newest.values("id")[:MAX_RANKED])
+        ranked = matching(candidates, table, q, named, match=False)
+        tag = "t" if kind == "thread" else "p"
         parts.append(
-            threads.annotate(doc_kind=Value("t")).values("doc_kind", "id", "rank").order_by()
-        )
-    if filters.kind in ("", "reply"):
-        posts = matching(_filtered(_searchable_posts(), filters), "forum_post", q)
-        parts.append(
-            posts.annotate(doc_kind=Value("p")).values("doc_kind", "id", "rank").order_by()
+            ranked.annotate(doc_kind=Value(tag)).values("doc_kind", "id", "rank").order_by()
         )
     # settled_at is not selected in the union (values() order must match); id breaks ties:
     # ids grow with publishing, so newer first within the same rank and kind.

@@ -101,8 +101,9 @@ def test_paginates_and_costs_a_fixed_number_of_queries(django_assert_num_queries
     board = f.board("general")
     thread, root = f.thread(board, title="Many answers about lightning")
     f.replies(thread, root, 45, content="lightning reply {i}")
-    # count, one page of (kind, id, rank) over both tables, the page's threads, its replies
-    with django_assert_num_queries(4):
+    # authors by name, count, one page of (kind, id, rank) over both tables, the page's
+    # threads, its replies
+    with django_assert_num_queries(5):
         first = search(SearchFilters(q="lightning"), page=1)
         [
             (hit.author.pubkey, hit.board.slug, hit.event_id, hit.thread.title)
