@@ -176,3 +176,15 @@ def test_search_page_drops_a_post_as_soon_as_it_is_hidden(client):
 def test_engine_matches_database():
     expected = {"postgresql": "postgresql", "sqlite": "sqlite"}.get(connection.vendor, "basic")
     assert search_sel._engine() == expected
+
+
+def test_only_the_newest_matches_are_ranked_and_the_page_says_so(client, monkeypatch):
+    monkeypatch.setattr(search_sel, "MAX_RANKED", 3)
+    board = f.board("general")
+    thread, root = f.thread(board, title="Nothing to see")
+    made = f.replies(thread, root, 5, content="ibis {i}")
+    found = search(SearchFilters(q="ibis"))
+    assert found.total == 3 and found.capped
+    assert {hit.post.number for hit in found.results} == {3, 4, 5}  # the newest three
+    assert [p.number for p, _ in made][-3:] == [3, 4, 5]
+    assert "3+ results for" in client.get("/search", {"q": "ibis"}).content.decode()
