@@ -140,7 +140,9 @@ def populate(posts: int, rng: random.Random) -> None:
 
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
-            cursor.execute("ANALYZE forum_event, forum_thread, forum_post, forum_author, forum_board")
+            cursor.execute(
+                "ANALYZE forum_event, forum_thread, forum_post, forum_author, forum_board"
+            )
 
 
 def queries():
