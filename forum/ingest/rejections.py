@@ -47,8 +47,8 @@ _SENTENCES: dict[str, str] = {
     "resend.",
     Reason.TOO_LARGE: "{what} is {length} characters, over the limit of {limit}. Shorten it and "
     "resend.",
-    Reason.UNDERPAID: "this post costs {price_sats} sats now and {paid_sats} sats arrived. Top up "
-    "{short_sats} sats naming event {event_id} to publish it.",
+    Reason.UNDERPAID: "this post costs {price_sats} now and {paid_sats} arrived. Top up "
+    "{short_sats} naming event {event_id} to publish it.",
     Reason.DUPLICATE: "{what} was already received and is shown only once; this payment is kept "
     "on record.",
     Reason.ORPHAN_TIMEOUT: "the post this replies to did not arrive within {minutes} minutes. "
@@ -69,8 +69,8 @@ _SENTENCES: dict[str, str] = {
 
 # Hold mode cancels instead of keeping the sats: no top-up can complete a cancelled payment.
 _UNCHARGED_SENTENCES: dict[str, str] = {
-    Reason.UNDERPAID: "this post costs {price_sats} sats now and {paid_sats} sats were offered. "
-    "Send it again with at least {price_sats} sats.",
+    Reason.UNDERPAID: "this post costs {price_sats} now and {paid_sats} were offered. "
+    "Send it again with at least {price_sats}.",
     # Hold mode does not settle a reply whose parent is unknown; it waits while the node holds
     # the payment, then gives up (docs/hold-mode.md).
     Reason.ORPHAN_TIMEOUT: "the post this replies to did not arrive while the payment was held. "
@@ -87,8 +87,14 @@ def rejection_message(reason: str, *, charged: bool = True, **context: Any) -> s
     template = (None if charged else _UNCHARGED_SENTENCES.get(reason)) or _SENTENCES.get(
         reason, "{detail}"
     )
+    # Amounts in sats read as words: "1 sat", "20 sats" (the context keeps the numbers).
+    words = {
+        name: f"{value} sat{'' if value == 1 else 's'}"
+        for name, value in context.items()
+        if name.endswith("_sats") and isinstance(value, int)
+    }
     try:
-        sentence = template.format(**context)
+        sentence = template.format(**{**context, **words})
     except (KeyError, IndexError, ValueError):
         sentence = context.get("detail") or str(Reason(reason).label)
     if not charged:
