@@ -686,19 +686,32 @@ class Harness:
         outstanding = {p.index: p for p in before}
         if probe is not None:
             outstanding[probe.index] = probe
+        last: list[tuple[float, Post]] = []  # what was waited for last, to say what held it up
         web_ok = kind != "web"
         while time.monotonic() - at < RECOVERY_CAP:
             # A post still being paid stays outstanding; one that ended up unpaid (or a reply to
-            # a thread that was not paid) has nothing to wait for.
+            # a thread that was not paid) has nothing to wait for, nor has one with a payment
+            # that failed or whose outcome the sender could not learn (the node died under it),
+            # or a reply to such a thread: in hold mode a multipart set missing a part stays
+            # held until the node's hold time, and the end check settles what happened.
             for post in list(outstanding.values()):
-                if post.done_at and not post.counted:
+                unsure = [*post.payments, *(post.root.payments if post.root else [])]
+                failed = any(p.result in ("failed", "error") for p in unsure)
+                if failed or (post.done_at and not post.counted):
                     del outstanding[post.index]
             ready = [p for p in outstanding.values() if p.done_at]
             for index in db_retry(final_posts, ready) if ready else ():
-                del outstanding[index]
+                last.append((time.monotonic() - at, outstanding.pop(index)))
             web_ok = web_ok or self.web_healthy()
             if not outstanding and web_ok:
-                return time.monotonic() - at
+                took = time.monotonic() - at
+                if took > 5:
+                    slow = sorted(last, key=lambda item: -item[0])[:3]
+                    print("      last: " + "; ".join(
+                        f"{p.kind} #{p.index} paid in {p.done_at - p.started_at:.1f} s, final at "
+                        f"{t:.1f} s" for t, p in slow
+                    ))  # fmt: skip
+                return took
             time.sleep(0.1)
         return None
 
