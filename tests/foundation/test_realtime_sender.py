@@ -78,3 +78,40 @@ def test_a_dead_kept_connection_is_replaced(sender_name, inspector, redis_url):
 
     got = _receive(redis_url, "status.b", send)
     assert [m["payload"] for m in got] == [1, 2]
+
+
+@pytest.mark.redis
+def test_a_batch_reaches_every_member_in_order_and_skips_empty_groups(redis_url, monkeypatch):
+    """A reconcile batch's messages go to Redis in one pipelined trip (not three round trips
+    per message): a socket in two of the groups gets its messages in send order, with the
+    channel names channels_redis expects, and a group nobody is in costs nothing."""
+    from channels_redis.core import RedisChannelLayer
+
+    sender = RedisChannelLayer(hosts=[redis_url], prefix=PREFIX)
+    monkeypatch.setattr(realtime, "get_channel_layer", lambda: sender)
+    receiver = RedisChannelLayer(hosts=[redis_url], prefix=PREFIX)
+    board, thread = f"board.{uuid.uuid4().hex[:8]}", f"thread.{uuid.uuid4().hex[:8]}"
+    messages = [
+        (board, {"type": "post.published", "payload": {"n": 1}}),
+        (f"status.nobody-{uuid.uuid4().hex[:8]}", {"type": "message.status", "payload": {}}),
+        (thread, {"type": "post.published", "payload": {"n": 2}}),
+        (board, {"type": "thread.updated", "payload": {"n": 3}}),
+    ]
+
+    async def run() -> list[dict]:
+        channel = await receiver.new_channel()
+        await receiver.group_add(board, channel)
+        await receiver.group_add(thread, channel)
+        await asyncio.to_thread(realtime.send_batch, messages)
+        got = [await asyncio.wait_for(receiver.receive(channel), 5) for _ in range(3)]
+        with pytest.raises(asyncio.TimeoutError):  # nothing else arrives
+            await asyncio.wait_for(receiver.receive(channel), 0.5)
+        await receiver.close_pools()
+        return got
+
+    got = asyncio.run(run())
+    assert [(m["type"], m["payload"]["n"]) for m in got] == [
+        ("post.published", 1),
+        ("post.published", 2),
+        ("thread.updated", 3),
+    ]
