@@ -1,1 +1,4 @@
-"""Business logic: every write the forum makes goes through a function in this package."""
+"""Features beside the paid-message pipeline (`forum.ingest`): moderation, rooms, tips and their
+forwards, quotes, rebuilds, the demo, page versions and the node's identity. They may call the
+pipeline (a rebuild rides its batches); the pipeline imports none of them (import contracts in
+pyproject.toml)."""
