@@ -253,3 +253,28 @@ def record_invoice(invoice, node_pubkey: str, *, enqueue: bool = True, **kw):
     if enqueue:
         tasks.recorded_handle(recorded)
     return LedgerEntry.objects.get(payment_hash=invoice.payment_hash), bool(recorded.created)
+
+
+@pytest.fixture
+def running_listener(forum_node):
+    """The real listener (`Listener.run` in a thread, as the embedded process runs it) on the
+    shared simnet forum node, its batches followed by the tasks' handler (eager)."""
+    import threading
+
+    from forum.ingest.listener import Listener
+    from forum.tasks import recorded_handle
+
+    forum_node.cursor_to_now()
+    forum_node.keysend({}, 1_000)  # start from a settled index, not 0 (no-backlog)
+    listener = Listener(
+        client=forum_node.client,
+        node_pubkey=forum_node.pubkey,
+        on_recorded=recorded_handle,
+        lease_seconds=5,
+    )
+    stop = threading.Event()
+    runner = threading.Thread(target=listener.run, args=(stop,), daemon=True)
+    runner.start()
+    yield listener
+    stop.set()
+    runner.join(10)

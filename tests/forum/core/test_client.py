@@ -3,35 +3,14 @@
 from __future__ import annotations
 
 import socket
-import threading
 
 import pytest
 
 from forum import client as forum_client
 from forum import nostr
-from forum.ingest.listener import Listener
 from forum.models import MessagePart, Post, Thread
-from forum.tasks import recorded_handle
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def running_listener(forum_node):
-    forum_node.cursor_to_now()
-    forum_node.keysend({}, 1_000)  # start from a settled index, not 0 (no-backlog)
-    listener = Listener(
-        client=forum_node.client,
-        node_pubkey=forum_node.pubkey,
-        on_recorded=recorded_handle,
-        lease_seconds=5,
-    )
-    stop = threading.Event()
-    runner = threading.Thread(target=listener.run, args=(stop,), daemon=True)
-    runner.start()
-    yield listener
-    stop.set()
-    runner.join(10)
 
 
 def test_split_amount_covers_the_price():

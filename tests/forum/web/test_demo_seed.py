@@ -2,35 +2,14 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 
-from forum.ingest.listener import Listener
 from forum.models import Board, LedgerEntry, Post, Rejection, Thread
 from forum.services import demo
-from forum.tasks import recorded_handle
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def running_listener(forum_node):
-    forum_node.cursor_to_now()
-    forum_node.keysend({}, 1_000)  # start from a settled index, not 0 (no-backlog)
-    listener = Listener(
-        client=forum_node.client,
-        node_pubkey=forum_node.pubkey,
-        on_recorded=recorded_handle,
-        lease_seconds=5,
-    )
-    stop = threading.Event()
-    runner = threading.Thread(target=listener.run, args=(stop,), daemon=True)
-    runner.start()
-    yield listener
-    stop.set()
-    runner.join(10)
 
 
 def test_seed_makes_boards_threads_replies_tips_and_a_pinned_welcome(settings, running_listener):
