@@ -10,7 +10,6 @@ from django.test import Client
 from forum import client as forum_client
 from forum import nostr
 from forum.models import Board, Thread
-from tests.forum.core.test_client import running_listener  # noqa: F401 (fixture)
 from tests.forum.rooms.conftest import unlock
 
 pytestmark = pytest.mark.django_db(transaction=True)
