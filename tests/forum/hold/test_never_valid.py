@@ -95,7 +95,10 @@ def test_reply_to_an_unknown_thread_is_held_then_cancelled_uncharged(
     reply = nostr.reply_event(alice_key, board="general", root=missing, content="hello?")
     started = time.monotonic()
     rejection = assert_cancelled(hold, protocol.encode_event(reply), 2_000, "orphan_timeout")
-    assert 2 < time.monotonic() - started < 4  # held a while, cancelled by the forum
+    # Held a while (the forum gives up at hold time - margin after the node's accept time, which
+    # is whole seconds, so up to a second earlier than our clock), cancelled by the forum
+    # before the node's own 4 s.
+    assert 1 < time.monotonic() - started < 4
     assert "did not arrive while the payment was held" in rejection.message
     assert not Event.objects.filter(event_id=reply.id).exists()
 
