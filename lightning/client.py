@@ -317,9 +317,16 @@ class LightningClient:
         memo: str = "",
         expiry: int = 3600,
         preimage: bytes | None = None,
+        description_hash: bytes | None = None,
     ) -> Invoice:
+        """A regular invoice; with ``description_hash`` (LNURL-pay, zaps) the payment request
+        carries that hash instead of the memo (lnd takes one or the other)."""
         request = lightning_pb2.Invoice(
-            memo=memo, value_msat=value_msat, expiry=expiry, r_preimage=preimage or b""
+            memo=memo,
+            value_msat=value_msat,
+            expiry=expiry,
+            r_preimage=preimage or b"",
+            description_hash=description_hash or b"",
         )
         msg = self._unary(self._lightning.AddInvoice, request)
         return self.lookup_invoice(msg.r_hash.hex())

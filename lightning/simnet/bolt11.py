@@ -2,8 +2,9 @@
 
 Encodes what lnd puts in an AddInvoice request (payment hash, payment secret,
 description, expiry, min_final_cltv_expiry, features) signed with the node
-key, and decodes such strings for SendPaymentV2 and DecodePayReq. Route hints,
-fallback addresses and description hashes are not supported.
+key, and decodes such strings for SendPaymentV2 and DecodePayReq. A description hash
+(AddInvoice's ``description_hash``, for LNURL-pay and zaps) goes in the ``h`` field instead of
+the description, as lnd does. Route hints and fallback addresses are not supported.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Decoded:
     expiry: int
     description: str
     min_final_cltv_expiry: int
+    description_hash: str = ""  # hex, when the request commits to a description by hash
 
 
 def _polymod(values: list[int]) -> int:
@@ -97,13 +99,16 @@ def _features() -> list[int]:
     return _int_groups(value)
 
 
-def encode(inv: Any, privkey: bytes) -> str:
+def encode(inv: Any, privkey: bytes, *, description_hash: bytes = b"") -> str:
     """BOLT 11 string for an ``InvoiceRecord`` (duck-typed to stay import-light)."""
     hrp = HRP_PREFIX + _amount_hrp(inv.value_msat)
     data = _int_groups(inv.creation_date, 7)
     data += _tagged("p", _convert(bytes.fromhex(inv.payment_hash), 8, 5, True))
     data += _tagged("s", _convert(bytes.fromhex(inv.payment_addr), 8, 5, True))
-    data += _tagged("d", _convert(inv.memo.encode(), 8, 5, True))
+    if description_hash:
+        data += _tagged("h", _convert(description_hash, 8, 5, True))
+    else:
+        data += _tagged("d", _convert(inv.memo.encode(), 8, 5, True))
     data += _tagged("x", _int_groups(inv.expiry))
     data += _tagged("c", _int_groups(inv.cltv_expiry))
     data += _tagged("9", _features())
@@ -175,6 +180,7 @@ def decode(text: str) -> Decoded:
         expiry=_groups_int(fields["x"]) if "x" in fields else 3600,
         description=bytes(_convert(fields.get("d", []), 5, 8, False)).decode("utf-8", "replace"),
         min_final_cltv_expiry=_groups_int(fields["c"]) if "c" in fields else 18,
+        description_hash=bytes(_convert(fields.get("h", []), 5, 8, False))[:32].hex(),
     )
 
 

@@ -250,6 +250,14 @@ class _NodeService:
             raise SimnetError(
                 f"memo too large: {len(request.memo)} bytes (maxsize={MAX_MEMO_SIZE})"
             )
+        description_hash = bytes(getattr(request, "description_hash", b""))
+        if description_hash and len(description_hash) != 32:
+            raise SimnetError(
+                f"invalid description_hash length of {len(description_hash)}, want 32"
+            )
+        if description_hash and request.memo:
+            # lnd's zpay32 refuses an invoice with both a description and its hash.
+            raise SimnetError("an invoice has a memo or a description hash, not both")
         privkey = self.me.privkey
         return self.net.add_invoice(
             self.node,
@@ -258,7 +266,7 @@ class _NodeService:
             expiry=request.expiry,
             preimage=preimage,
             cltv_expiry=request.cltv_expiry,
-            make_request=lambda rec: bolt11.encode(rec, privkey),
+            make_request=lambda rec: bolt11.encode(rec, privkey, description_hash=description_hash),
             hold_hash=hold_hash,
         )
 
@@ -404,6 +412,7 @@ class LightningService(_NodeService, lightning_pb2_grpc.LightningServicer):
             timestamp=decoded.timestamp,
             expiry=decoded.expiry,
             description=decoded.description,
+            description_hash=decoded.description_hash,
             cltv_expiry=decoded.min_final_cltv_expiry,
             payment_addr=bytes.fromhex(decoded.payment_secret),
             num_msat=decoded.amount_msat,
