@@ -219,6 +219,16 @@ TIP_FORUM_SHARE_PERCENT = int(os.environ.get("TIP_FORUM_SHARE_PERCENT", "10"))
 TIP_FORWARD_MAX_ATTEMPTS = int(os.environ.get("TIP_FORWARD_MAX_ATTEMPTS", "8"))
 TIP_FORWARD_RETRY_SECONDS = int(os.environ.get("TIP_FORWARD_RETRY_SECONDS", "60"))
 TIP_FORWARD_RETRY_MAX_SECONDS = int(os.environ.get("TIP_FORWARD_RETRY_MAX_SECONDS", "3600"))
+# Tips by invoice, LNURL-pay and zaps (docs/rooms-and-tips.md): the amounts a pay endpoint takes,
+# and how many tip invoices one client address may ask for in the window.
+TIP_MIN_MSAT = int(os.environ.get("TIP_MIN_MSAT", "1000"))
+TIP_MAX_MSAT = int(os.environ.get("TIP_MAX_MSAT", str(1_000_000 * 1000)))
+TIP_INVOICE_MAX_PER_CLIENT = int(os.environ.get("TIP_INVOICE_MAX_PER_CLIENT", "30"))
+# A lud16 forward: the remote LNURL server's answers are read with this timeout and size cap.
+LNURL_FETCH_TIMEOUT_SECONDS = float(os.environ.get("LNURL_FETCH_TIMEOUT_SECONDS", "10"))
+LNURL_FETCH_MAX_BYTES = int(os.environ.get("LNURL_FETCH_MAX_BYTES", "65536"))
+# The relay's own Nostr key (signs zap receipts); derived from SECRET_KEY when unset.
+RELAY_NOSTR_SECRET_KEY = os.environ.get("RELAY_NOSTR_SECRET_KEY", "")
 # Room expiry and due tip forwards are checked this often (beat, and a thread when embedded).
 UPKEEP_INTERVAL_SECONDS = int(os.environ.get("UPKEEP_INTERVAL_SECONDS", "30"))
 CELERY_BEAT_SCHEDULE["forum-rooms-destroy"] = {
