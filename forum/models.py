@@ -477,3 +477,53 @@ class EventTag(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} on {self.event_id}"
+
+
+class InvoiceIntent(models.Model):
+    """A BOLT11 invoice the forum issued for a message submitted over HTTP (a post paid by
+    invoice, a tip): what the payment stands for, kept with its payment hash.
+
+    A keysend carries its message in the onion; an invoice carries nothing, so the message is
+    stored here and `custom_records` holds it as the forum's records (`forum.protocol`). When
+    the invoice settles, the ledger writes its row with these records (`forum.ingest.invoices`),
+    and the row goes through reconciliation exactly like a keysend's. Rebuilding the forum from
+    the node needs these rows besides the node's invoices (docs/protocol.md).
+    """
+
+    class Purpose(models.TextChoices):
+        POST = "post", "post"  # a signed thread or reply, paid by a hold invoice
+        TIP = "tip", "tip"
+
+    class State(models.TextChoices):
+        OPEN = "open", "waiting for payment"
+        SETTLED = "settled", "paid"
+        CANCELLED = "cancelled", "refused, not charged"
+        EXPIRED = "expired", "expired unpaid"
+
+    payment_hash = models.CharField(max_length=64, unique=True)
+    purpose = models.CharField(max_length=8, choices=Purpose.choices)
+    # Hold invoice: the preimage is HMAC(SECRET_KEY, preimage_key), derived when settling, so
+    # no preimage is stored. A plain invoice (empty key): the node keeps its own preimage.
+    is_hold = models.BooleanField(default=True)
+    preimage_key = models.CharField(max_length=200, blank=True, default="")
+    event_id = models.CharField(max_length=64, db_index=True)  # the post, or what a tip names
+    pubkey = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    event_json = models.TextField(blank=True, default="")  # the signed event, as submitted
+    payload = models.JSONField(default=dict, blank=True)  # the issuer's own extras (zaps)
+    # The forum records this payment stands for, as {"<type>": "<hex>"} (the ledger's shape).
+    custom_records = models.JSONField(default=dict, blank=True)
+    amount_msat = models.BigIntegerField()
+    payment_request = models.TextField()
+    memo = models.CharField(max_length=640, blank=True, default="")
+    expires_at = models.DateTimeField(db_index=True)
+    client = models.CharField(max_length=64, blank=True, default="")  # address bucket that asked
+    state = models.CharField(max_length=9, choices=State.choices, default=State.OPEN, db_index=True)
+    reason = models.CharField(max_length=20, blank=True, default="")  # why cancelled
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.purpose} invoice {self.payment_hash[:12]} {self.state}"

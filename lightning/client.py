@@ -368,12 +368,23 @@ class LightningClient:
     # -- hold invoices (invoicesrpc) ------------------------------------------
 
     def add_hold_invoice(
-        self, *, payment_hash: str, value_msat: int, memo: str = "", expiry: int = 3600
+        self,
+        *,
+        payment_hash: str,
+        value_msat: int,
+        memo: str = "",
+        expiry: int = 3600,
+        private: bool = False,
     ) -> Invoice:
         """An invoice whose preimage we keep: a payment leaves it ACCEPTED until
-        ``settle_invoice`` (or ``cancel_invoice``) releases it."""
+        ``settle_invoice`` (or ``cancel_invoice``) releases it. ``private``: lnd adds route
+        hints for the node's private channels."""
         request = invoices_pb2.AddHoldInvoiceRequest(
-            hash=_hash_bytes(payment_hash), value_msat=value_msat, memo=memo, expiry=expiry
+            hash=_hash_bytes(payment_hash),
+            value_msat=value_msat,
+            memo=memo,
+            expiry=expiry,
+            private=private,
         )
         self._unary(self._invoices.AddHoldInvoice, request)
         return self.lookup_invoice(payment_hash)

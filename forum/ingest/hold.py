@@ -52,7 +52,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -66,11 +66,12 @@ from django.utils import timezone
 from forum import nostr, protocol
 from forum.ingest import ledger, rules
 from forum.ingest import verdict as one_verdict
+from forum.ingest.invoices import intent_close, intent_preimage, intents_by_hash
 from forum.ingest.lookups import LiveLookups
 from forum.ingest.rejections import reason_for_code, rejection_record
 from forum.ingest.rules import Finding
 from forum.ingest.status import status_broadcast_on_commit
-from forum.models import Board, Event, LedgerEntry, Rejection
+from forum.models import Board, Event, InvoiceIntent, LedgerEntry, Rejection
 from forum.selectors.status import rejection_status
 from lightning.types import KEYSEND_PREIMAGE_RECORD, Invoice, LightningError
 
@@ -228,16 +229,19 @@ def hold_attempt_record(
     pubkey: str = "",
     board: Board | None = None,
     at: datetime | None = None,
+    records: Mapping[int, bytes] | None = None,
 ) -> tuple[LedgerEntry, bool]:
     """The ledger row (status cancelled) and rejection of a turned-away payment; idempotent.
 
     Call inside a transaction; returns (row, created). Nothing here touches the node.
+    `records`: what an invoice the forum issued stands for (its intent's records).
     """
     at = at or timezone.now()
     existing = LedgerEntry.objects.filter(payment_hash=invoice.payment_hash).first()
     if existing is not None:
         return existing, False
-    derived = ledger.ledger_classify(records=invoice.custom_records)
+    records = invoice.custom_records if records is None else records
+    derived = ledger.ledger_classify(records=records)
     amount = held_amount_msat(invoice)
     # Another reviewer (a listener that lost its lease) may have recorded it first.
     entry, created = ledger.ledger_insert_once(
@@ -250,6 +254,7 @@ def hold_attempt_record(
         pubkey=pubkey or derived.pubkey,
         event_id=event_ref or derived.event_id,
         status=Status.CANCELLED,
+        records=records,
         # Nothing to reconcile: the payment never settled.
         reconcile_state=LedgerEntry.ReconcileState.DONE,
         reconciled_at=at,
@@ -282,6 +287,36 @@ def _status_rejected_on_commit(entries: list[LedgerEntry], rejection: Rejection)
         charged=False,  # hold mode: the payment was cancelled, the sats went back
     )
     status_broadcast_on_commit(keys=hashes, event_id=key, payload=payload)
+
+
+# --- hold invoices the forum issued (posts paid by invoice) ---------------------------------
+
+
+def _records(invoice: Invoice) -> dict[int, bytes] | None:
+    """What a held payment carries: a keysend its onion records; a hold invoice the forum
+    issued its intent's records (`forum.ingest.invoices`); None for anyone else's invoice."""
+    if invoice.is_keysend:
+        return invoice.custom_records
+    intent = InvoiceIntent.objects.filter(payment_hash=invoice.payment_hash, is_hold=True).first()
+    return None if intent is None else ledger.records_from_json(intent.custom_records)
+
+
+def _preimage(invoice: Invoice) -> bytes:
+    if invoice.is_keysend:
+        return bytes(invoice.custom_records.get(KEYSEND_PREIMAGE_RECORD, b""))
+    key = (
+        InvoiceIntent.objects.filter(payment_hash=invoice.payment_hash, is_hold=True)
+        .values_list("preimage_key", flat=True)
+        .first()
+    )
+    return intent_preimage(key) if key else b""
+
+
+def _held_intents(invoices: Iterable[Invoice]) -> list[Invoice]:
+    """The held (ACCEPTED) hold invoices among `invoices` that the forum issued."""
+    accepted = [i for i in invoices if not i.is_keysend and i.state == "ACCEPTED"]
+    ours = intents_by_hash(i.payment_hash for i in accepted)
+    return [i for i in accepted if i.payment_hash in ours and ours[i.payment_hash].is_hold]
 
 
 # --- the reviewer --------------------------------------------------------------------------
@@ -407,6 +442,7 @@ class HoldReviewer:
                 pending_only=True, index_offset=offset, num_max_invoices=500
             )
             held.extend(i for i in page.invoices if i.is_keysend and i.state == "ACCEPTED")
+            held.extend(_held_intents(page.invoices))
             if len(page.invoices) < 500 or page.last_index_offset <= offset:
                 return held
             offset = page.last_index_offset
@@ -419,12 +455,40 @@ class HoldReviewer:
         """
         try:
             self._guarded(self._paid_prune)
+            self._guarded(self.intents_expire)
             for invoice in self.pending():
                 if self.stop.is_set():
                     return
                 self._guarded(self.review, invoice)
         finally:
             self.expire_part_sets()
+
+    def intents_expire(self) -> int:
+        """Close the hold invoices the forum issued that expired unpaid (cancelled at the
+        node too, so no payment can arrive late); each gets its `expired` status."""
+        grace = timezone.now() - timedelta(seconds=2)
+        due = list(
+            InvoiceIntent.objects.filter(
+                state=InvoiceIntent.State.OPEN, is_hold=True, expires_at__lt=grace
+            ).values_list("payment_hash", "event_id")[:200]
+        )
+        closed = 0
+        for payment_hash, event_id in due:
+            try:
+                invoice = self.client.lookup_invoice(payment_hash)
+            except LightningError as exc:
+                if exc.code != "NOT_FOUND":
+                    raise
+                invoice = None
+            if invoice is not None and invoice.state in ("ACCEPTED", "SETTLED"):
+                continue  # paid in time: reviewed, or recorded by the listener
+            if invoice is not None and invoice.state == "OPEN":
+                self._node_cancel([invoice])  # lnd's expiry watcher may not have run yet
+            with transaction.atomic():
+                if intent_close(payment_hash=payment_hash, state=InvoiceIntent.State.EXPIRED):
+                    status_broadcast_on_commit(keys=[payment_hash, event_id])
+                    closed += 1
+        return closed
 
     # -- one payment ------------------------------------------------------------------------
 
@@ -435,6 +499,9 @@ class HoldReviewer:
             .values_list("status", flat=True)
             .first()
         )
+        records = _records(invoice)
+        if records is None:
+            return  # a hold invoice someone else issued on this node: not ours to decide
         if invoice.state == "CANCELED":
             if recorded is None and invoice.htlcs:
                 self._record_expired(invoice)
@@ -446,7 +513,6 @@ class HoldReviewer:
         if recorded == Status.CANCELLED:
             self._node_cancel([invoice])  # decided before a crash: repeat, never reconsider
             return
-        records = invoice.custom_records
         try:
             message = protocol.decode_records(records)
         except protocol.ProtocolError as exc:
@@ -695,7 +761,7 @@ class HoldReviewer:
             hashes = frozenset(i.payment_hash for i in invoices)
             self._paid[verdict.event_ref] = _Payment(hashes, time.monotonic())
         for invoice in invoices:
-            preimage = invoice.custom_records.get(KEYSEND_PREIMAGE_RECORD, b"")
+            preimage = _preimage(invoice)
             if hashlib.sha256(preimage).hexdigest() != invoice.payment_hash:
                 # lnd checks this before holding; a node that did not cannot be settled by us.
                 log.warning("hold: %s carries no matching preimage", invoice.payment_hash)
@@ -736,7 +802,14 @@ class HoldReviewer:
                     pubkey=verdict.pubkey,
                     board=verdict.board,
                     at=at,
+                    records=_records(invoice),
                 )
+                if not invoice.is_keysend:
+                    intent_close(
+                        payment_hash=invoice.payment_hash,
+                        state=InvoiceIntent.State.CANCELLED,
+                        reason=verdict.finding.reason,
+                    )
                 if created:
                     entries.append(entry)
                     rejection = entry.rejections.order_by("-id").first()
@@ -766,8 +839,9 @@ class HoldReviewer:
 
     def _record_expired(self, invoice: Invoice) -> None:
         """A held payment the node cancelled while nobody decided: record the attempt."""
+        records = _records(invoice) or {}
         try:
-            message = protocol.decode_records(invoice.custom_records)
+            message = protocol.decode_records(records)
         except protocol.ProtocolError:
             message = None  # garbage that expired: still worth a row below
         else:
@@ -781,7 +855,11 @@ class HoldReviewer:
         finding = Finding(Reason.HOLD_EXPIRED)
         with transaction.atomic():
             entry, created = hold_attempt_record(
-                invoice=invoice, node_pubkey=self.node_pubkey, finding=finding, event_ref=event_ref
+                invoice=invoice,
+                node_pubkey=self.node_pubkey,
+                finding=finding,
+                event_ref=event_ref,
+                records=records,
             )
             if created:
                 _status_rejected_on_commit([entry], entry.rejections.order_by("-id").first())

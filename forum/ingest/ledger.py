@@ -22,9 +22,10 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from forum import protocol
+from forum.ingest.invoices import intent_records, intents_by_hash, intents_settled
 from forum.ingest.outcome import Message, Recorded
 from forum.ingest.status import status_paid
-from forum.models import LedgerEntry, ListenerCursor
+from forum.models import InvoiceIntent, LedgerEntry, ListenerCursor
 from forum.protocol import records_from_json, records_to_json  # noqa: F401 (the ledger API)
 from lightning.types import Invoice
 
@@ -116,8 +117,11 @@ def _row(
     settled_at: datetime,
     pubkey: str,
     event_id: str,
+    records: Mapping[int, bytes] | None = None,
     **extra: object,
 ) -> LedgerEntry:
+    """`records`: what the row carries when it is not the invoice's own (an invoice the forum
+    issued carries its intent's records)."""
     return LedgerEntry(
         payment_hash=invoice.payment_hash,
         node_pubkey=node_pubkey,
@@ -128,7 +132,7 @@ def _row(
         settle_index=settle_index,
         settled_at=settled_at,
         is_keysend=invoice.is_keysend,
-        custom_records=records_to_json(invoice.custom_records),
+        custom_records=records_to_json(invoice.custom_records if records is None else records),
         pubkey=pubkey,
         event_id=event_id,
         **extra,
@@ -152,10 +156,18 @@ def ledger_insert_once(
         return LedgerEntry.objects.get(payment_hash=invoice.payment_hash), False
 
 
-def _settled_row(invoice: Invoice, node_pubkey: str) -> LedgerEntry:
-    derived = ledger_classify(records=invoice.custom_records)
+def _settled_row(
+    invoice: Invoice, node_pubkey: str, intent_json: Mapping[str, str] | None = None
+) -> LedgerEntry:
+    records = invoice.custom_records
+    if intent_json is not None:
+        # An invoice the forum issued for a message submitted over HTTP: its row carries the
+        # stored records, so reconciliation takes it like a keysend (forum/ingest/invoices.py).
+        records = records_from_json(intent_json)
+    derived = ledger_classify(records=records)
     return _row(
         invoice,
+        records=records,
         node_pubkey=node_pubkey,
         purpose=derived.purpose,
         amount_msat=invoice.amt_paid_msat,
@@ -193,8 +205,13 @@ def ledger_record_invoices(
                 payment_hash__in=[i.payment_hash for i in unique]
             ).values_list("payment_hash", flat=True)
         )
-        rows = [_settled_row(i, node_pubkey) for i in unique if i.payment_hash not in known]
+        new = [i for i in unique if i.payment_hash not in known]
+        # Invoices carry no records; the ones the forum issued are linked by payment hash.
+        intents = intents_by_hash(i.payment_hash for i in new if not i.is_keysend)
+        rows = [_settled_row(i, node_pubkey, _intent_json(intents, i.payment_hash)) for i in new]
         created = _insert(rows)
+        if intents:
+            intents_settled(e.payment_hash for e in created if e.payment_hash in intents)
         if advance_cursor:
             _cursor_advance(
                 node_pubkey=node_pubkey,
@@ -224,6 +241,13 @@ def ledger_record_invoices(
         if entry.purpose != Purpose.OTHER:
             messages.extend(status_paid(payment_hash=entry.payment_hash, event_id=entry.event_id))
     return Recorded(payment_hashes=tuple(e.payment_hash for e in created), messages=tuple(messages))
+
+
+def _intent_json(
+    intents: Mapping[str, InvoiceIntent], payment_hash: str
+) -> Mapping[str, str] | None:
+    intent = intents.get(payment_hash)
+    return None if intent is None else intent_records(intent)
 
 
 def _insert(rows: list[LedgerEntry]) -> list[LedgerEntry]:

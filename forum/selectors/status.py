@@ -2,7 +2,8 @@
 
 One shape for both the `GET /api/status/<key>` answer and the `message.status` broadcast:
 every key is always present (None when it does not apply), `state` is one of
-`paid` (recorded, not yet reconciled), `waiting` (`waiting_for`: parts, parent, underpaid),
+`paid` (recorded, not yet reconciled), `waiting` (`waiting_for`: parts, parent, underpaid, or
+payment: an invoice issued and not paid yet),
 `published` and `rejected` (with `reason` and a NIP-01 style `message`; `charged` is False when
 hold mode cancelled the payment, so nothing was charged).
 """
@@ -11,7 +12,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from forum.models import Event, LedgerEntry, MessagePart, Rejection
+from django.db.models import Q
+from django.utils import timezone
+
+from forum.models import Event, InvoiceIntent, LedgerEntry, MessagePart, Rejection
 
 IN = LedgerEntry.Direction.IN
 
@@ -176,4 +180,36 @@ def message_status(*, key: str) -> dict[str, Any] | None:
         return _from_rejection(status, rejection)
     if LedgerEntry.objects.filter(event_id=key, purpose=LedgerEntry.Purpose.PART).exists():
         return _parts(status, key)
-    return None
+    intent = (
+        InvoiceIntent.objects.filter(Q(payment_hash=key) | Q(event_id=key))
+        .order_by("-created_at", "-id")
+        .first()
+    )
+    return None if intent is None else _from_intent(status, intent)
+
+
+INVOICE_EXPIRED = "invoice_expired"
+INVOICE_EXPIRED_MESSAGE = (
+    "invalid: the invoice expired before it was paid. Nothing was charged; ask for a new "
+    "invoice and pay it before it expires."
+)
+
+
+def _from_intent(status: dict[str, Any], intent: InvoiceIntent) -> dict[str, Any]:
+    """An invoice the forum issued and nobody has paid: waiting for payment, or expired."""
+    status.update(
+        event_id=intent.event_id or None,
+        payment_hash=intent.payment_hash,
+        price_msat=intent.amount_msat,
+        paid_msat=0,
+    )
+    expired = intent.state == InvoiceIntent.State.EXPIRED or (
+        intent.state == InvoiceIntent.State.OPEN and intent.expires_at <= timezone.now()
+    )
+    if expired:
+        status.update(
+            state="rejected", reason=INVOICE_EXPIRED, message=INVOICE_EXPIRED_MESSAGE, charged=False
+        )
+    else:
+        status.update(state="waiting", waiting_for="payment")
+    return status

@@ -1,14 +1,18 @@
-"""JSON API for clients and the composer: the quote and a message's status. Thin adapters."""
+"""JSON API for clients and the composer: the quote, a message's status, invoices for posts.
+Thin adapters."""
 
 from __future__ import annotations
 
 import re
 
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
 
 from forum.selectors.status import message_status, status_unknown
+from forum.services import invoices
 from forum.services.quote import QuoteError, quote_for
+from forum.views.jsonbody import BadBody, json_object
 
 _KEY = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -39,4 +43,43 @@ def status(request: HttpRequest, key: str) -> JsonResponse:
     else:
         response = JsonResponse(body)
     response["Cache-Control"] = "no-store"
+    return response
+
+
+# A signed event with the largest content any board allows, with room to spare.
+MAX_INVOICE_BODY_BYTES = 256 * 1024
+
+
+@csrf_exempt  # no cookie or session is used: any client (forum.client, a script) may ask
+@require_POST
+def invoice(request: HttpRequest) -> JsonResponse:
+    """`{event}` -> a BOLT11 invoice for posting it, or `{error, reason}` saying why not."""
+    try:
+        body = json_object(request, max_bytes=MAX_INVOICE_BODY_BYTES)
+        if "event" not in body:
+            raise BadBody("expected {event: <the signed event>}")
+        # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy sets it.
+        issued = invoices.invoice_for_post(
+            event=body["event"], client_ip=request.META.get("REMOTE_ADDR", "")
+        )
+    except BadBody as exc:
+        return exc.response()
+    except invoices.InvoiceError as exc:
+        response = JsonResponse({"error": exc.message, "reason": exc.reason}, status=exc.status)
+        if exc.retry_after:
+            response["Retry-After"] = str(exc.retry_after)
+        return response
+    response = JsonResponse(issued.as_dict(), status=200 if issued.reused else 201)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_GET
+def invoice_qr(request: HttpRequest, payment_hash: str) -> HttpResponse:
+    """An issued invoice as an SVG QR code (`lightning:` URI), for the composer's image."""
+    svg = invoices.invoice_qr_svg(payment_hash) if _KEY.fullmatch(payment_hash) else None
+    if svg is None:
+        raise Http404("no such invoice")
+    response = HttpResponse(svg, content_type="image/svg+xml")
+    response["Cache-Control"] = "private, max-age=600"
     return response
