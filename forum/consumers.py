@@ -32,7 +32,7 @@ from forum.views.page_cache import cards_render
 log = logging.getLogger(__name__)
 
 # Messages the browser is sent (channel-layer message type -> what it is told).
-_RELAYED = {"post.published", "post.hidden", "message.status", "thread.updated"}
+_RELAYED = {"post.published", "post.hidden", "message.status", "thread.updated", "inbox.new"}
 
 # The home page's "latest" feed follows every published event (the relay's group) and keeps
 # only what a public, listed board shows; the hub filters once per process, not per socket.
@@ -243,6 +243,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
             group = realtime.thread_group(key)
         elif scope_name == "feed":
             group = FEED_GROUP
+        elif scope_name == "inbox":
+            group = realtime.inbox_group(key.lower())
         else:
             group = realtime.payment_group(key)
         await self.accept()
@@ -254,7 +256,8 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
         await hub().join(group, self)
 
     async def _may_follow(self, scope_name: str, key: str) -> bool:
-        if scope_name in ("feed", "status") or (scope_name, key) in _PUBLIC_FOLLOWS:
+        # An inbox is public (its page and feed are), and its messages carry no content.
+        if scope_name in ("feed", "status", "inbox") or (scope_name, key) in _PUBLIC_FOLLOWS:
             return True
         return await self._may_follow_db(scope_name, key)
 

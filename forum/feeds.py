@@ -18,6 +18,7 @@ from feedgen.feed import FeedGenerator
 
 from forum.markdown import render_markdown
 from forum.models import Author, Board, Post, Thread
+from forum.selectors.inbox import InboxItem
 from forum.selectors.pages import npub, short_npub
 
 ATOM_CONTENT_TYPE = "application/atom+xml; charset=utf-8"
@@ -74,12 +75,7 @@ def entries_merge(threads: Iterable[Thread], posts: Iterable[Post], limit: int) 
     return entries[:limit]
 
 
-def atom_feed(
-    meta: FeedMeta, entries: list[Entry], *, absolute: Callable[[str], str], updated: datetime
-) -> bytes:
-    """The Atom XML for `entries` (newest first). `absolute` makes a path an absolute URL."""
-    from django.urls import reverse
-
+def _feed_head(meta: FeedMeta, updated: datetime) -> FeedGenerator:
     feed = FeedGenerator()
     feed.id(meta.feed_url)
     feed.title(meta.title)
@@ -88,7 +84,17 @@ def atom_feed(
     feed.link(href=meta.page_url, rel="alternate", type="text/html")
     feed.link(href=meta.feed_url, rel="self", type="application/atom+xml")
     feed.generator("Lightning Forum")
-    feed.updated(max([updated, *(e.settled_at for e in entries)]))
+    feed.updated(updated)
+    return feed
+
+
+def atom_feed(
+    meta: FeedMeta, entries: list[Entry], *, absolute: Callable[[str], str], updated: datetime
+) -> bytes:
+    """The Atom XML for `entries` (newest first). `absolute` makes a path an absolute URL."""
+    from django.urls import reverse
+
+    feed = _feed_head(meta, max([updated, *(e.settled_at for e in entries)]))
     # feedgen prepends entries (add_entry inserts at the front): add oldest first.
     for entry in reversed(entries):
         item = feed.add_entry(order="prepend")
@@ -105,4 +111,33 @@ def atom_feed(
         item.updated(entry.settled_at)
         item.category(term=entry.board.slug, label=entry.board.title)
         item.content(str(render_markdown(entry.row.content)), type="html")
+    return feed.atom_str(pretty=False)
+
+
+def inbox_feed(
+    meta: FeedMeta, items: list[InboxItem], *, absolute: Callable[[str], str], updated: datetime
+) -> bytes:
+    """A pubkey's inbox (newest first) as Atom: each entry links to the reply, mention or
+    tipped post; its id is the inbox address with the notification's number (a post tipped
+    twice is two entries)."""
+    from django.urls import reverse
+
+    feed = _feed_head(meta, max([updated, *(item.created_at for item in items)]))
+    for item in reversed(items):
+        entry = feed.add_entry(order="prepend")
+        permalink = absolute(reverse("event", args=[item.event_id]))
+        entry.id(f"{meta.page_url}#n{item.id}")
+        entry.title(item.title)
+        entry.link(href=permalink, rel="alternate", type="text/html")
+        if item.actor is not None:
+            entry.author(
+                name=author_name(item.actor),
+                uri=absolute(reverse("author", args=[npub(item.actor.pubkey)])),
+            )
+        else:
+            entry.author(name="Lightning Forum")
+        entry.published(item.created_at)
+        entry.updated(item.created_at)
+        entry.category(term=item.reason)
+        entry.content(str(render_markdown(item.content)), type="html")
     return feed.atom_str(pretty=False)

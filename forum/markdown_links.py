@@ -57,8 +57,9 @@ def _tlv_special(data: bytes) -> bytes | None:
     return None
 
 
-def nostr_path(reference: str) -> str | None:
-    """The local path for a NIP-19 reference (without `nostr:`), or None if it is not one."""
+def nostr_reference(reference: str) -> tuple[str, str] | None:
+    """(kind, hex) of a NIP-19 reference (without `nostr:`): ("npub", pubkey) for npub and
+    nprofile, ("note", event id) for note and nevent; None if it does not decode."""
     try:
         hrp, data = nostr.bech32_decode(reference)
     except (ValueError, nostr.EventError):
@@ -67,12 +68,39 @@ def nostr_path(reference: str) -> str | None:
         data = _tlv_special(data) or b""
     if len(data) != 32:
         return None
-    placeholder = "0" * 64
     if hrp in ("npub", "nprofile"):
-        return _paths()["author"].replace(placeholder, nostr.npub_encode(data.hex()))
+        return "npub", data.hex()
     if hrp in ("note", "nevent"):
-        return _paths()["event"].replace(placeholder, data.hex())
+        return "note", data.hex()
     return None
+
+
+# `nostr:npub1…` / `nostr:nprofile1…` in a text: who it mentions (`mentioned_pubkeys`).
+_PROFILE_REFERENCE = re.compile(r"nostr:((?:npub|nprofile)1[02-9ac-hj-np-z]{6,600})", re.IGNORECASE)
+
+
+def mentioned_pubkeys(text: str, *, limit: int) -> list[str]:
+    """The pubkeys a text names with `nostr:npub…`/`nostr:nprofile…`, first `limit`, in order."""
+    found: dict[str, None] = {}
+    for match in _PROFILE_REFERENCE.finditer(text):
+        decoded = nostr_reference(match.group(1))
+        if decoded is not None and decoded[0] == "npub":
+            found.setdefault(decoded[1], None)
+            if len(found) >= limit:
+                break
+    return list(found)
+
+
+def nostr_path(reference: str) -> str | None:
+    """The local path for a NIP-19 reference (without `nostr:`), or None if it is not one."""
+    decoded = nostr_reference(reference)
+    if decoded is None:
+        return None
+    kind, value = decoded
+    placeholder = "0" * 64
+    if kind == "npub":
+        return _paths()["author"].replace(placeholder, nostr.npub_encode(value))
+    return _paths()["event"].replace(placeholder, value)
 
 
 def _label(reference: str) -> str:

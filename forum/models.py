@@ -235,11 +235,16 @@ class Thread(models.Model):
     is_hidden = models.BooleanField(default=False)
     is_locked = models.BooleanField(default=False)
     is_pinned = models.BooleanField(default=False)
+    # The "Hot" rank (`forum.ranking.hot_score`): kept up to date when a reply or a tip lands.
+    hot = models.FloatField(default=0.0)
 
     class Meta:
         indexes = [
             models.Index(fields=["board", "is_hidden", "-last_activity_at"]),
             models.Index(fields=["author", "board", "settled_at"]),
+            models.Index(fields=["board", "is_hidden", "-hot"], name="thread_board_hot"),
+            models.Index(fields=["-hot"], name="thread_hot"),
+            models.Index(fields=["settled_at"], name="thread_settled"),
         ]
 
     def __str__(self) -> str:
@@ -527,3 +532,59 @@ class InvoiceIntent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} invoice {self.payment_hash[:12]} {self.state}"
+
+
+class Notification(models.Model):
+    """Something a pubkey should hear about, written by the batch that publishes its cause:
+    a reply to one of its threads or replies, a mention (a `p` tag or `nostr:npub…` in the
+    content), a tip to one of its posts. Never for a private room (`forum.ingest.publish`);
+    the inbox reads only what the public pages show (`forum.selectors.inbox`)."""
+
+    class Reason(models.TextChoices):
+        REPLY = "reply", "reply"
+        MENTION = "mention", "mention"
+        TIP = "tip", "tip"
+
+    recipient = models.CharField(max_length=64)  # hex pubkey
+    reason = models.CharField(max_length=8, choices=Reason.choices)
+    # What caused it, once per recipient: the reply's or mention's event id, a tip's payment hash.
+    ref = models.CharField(max_length=64)
+    actor = models.CharField(max_length=64, blank=True, default="")  # who replied or mentioned
+    thread = models.ForeignKey(Thread, on_delete=models.CASCADE, related_name="+")
+    # The reply that replied or mentioned, or the reply tipped; None: the thread's opening post.
+    post = models.ForeignKey(
+        Post, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    amount_msat = models.BigIntegerField(default=0)  # a tip's amount
+    created_at = models.DateTimeField()  # settle time of the payment behind it
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["recipient", "ref"], name="notification_once")
+        ]
+        indexes = [models.Index(fields=["recipient", "-id"], name="notification_inbox")]
+
+    def __str__(self) -> str:
+        return f"{self.reason} for {self.recipient[:12]}"
+
+
+class ZapReceipt(models.Model):
+    """A NIP-57 zap receipt (kind 9735): a tip paid by an invoice asked for with a zap request,
+    signed by the relay's own key (`forum.relay_key`) and served by `/relay`.
+
+    Written in the transaction that applies the tip (`forum.ingest.tips.zap_receipt_prepare`),
+    one per paid invoice. The columns are the receipt's filterable tags (`p`, `e`, `P`).
+    """
+
+    payment_hash = models.CharField(max_length=64, unique=True)
+    receipt_id = models.CharField(max_length=64, unique=True)
+    pubkey = models.CharField(max_length=64)  # the relay key that signed it
+    recipient = models.CharField(max_length=64, db_index=True)  # `p`: the post's author
+    zapped_event_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    sender = models.CharField(max_length=64, db_index=True)  # `P`: who signed the zap request
+    amount_msat = models.BigIntegerField()
+    created_at = models.BigIntegerField(db_index=True)  # unix seconds: when it was paid
+    raw_json = models.TextField()
+
+    def __str__(self) -> str:
+        return f"zap receipt {self.receipt_id[:12]}"

@@ -40,6 +40,11 @@ def thread_group(thread_event_id: str) -> str:
     return group_name("thread", thread_event_id)
 
 
+def inbox_group(pubkey: str) -> str:
+    """A pubkey's new notifications (`forum.selectors.inbox`), for its browser's bell."""
+    return group_name("inbox", pubkey)
+
+
 def payment_group(key: str) -> str:
     """Status of one message (by event id or payment hash) for the composer that sent it."""
     return group_name("status", key)

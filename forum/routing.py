@@ -7,7 +7,7 @@ from forum.relay.consumer import RelayConsumer
 
 websocket_urlpatterns = [
     re_path(
-        r"^ws/(?P<scope>board|thread|status|feed)/(?P<key>[0-9A-Za-z_-]{1,80})/$",
+        r"^ws/(?P<scope>board|thread|status|feed|inbox)/(?P<key>[0-9A-Za-z_-]{1,80})/$",
         LiveConsumer.as_asgi(),
     ),
 ]

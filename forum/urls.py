@@ -2,7 +2,7 @@
 
 from django.urls import path, re_path
 
-from forum.views import compose, demo, faces, feeds, health, pages, rooms, search
+from forum.views import compose, demo, faces, feeds, health, inbox, pages, rooms, search
 
 EVENT_ID = r"(?P<event_id>[0-9a-fA-F]{64})"
 
@@ -15,6 +15,9 @@ urlpatterns = [
     path("b/<slug:slug>/feed.atom", feeds.board_feed, name="board-feed"),
     re_path(rf"^t/{EVENT_ID}/feed\.atom$", feeds.thread_feed, name="thread-feed"),
     path("a/<str:key>/feed.atom", feeds.author_feed, name="author-feed"),
+    path("a/<str:key>/inbox/", inbox.inbox_page, name="inbox"),
+    path("a/<str:key>/inbox.atom", inbox.inbox_feed, name="inbox-feed"),
+    path("a/<str:key>/inbox.json", inbox.inbox_unread, name="inbox-unread"),
     re_path(r"^i/(?P<pubkey>[0-9a-fA-F]{64})\.svg$", faces.identicon, name="identicon"),
     path("node-qr.svg", pages.node_qr, name="node-qr"),
     path("b/<slug:slug>/", pages.board, name="board"),

@@ -29,10 +29,12 @@ from forum.models import (
     EventTag,
     MessagePart,
     ModerationAction,
+    Notification,
     Post,
     Rejection,
     Thread,
 )
+from forum.ranking import hot_score, threads_hot_refresh
 
 EVENT_FIELDS = (
     "board",
@@ -73,6 +75,7 @@ class BatchState:
         self.new_parts: list[MessagePart] = []
         self.new_rejections: list[Rejection] = []
         self.new_tags: list[EventTag] = []  # the relay's tag index of published events
+        self.new_notes: list[Notification] = []  # inbox rows (`publish.notifications_build`)
         self._resolutions: list[tuple[list[str], datetime, str, Event | None, str]] = []
         self._deltas: dict[type[Model], dict[int, dict[str, int]]] = defaultdict(
             lambda: defaultdict(lambda: defaultdict(int))
@@ -292,6 +295,9 @@ class BatchState:
         """The relay's index rows of a published event (see `forum.relay.index`)."""
         self.new_tags.extend(event_tag_rows(event, tags))
 
+    def notes_add(self, rows: Iterable[Notification]) -> None:
+        self.new_notes.extend(rows)
+
     def post_add(self, post: Post) -> None:
         self._posts[post.event.event_id] = post
         self.new_posts.append(post)
@@ -355,9 +361,15 @@ class BatchState:
         now = timezone.now()
         for row in (*self.new_threads, *self.new_posts):
             row.published_at = now
+        for thread in self.new_threads:  # their totals may have grown in this batch
+            thread.hot = hot_score(
+                sats_msat=thread.sats_msat, replies=thread.reply_count, at=thread.settled_at
+            )
         if self.new_threads:
             Thread.objects.bulk_create(self.new_threads)
         self._posts_insert()
+        if self.new_notes:
+            Notification.objects.bulk_create(self.new_notes, ignore_conflicts=True)
         if self.new_tags:
             EventTag.objects.bulk_create(self.new_tags, ignore_conflicts=True)
         if self.new_parts:
@@ -372,6 +384,7 @@ class BatchState:
             )
         for model in set(self._deltas) | set(self._latest):
             _counters_update(model, self._deltas.get(model, {}), self._latest.get(model, {}))
+        threads_hot_refresh(self.touched_threads)
 
     def _posts_insert(self) -> None:
         """Posts whose parent is inserted in this batch go in a later round (they need its id)."""

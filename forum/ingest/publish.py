@@ -1,14 +1,18 @@
-"""Publishing: the rows of a published thread or reply, and the one builder of each realtime
-payload about them (`post.published`, `thread.updated`)."""
+"""Publishing: the rows of a published thread or reply (with its Hot rank), the inbox rows it
+or a tip causes, and the one builder of each realtime payload about them (`post.published`,
+`thread.updated`, `inbox.new`)."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 
 from forum import nostr, realtime
 from forum.ingest.outcome import Message
-from forum.models import Author, Board, Event, Post, Thread
+from forum.markdown_links import mentioned_pubkeys
+from forum.models import Author, Board, Event, LedgerEntry, Notification, Post, Thread
+from forum.ranking import hot_score
 
 
 def thread_build(
@@ -25,6 +29,7 @@ def thread_build(
         settled_at=at,
         last_activity_at=at,
         sats_msat=event.paid_msat,
+        hot=hot_score(sats_msat=event.paid_msat, replies=0, at=at),
     )
 
 
@@ -114,3 +119,86 @@ def thread_updated_messages(thread: Thread) -> list[Message]:
     message = {"type": "thread.updated", "payload": thread_updated_payload(thread)}
     groups = (realtime.board_group(thread.board.slug), realtime.thread_group(thread.event.event_id))
     return [(group, message) for group in groups]
+
+
+# --- notifications (the inbox of a pubkey) ----------------------------------------------------
+
+# Mentions one event may notify: a long list of `p` tags is not a way to page everyone.
+MAX_MENTIONS = 20
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def mentions(parsed: nostr.Event) -> list[str]:
+    """Who an event mentions: its `p` tags, then `nostr:npub…`/`nprofile…` in its content."""
+    found: dict[str, None] = {}
+    for tag in parsed.tags:
+        if len(tag) >= 2 and tag[0] == "p" and isinstance(tag[1], str) and _HEX64.fullmatch(tag[1]):
+            found.setdefault(tag[1], None)
+    for pubkey in mentioned_pubkeys(parsed.content, limit=MAX_MENTIONS):
+        found.setdefault(pubkey, None)
+    return list(found)[:MAX_MENTIONS]
+
+
+def _public(board: Board | None) -> bool:
+    # A private room's posts never reach anyone's inbox (it is public: any npub's is readable).
+    return board is not None and not board.password_verifier
+
+
+def notifications_build(
+    *, event: Event, parsed: nostr.Event, thread: Thread, post: Post | None, at: datetime
+) -> list[Notification]:
+    """The unsaved inbox rows a published thread (post None) or reply causes: the authors of
+    the thread and of the post replied to, then everyone mentioned; never the author itself,
+    one row per person (a reply outranks a mention)."""
+    if not _public(event.board):
+        return []
+    actor = event.pubkey
+    reasons: dict[str, str] = {}
+    if post is not None:
+        parent = post.parent
+        for recipient in (parent.event.pubkey if parent is not None else None, thread.event.pubkey):
+            if recipient and recipient != actor:
+                reasons.setdefault(recipient, Notification.Reason.REPLY)
+    for recipient in mentions(parsed):
+        if recipient != actor:
+            reasons.setdefault(recipient, Notification.Reason.MENTION)
+    return [
+        Notification(
+            recipient=recipient,
+            reason=reason,
+            ref=event.event_id,
+            actor=actor,
+            thread=thread,
+            post=post,
+            created_at=at,
+        )
+        for recipient, reason in reasons.items()
+    ]
+
+
+def tip_notification(
+    *, event: Event, thread: Thread, post: Post | None, entry: LedgerEntry
+) -> list[Notification]:
+    """The inbox row of a tip to `event` (a published thread or reply) paid by `entry`."""
+    if not _public(event.board):
+        return []
+    return [
+        Notification(
+            recipient=event.pubkey,
+            reason=Notification.Reason.TIP,
+            ref=entry.payment_hash,
+            thread=thread,
+            post=post,
+            amount_msat=entry.amount_msat,
+            created_at=entry.settled_at,
+        )
+    ]
+
+
+def inbox_messages(rows: list[Notification]) -> list[Message]:
+    """One `inbox.new` per recipient of this batch: the browser asks for its unread count."""
+    recipients = dict.fromkeys(row.recipient for row in rows)
+    return [
+        (realtime.inbox_group(recipient), {"type": "inbox.new", "payload": {"pubkey": recipient}})
+        for recipient in recipients
+    ]

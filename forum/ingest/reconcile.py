@@ -422,6 +422,9 @@ class _Run:
         state.event_changed(event)
         state.thread_add(thread)
         state.tags_add(event, parsed.tags)
+        state.notes_add(
+            publish.notifications_build(event=event, parsed=parsed, thread=thread, post=None, at=at)
+        )
         state.add(author, thread_count=1)
         state.add(board, thread_count=1, post_count=1)
         state.later(board, "last_activity_at", at)
@@ -468,6 +471,9 @@ class _Run:
         state.event_changed(event)
         state.post_add(post)
         state.tags_add(event, parsed.tags)
+        state.notes_add(
+            publish.notifications_build(event=event, parsed=parsed, thread=thread, post=post, at=at)
+        )
         state.add(thread, reply_count=1, sats_msat=event.paid_msat)
         state.later(thread, "last_activity_at", at)
         state.add(author, reply_count=1)
@@ -640,6 +646,12 @@ class _Run:
             )
             return
         self._sats_add(event, row.amount_msat)
+        tipped = self.state.post(event.event_id)
+        thread = tipped.thread if tipped is not None else self.state.thread(event.event_id)
+        if thread is not None:
+            self.state.notes_add(
+                publish.tip_notification(event=event, thread=thread, post=tipped, entry=row)
+            )
         # In this transaction: a tip is never applied without its forward planned.
         forward, created = tip_forward_prepare(entry=row, event=event)
         if created:
@@ -721,6 +733,7 @@ class _Run:
     def _report(self) -> None:
         """Statuses and realtime messages, from what this batch did (rows have ids now)."""
         where: dict[str, tuple[str, int]] = {}
+        self.messages.extend(publish.inbox_messages(self.state.new_notes))
         for event, thread, post in self.published:
             where[event.event_id] = (thread.event.event_id, post.number if post else 0)
             self.messages.extend(

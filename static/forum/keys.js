@@ -103,6 +103,13 @@
     return hex;
   }
 
+  /** The pubkey of the key this browser already keeps (none made here), or null. */
+  function localPubkey() {
+    const secret = localSecret(false);
+    if (!secret) return null;
+    try { return toHex(N().schnorr.getPublicKey(secret)); } catch (e) { return null; }
+  }
+
   const hasNip07 = () => typeof window.nostr === "object" && window.nostr && typeof window.nostr.signEvent === "function";
 
   /** The signer in use: {source, pubkey, sign(unsigned) -> signed event}. */
@@ -172,6 +179,6 @@
     });
   }
 
-  window.ForumKeys = { signer, eventId, npubEncode, shortNpub, parseSecret, openDialog, hasNip07 };
+  window.ForumKeys = { signer, eventId, npubEncode, shortNpub, parseSecret, openDialog, hasNip07, localPubkey };
   document.addEventListener("DOMContentLoaded", wireDialog);
 })();
