@@ -48,6 +48,7 @@ RECORD_TYPES: dict[str, int] = {
     "part_data": RECORD_BASE + 16,  # a UTF-8 slice of the packed event
     "topup": RECORD_BASE + 18,  # event id base64url
     "tip": RECORD_BASE + 20,  # event id base64url (docs/rooms-and-tips.md)
+    "credit": RECORD_BASE + 22,  # pubkey base64url: fund its relay balance (docs/relay.md)
 }
 KEYSEND_PREIMAGE_TYPE = KEYSEND_PREIMAGE_RECORD  # lnd's, never ours
 
@@ -59,6 +60,7 @@ _CATEGORIES = {
     "part": frozenset({"part", "part_data"}),
     "topup": frozenset({"topup"}),
     "tip": frozenset({"tip"}),
+    "credit": frozenset({"credit"}),
 }
 
 # A part count this high already carries ~140 kB, beyond any board's content limit;
@@ -121,7 +123,14 @@ class TipMessage:
     event_id: str
 
 
-Message = EventMessage | PartMessage | TopUpMessage | TipMessage
+@dataclass(frozen=True)
+class CreditMessage:
+    """A payment that funds ``pubkey``'s balance, spent by EVENTs sent to the relay."""
+
+    pubkey: str
+
+
+Message = EventMessage | PartMessage | TopUpMessage | TipMessage | CreditMessage
 
 
 # --- value codecs ----------------------------------------------------------------------
@@ -318,6 +327,11 @@ def encode_tip(event_id: str) -> dict[int, bytes]:
     return _records(tip=b64url_encode(bytes.fromhex(_check_event_id(event_id))))
 
 
+def encode_credit(pubkey: str) -> dict[int, bytes]:
+    """A credit for ``pubkey`` (64 hex): the payment's amount funds its relay balance."""
+    return _records(credit=b64url_encode(bytes.fromhex(_check_event_id(pubkey))))
+
+
 def decode_records(records: Mapping[int, bytes]) -> Message | None:
     """Decode the forum message in a settled keysend's custom records.
 
@@ -359,6 +373,8 @@ def decode_records(records: Mapping[int, bytes]) -> Message | None:
         return TopUpMessage(_b64url_hex(texts["topup"], "topup event id", 32))
     if kind == "tip":
         return TipMessage(_b64url_hex(texts["tip"], "tip event id", 32))
+    if kind == "credit":
+        return CreditMessage(_b64url_hex(texts["credit"], "credit pubkey", 32))
     return _decode_part(texts)
 
 

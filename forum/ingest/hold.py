@@ -522,8 +522,9 @@ class HoldReviewer:
         if isinstance(message, protocol.PartMessage):
             self._part_review(invoice, message)
             return
-        if message is None:
-            verdict = Verdict()  # a donation or someone else's records: not ours to judge
+        if message is None or isinstance(message, protocol.CreditMessage):
+            # A donation or someone else's records: not ours to judge; a credit funds a balance.
+            verdict = Verdict()
         elif isinstance(message, protocol.EventMessage):
             verdict = self._event_verdict(
                 message.event, held_amount_msat(invoice), payments=[invoice]

@@ -67,6 +67,8 @@ def ledger_classify(*, records: Mapping[int, bytes]) -> Classification:
         return Classification(Purpose.PART, event_id=message.event_id)
     if isinstance(message, protocol.TopUpMessage):
         return Classification(Purpose.TOPUP, event_id=message.event_id)
+    if isinstance(message, protocol.CreditMessage):
+        return Classification(Purpose.CREDIT, pubkey=message.pubkey)
     return Classification(Purpose.TIP, event_id=message.event_id)
 
 

@@ -68,7 +68,10 @@ def recent_accepted_count(
         if settle_index is None or accepted_index is None:
             count += accepted_at <= at
         else:
-            count += accepted_index < settle_index
+            # Equal only for relay charges (forum/ingest/spend.py), which share the index of
+            # the last payment recorded before them and sort after it: anything accepted at
+            # that index was judged before this one (keysend indices are unique).
+            count += accepted_index <= settle_index
     return count
 
 

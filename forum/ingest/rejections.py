@@ -32,6 +32,7 @@ PREFIXES: dict[str, str] = {
     Reason.UNSUPPORTED_VERSION: "invalid",
     Reason.BAD_CREATED_AT: "invalid",
     Reason.TARGET_HIDDEN: "blocked",
+    Reason.INSUFFICIENT_BALANCE: "blocked",
 }
 
 _SENTENCES: dict[str, str] = {
@@ -65,6 +66,9 @@ _SENTENCES: dict[str, str] = {
     "at most {max_ahead} ahead of it and {max_behind} behind. Check your clock, sign it again "
     "and resend.",
     Reason.TARGET_HIDDEN: "{what} is hidden by a moderator: it takes no new replies or tips.",
+    # An EVENT sent to the relay, paid from the author's balance (docs/relay.md); nothing taken.
+    Reason.INSUFFICIENT_BALANCE: "your balance is {balance_msat} msat, this costs {price_msat} "
+    "msat; top up by {fund}. Nothing was charged.",
 }
 
 # Hold mode cancels instead of keeping the sats: no top-up can complete a cancelled payment.

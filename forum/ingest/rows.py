@@ -58,8 +58,8 @@ def _getter(field: Field) -> Getter:
             if value is None:
                 target = field.get_cached_value(obj, None)
                 if target is not None:
-                    value = target.pk
-                    setattr(obj, attname, value)
+                    # Straight into __dict__: the descriptor would drop the cached object.
+                    value = obj.__dict__[attname] = target.pk
             return value
 
         return related

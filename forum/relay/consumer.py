@@ -18,6 +18,7 @@ import asyncio
 import functools
 import json
 import logging
+import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from forum import nostr, realtime
-from forum.relay import selectors
+from forum.relay import selectors, writes
 from forum.relay.filters import (
     Filter,
     FilterError,
@@ -38,9 +39,12 @@ from forum.relay.filters import (
     matches_any,
     parse_filter,
 )
-from forum.relay.info import HOW_TO_POST_PATH, RelayLimits, blocked_message
+from forum.relay.info import HOW_TO_POST_PATH, RelayLimits
 
 log = logging.getLogger(__name__)
+
+# The id of an EVENT too large to read: its answer is an OK false the client waits for.
+_HUGE_EVENT_ID = re.compile(r'\s*\[\s*"EVENT"\s*,\s*\{\s*"id"\s*:\s*"([0-9a-f]{64})"')
 
 # How long an EVENT answer may wait for the node's pubkey before it is sent without it.
 NODE_LOOKUP_TIMEOUT_SECONDS = 2.0
@@ -108,6 +112,11 @@ class RelayConsumer(AsyncWebsocketConsumer):
         self.subscriptions: dict[str, Subscription] = {}
         await self.accept()
 
+    async def disconnect(self, code: int) -> None:
+        # EVENTs still waiting for their verdict: the charge stands and is judged anyway.
+        for task in list(getattr(self, "_waits", ())):
+            task.cancel()
+
     # --- sending -----------------------------------------------------------------------------
 
     async def send_message(self, *parts: Any) -> None:
@@ -131,6 +140,16 @@ class RelayConsumer(AsyncWebsocketConsumer):
             return
         size = len(text_data.encode("utf-8"))
         if size > self.limits.max_message_length:
+            huge = _HUGE_EVENT_ID.match(text_data[:300])
+            if huge is not None:  # an EVENT: the client waits for an OK on its id
+                await self.send_message(
+                    "OK",
+                    huge.group(1),
+                    False,
+                    f"invalid: event message is {size} bytes, the limit is"
+                    f" {self.limits.max_message_length}",
+                )
+                return
             await self.notice(
                 f"invalid: message is {size} bytes, the limit is {self.limits.max_message_length}"
             )
@@ -150,8 +169,8 @@ class RelayConsumer(AsyncWebsocketConsumer):
             await self.handle_close(message)
         elif verb == "EVENT":
             await self.handle_event(message)
-        elif verb == "COUNT" and len(message) > 1 and isinstance(message[1], str):
-            await self.closed(message[1], "unsupported: COUNT (NIP-45) is not supported")
+        elif verb == "COUNT":
+            await self.handle_count(message)
         else:
             await self.notice(f"unsupported: message type {verb[:20]!r} is not supported")
 
@@ -237,36 +256,176 @@ class RelayConsumer(AsyncWebsocketConsumer):
         # NIP-01 defines no answer to CLOSE; closing an unknown id is not an error.
         self.subscriptions.pop(message[1], None)
 
+    async def handle_count(self, message: list[Any]) -> None:
+        """NIP-45: ``["COUNT", id, filter…]`` -> ``["COUNT", id, {"count": n}]``, over the
+        filters a REQ takes (the same parsing and limits), every matching event counted once."""
+        limits = self.limits
+        if len(message) < 2 or not isinstance(message[1], str) or not message[1]:
+            await self.notice("invalid: COUNT needs a non-empty string subscription id")
+            return
+        subid: str = message[1]
+        if len(subid) > limits.max_subid_length:
+            await self.closed(
+                subid, f"invalid: subscription id longer than {limits.max_subid_length} characters"
+            )
+            return
+        raw_filters = message[2:]
+        if not raw_filters:
+            await self.closed(subid, "invalid: COUNT needs at least one filter")
+            return
+        if len(raw_filters) > limits.max_filters:
+            await self.closed(
+                subid,
+                f"invalid: {len(raw_filters)} filters in one COUNT, the limit is"
+                f" {limits.max_filters}",
+            )
+            return
+        try:
+            filters = [
+                parse_filter(raw, max_values=limits.max_filter_values) for raw in raw_filters
+            ]
+        except FilterError as exc:
+            await self.closed(subid, str(exc))
+            return
+        try:
+            count = await relay_read(
+                selectors.count_for_filters, filters, time_limit=limits.query_seconds
+            )
+        except selectors.QueryTooSlow:
+            await self.closed(
+                subid,
+                f"error: the count took over {limits.query_seconds:g} s and was stopped;"
+                " ask with narrower filters",
+            )
+            return
+        except Exception:
+            log.exception("relay count failed for %s", excerpt(raw_filters))
+            await self.closed(subid, "error: the count failed, try again later")
+            return
+        await self.send_message("COUNT", subid, {"count": count})
+
     async def handle_event(self, message: list[Any]) -> None:
+        """An EVENT paid from its author's balance (``forum.relay.writes``): refused at once
+        with a reason, or charged, judged in settle order, and answered once judged."""
         obj = message[1] if len(message) > 1 else None
         event_id = obj.get("id") if isinstance(obj, dict) else None
         if not isinstance(event_id, str) or not event_id:
             await self.notice("invalid: EVENT needs an event object with an id")
+            return
+        limits = self.limits
+        # Before any signature check: a flood costs this connection a clock read per EVENT.
+        if not self._bucket().take():
+            await self.send_message(
+                "OK",
+                event_id,
+                False,
+                f"rate-limited: over {limits.events_per_second:g} EVENTs a second on this"
+                " connection; slow down",
+            )
+            return
+        waits = self._wait_tasks()
+        if len(waits) >= limits.max_pending_writes:
+            await self.send_message(
+                "OK",
+                event_id,
+                False,
+                f"rate-limited: {len(waits)} EVENTs of this connection are still being judged;"
+                " wait for their OK first",
+            )
             return
         try:
             event = nostr.parse_event(obj, verify=True)
         except nostr.EventError as exc:
             await self.send_message("OK", event_id, False, f"invalid: {exc.message}")
             return
-        board_slug = event.tag_value("h")
-        boards = await relay_read(selectors.listed_board_prices)
+        if event.id in self._in_flight():
+            await self.send_message(
+                "OK", event.id, False, "duplicate: this event is already being judged"
+            )
+            return
+        node_pubkey = await self._node_pubkey()
+        try:
+            answer = await relay_read(
+                writes.event_submit, event, node_pubkey=node_pubkey, base_url=self.base_url()
+            )
+        except Exception:
+            log.exception("relay write failed for %s", event.id)
+            await self.send_message("OK", event.id, False, "error: could not take the event now")
+            return
+        if not answer.payment_hash:
+            await self.send_message("OK", event.id, answer.accepted, answer.message)
+            return
+        # Charged: its verdict comes from the reconciler, in settle order. The socket keeps
+        # reading meanwhile; the OK follows when the verdict is in.
+        self._in_flight().add(event.id)
+        task = asyncio.ensure_future(self._answer_when_judged(event.id, answer.payment_hash))
+        waits.add(task)
+        task.add_done_callback(waits.discard)
+
+    async def _answer_when_judged(self, event_id: str, payment_hash: str) -> None:
+        try:
+            await relay_read(_reconcile_queue, payment_hash)
+            deadline = asyncio.get_running_loop().time() + self.limits.write_wait_seconds
+            pause = 0.02
+            while True:
+                answer = await relay_read(writes.spend_outcome, payment_hash)
+                if answer is not None:
+                    await self.send_message("OK", event_id, answer.accepted, answer.message)
+                    return
+                if asyncio.get_running_loop().time() >= deadline:
+                    await self.send_message(
+                        "OK",
+                        event_id,
+                        False,
+                        f"error: charged and still being judged after"
+                        f" {self.limits.write_wait_seconds:g} s; if it is refused nothing is"
+                        f" taken; its status: {self.base_url()}/api/status/{event_id}",
+                    )
+                    return
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.5)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("waiting for the verdict on %s failed", event_id)
+            await self.send_message(
+                "OK", event_id, False, "error: the verdict could not be read; check its status"
+            )
+        finally:
+            self._in_flight().discard(event_id)
+
+    def _bucket(self) -> writes.EventBucket:
+        bucket = getattr(self, "_event_bucket", None)
+        if bucket is None:
+            bucket = writes.EventBucket(
+                rate=self.limits.events_per_second, burst=self.limits.event_burst
+            )
+            self._event_bucket = bucket
+        return bucket
+
+    def _wait_tasks(self) -> set[asyncio.Future[None]]:
+        if not hasattr(self, "_waits"):
+            self._waits: set[asyncio.Future[None]] = set()
+        return self._waits
+
+    def _in_flight(self) -> set[str]:
+        if not hasattr(self, "_judging"):
+            self._judging: set[str] = set()
+        return self._judging
+
+    async def _node_pubkey(self) -> str | None:
         try:
             # Not on the shared thread-sensitive worker: a hung RPC to lnd there would stall
             # every consumer's database reads behind it. This lookup touches no database.
-            node_pubkey = await asyncio.wait_for(
+            return await asyncio.wait_for(
                 sync_to_async(selectors.forum_node_pubkey, thread_sensitive=False)(),
                 timeout=NODE_LOOKUP_TIMEOUT_SECONDS,
             )
         except TimeoutError:
-            node_pubkey = None
-        text = blocked_message(
-            kind=event.kind,
-            board_slug=board_slug,
-            boards=boards,
-            node_pubkey=node_pubkey,
-            how_to_url=self.how_to_url(),
-        )
-        await self.send_message("OK", event.id, False, text)
+            return None
+
+    def base_url(self) -> str:
+        return self.how_to_url().removesuffix(HOW_TO_POST_PATH)
 
     def how_to_url(self) -> str:
         headers = dict(self.scope.get("headers") or [])
@@ -313,11 +472,41 @@ class RelayConsumer(AsyncWebsocketConsumer):
             if subscription is not None:
                 await self.send_event(subid, raw)
 
+    async def zap_receipt(self, message: dict[str, Any]) -> None:
+        """A new NIP-57 zap receipt (signed by the relay's key): to each subscription it matches."""
+        if not self.subscriptions:
+            return
+        raw = (message.get("payload") or {}).get("raw")
+        if not isinstance(raw, str):
+            return
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            return
+        for subid, sub in list(self.subscriptions.items()):
+            if data.get("id") not in sub.sent and matches_any(sub.filters, data):
+                sub.sent.add(data["id"])
+                await self.send_event(subid, raw)
+
+    async def relay_event(self, message: dict[str, Any]) -> None:
+        """A profile, deletion or edit published (`forum.ingest.kinds_publish`): delivered like
+        a post, after the same visibility re-check."""
+        await self.post_published(message)
+
     async def dispatch(self, message: dict[str, Any]) -> None:
         # The feed group may carry message types the relay has no use for (now or later);
         # Channels would raise on a type without a handler and drop the client's socket.
         if hasattr(self, get_handler_name(message)):
             await super().dispatch(message)
+
+
+def _reconcile_queue(payment_hash: str) -> None:
+    """Queue a reconcile batch for a charge, as the listener's caller does for a payment
+    (eager without a broker: the batch runs here, on the relay's thread)."""
+    from forum import tasks
+    from forum.ingest.outcome import Recorded
+
+    tasks.recorded_handle(Recorded(payment_hashes=(payment_hash,)))
 
 
 def _event_from_payload(payload: dict[str, Any]) -> dict[str, Any] | None:

@@ -36,6 +36,13 @@ class RelayLimits:
     max_subid_length: int = 64
     # Not a NIP-11 field: the stored queries of one REQ are stopped after this many seconds.
     query_seconds: float = 5.0
+    # Not NIP-11 fields: EVENTs a connection may send (a token bucket: per second, burst),
+    # EVENTs charged and still waiting for their verdict on one connection, and how long an
+    # EVENT waits for its verdict before the answer says it is still being judged.
+    events_per_second: float = 5.0
+    event_burst: int = 20
+    max_pending_writes: int = 10
+    write_wait_seconds: float = 10.0
 
     @classmethod
     def from_settings(cls) -> RelayLimits:
@@ -136,15 +143,18 @@ def nip11_document(
     document: dict[str, Any] = {
         "name": "Lightning Forum",
         "description": (
-            "A forum of Nostr events (kind 11 threads, kind 1111 replies). Read-only relay:"
-            " every post is published by a Lightning keysend payment that carries the signed"
-            " event. Boards are NIP-29 style h tags."
+            "A forum of Nostr events (kind 11 threads, kind 1111 replies). Every post is paid"
+            " by Lightning: a keysend that carries the signed event, or an EVENT sent here and"
+            " paid from the author's balance (funded by a keysend with a credit record; see"
+            " payments_url and balance_url). Boards are NIP-29 style h tags."
         ),
-        "supported_nips": [1, 11],
+        "supported_nips": [1, 11, 45],
         "software": SOFTWARE,
         "version": software_version(),
         "limitation": limitation,
         "payments_url": how_to_url,
+        # Not a NIP-11 field: a pubkey's balance for EVENTs sent here (append the hex pubkey).
+        "balance_url": how_to_url.removesuffix(HOW_TO_POST_PATH) + "/api/balance?pubkey=",
     }
     if boards:
         default = boards[0]

@@ -85,10 +85,21 @@ def events_for_filter(flt: Filter, *, limit: int) -> list[StoredEvent]:
     cost grows with the number of values and of matching rows, never with the size of the
     stored JSON or the length of a value.
     """
-    if limit <= 0 or not flt.can_match:
+    if limit <= 0:
         return []
+    qs = filter_queryset(flt)
+    if qs is None:
+        return []
+    rows = qs.order_by("-created_at", "event_id").values_list("raw_json", "event_id", "created_at")
+    return [StoredEvent(*row) for row in rows[:limit]]
+
+
+def filter_queryset(flt: Filter) -> QuerySet[Event] | None:
+    """The servable events matching ``flt`` (None: nothing can match, so no query at all)."""
+    if not flt.can_match:
+        return None
     if flt.kinds is not None and flt.kinds.isdisjoint(SERVED_KINDS):
-        return []
+        return None
     qs = servable_events()
     if flt.ids is not None:
         qs = qs.filter(event_id__in=flt.ids)
@@ -106,8 +117,20 @@ def events_for_filter(flt: Filter, *, limit: int) -> list[StoredEvent]:
             qs = qs.filter(board__slug__in=values)
             continue
         qs = qs.filter(pk__in=_tagged(sorted(tag_key(letter, value) for value in values)))
-    rows = qs.order_by("-created_at", "event_id").values_list("raw_json", "event_id", "created_at")
-    return [StoredEvent(*row) for row in rows[:limit]]
+    return qs
+
+
+def count_for_filters(filters: list[Filter], *, time_limit: float | None = None) -> int:
+    """NIP-45: how many servable events match any of ``filters`` (each counted once, limits
+    ignored): one query, within `time_limit` seconds (else `QueryTooSlow`)."""
+    matching = [qs for qs in (filter_queryset(flt) for flt in filters) if qs is not None]
+    if not matching:
+        return 0
+    either = Q()
+    for qs in matching:
+        either |= Q(pk__in=qs.values("pk"))
+    with _time_limit(time_limit):
+        return Event.objects.filter(either).count()
 
 
 class QueryTooSlow(Exception):

@@ -161,6 +161,8 @@ def _carried(entry: LedgerEntry | None, parts: dict[str, list[protocol.PartMessa
         return CarriedMessage(what="topup", event_id=message.event_id)
     if isinstance(message, protocol.TipMessage):
         return CarriedMessage(what="tip", event_id=message.event_id)
+    if isinstance(message, protocol.CreditMessage):
+        return CarriedMessage(what="credit")
     siblings = parts.get(message.event_id, [message])
     try:
         return _carried_event(protocol.join_parts(siblings))
@@ -328,6 +330,9 @@ class RevenueRow:
 
     key: Any  # a date, or a board slug ("" for no board)
     received_msat: int = 0
+    # Credits fund relay balances: money in, but revenue only when spent (a `spend` row on the
+    # board of the event it paid); credited - spent is what the balances still hold.
+    credited_msat: int = 0
     refunded_msat: int = 0
     forwarded_msat: int = 0
     fees_msat: int = 0
@@ -337,7 +342,9 @@ class RevenueRow:
         return self.received_msat - self.refunded_msat - self.forwarded_msat - self.fees_msat
 
     def add(self, direction: str, purpose: str, amount: int, fee: int) -> None:
-        if direction == LedgerEntry.Direction.IN:
+        if purpose == LedgerEntry.Purpose.CREDIT:
+            self.credited_msat += amount
+        elif direction == LedgerEntry.Direction.IN:
             self.received_msat += amount
         elif purpose == LedgerEntry.Purpose.REFUND:
             self.refunded_msat += amount

@@ -171,12 +171,14 @@ async def test_bad_filters_close_the_subscription():
         "q",
         "invalid: ids values must be 64-character lowercase hex",
     ]
-    await send(communicator, ["COUNT", "n", {}])
+    await send(communicator, ["COUNT", "n", {"search": "bitcoin"}])
     assert await receive(communicator) == [
         "CLOSED",
         "n",
-        "unsupported: COUNT (NIP-45) is not supported",
+        "unsupported: filter field 'search' is not supported",
     ]
+    await send(communicator, ["COUNT", "n", {}])
+    assert await receive(communicator) == ["COUNT", "n", {"count": 0}]
     await communicator.disconnect()
 
 
@@ -269,27 +271,30 @@ async def test_client_events_are_refused_with_how_to_publish(monkeypatch):
     await send(communicator, ["EVENT", on_board.to_dict()])
     verb, event_id, accepted, message = await receive(communicator)
     assert (verb, event_id, accepted) == ("OK", on_board.id, False)
+    # No balance: what it costs, what there is, and how to fund it (docs/relay.md).
     assert message.startswith("blocked: ")
+    assert "balance 0 msat, this costs 10000 msat" in message
     assert f"node {NODE}" in message
-    assert "board 'general' costs 10 sats (10000 msat)" in message
+    assert "credit record (4151831)" in message
     assert "http://forum.example/how-to-post/" in message
+    assert f"http://forum.example/api/balance?pubkey={on_board.pubkey}" in message
 
     unknown = nostr.thread_event(ALICE, board="nowhere", title="t", content="c")
     root = forum_root = nostr.thread_event(ALICE, board="deep", title="t", content="c")
     a_reply = nostr.reply_event(ALICE, board="deep", root=forum_root, content="r")
     await send(communicator, ["EVENT", unknown.to_dict()])
     message = (await receive(communicator))[3]
-    assert "board 'nowhere' is not open here" in message
-    assert "10 sats (10000 msat) to 50 sats (50000 msat)" in message
+    assert message.startswith("invalid: there is no board 'nowhere'")
+    assert message.endswith("Nothing was charged.")
     await send(communicator, ["EVENT", a_reply.to_dict()])
     message = (await receive(communicator))[3]
-    assert "a kind 1111 reply on board 'deep' costs 5 sats (5000 msat)" in message
+    assert "balance 0 msat, this costs 5000 msat" in message
     assert root.kind == 11
 
     note = nostr.sign_event(ALICE, kind=1, tags=[], content="a kind 1 note")
     await send(communicator, ["EVENT", note.to_dict()])
     message = (await receive(communicator))[3]
-    assert message.startswith("blocked: this forum publishes only kind 11 threads")
+    assert message.startswith("invalid: kind 1 is not accepted here")
     await communicator.disconnect()
 
 

@@ -1,0 +1,111 @@
+"""A balance per pubkey: credits by keysend, EVENTs charged to it in settle order, refusals
+free. The ledger rows are made as in production (a real keysend over simnet, recorded by the
+listener's ledger call; a spend row under the cursor lock) and judged by the reconciler."""
+
+from __future__ import annotations
+
+import pytest
+
+from forum import nostr, protocol
+from forum.ingest.balance import balance_of, spend_record
+from forum.ingest.outcome import Recorded
+from forum.models import Ban, Event, LedgerEntry, Rejection, Thread
+from forum.relay import writes
+from forum.selectors.moderation import revenue
+from forum.tasks import recorded_handle
+from tests.conftest import record_invoice
+from tests.forum.relay.factories import ALICE, make_board
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PUB = nostr.public_key(ALICE)
+
+
+def fund(forum_node, pubkey: str, amount_msat: int) -> LedgerEntry:
+    invoice = forum_node.keysend(protocol.encode_credit(pubkey), amount_msat)
+    row, _ = record_invoice(invoice, forum_node.pubkey)
+    return row
+
+
+def charge(event: nostr.Event, node_pubkey: str) -> LedgerEntry:
+    """What the relay does once the first look passed: a spend row, then a reconcile batch."""
+    row = spend_record(event, node_pubkey=node_pubkey)
+    recorded_handle(Recorded(payment_hashes=(row.payment_hash,)))
+    row.refresh_from_db()
+    return row
+
+
+def test_a_credit_is_a_ledger_row_of_its_own_purpose(forum_node):
+    row = fund(forum_node, PUB, 50_000)
+    assert (row.purpose, row.pubkey, row.amount_msat) == ("credit", PUB, 50_000)
+    row.refresh_from_db()
+    assert row.reconcile_state == "done"
+    assert not Rejection.objects.filter(ledger_entry=row).exists()
+    assert balance_of(PUB).balance_msat == 50_000
+
+
+def test_an_event_charged_to_the_balance_is_published_at_its_price(forum_node):
+    make_board(thread_price_msat=10_000)
+    fund(forum_node, PUB, 50_000)
+    event = nostr.thread_event(ALICE, board="general", title="Over the relay", content="hi")
+    row = charge(event, forum_node.pubkey)
+    assert row.purpose == "spend" and row.amount_msat == 10_000
+    assert Thread.objects.get(event__event_id=event.id).title == "Over the relay"
+    assert balance_of(PUB).balance_msat == 40_000
+    assert writes.spend_outcome(row.payment_hash) == writes.Answer(True, "")
+
+
+def test_escalation_counts_earlier_charges_in_settle_order(forum_node):
+    make_board(thread_price_msat=10_000, escalation_factor=2)
+    fund(forum_node, PUB, 100_000)
+    first = nostr.thread_event(ALICE, board="general", title="one", content="a")
+    second = nostr.thread_event(ALICE, board="general", title="two", content="b")
+    # Both charged before either is judged: the same cursor index, ordered by row.
+    rows = [spend_record(e, node_pubkey=forum_node.pubkey) for e in (first, second)]
+    assert rows[0].settle_index == rows[1].settle_index
+    recorded_handle(Recorded(payment_hashes=(rows[0].payment_hash,)))
+    for row in rows:
+        row.refresh_from_db()
+    assert [r.amount_msat for r in rows] == [10_000, 20_000]
+    assert balance_of(PUB).balance_msat == 70_000
+
+
+def test_too_little_balance_charges_nothing_and_says_how_to_top_up(forum_node):
+    make_board(thread_price_msat=10_000)
+    fund(forum_node, PUB, 4_000)
+    event = nostr.thread_event(ALICE, board="general", title="t", content="c")
+    row = charge(event, forum_node.pubkey)
+    assert row.amount_msat == 0
+    rejection = Rejection.objects.get(ledger_entry=row)
+    assert rejection.reason == "insufficient_balance"
+    assert rejection.message.startswith("blocked: your balance is 4000 msat, this costs 10000")
+    assert forum_node.pubkey in rejection.message
+    assert balance_of(PUB).balance_msat == 4_000
+    assert not Event.objects.filter(event_id=event.id, state="published").exists()
+    answer = writes.spend_outcome(row.payment_hash)
+    assert answer is not None and not answer.accepted
+
+
+def test_a_ban_at_the_charge_refuses_for_nothing(forum_node):
+    make_board(thread_price_msat=10_000)
+    fund(forum_node, PUB, 50_000)
+    Ban.objects.create(pubkey=PUB, reason="spam")
+    row = charge(
+        nostr.thread_event(ALICE, board="general", title="t", content="c"), forum_node.pubkey
+    )
+    assert row.amount_msat == 0
+    assert Rejection.objects.get(ledger_entry=row).message.startswith("blocked: ")
+    assert balance_of(PUB).balance_msat == 50_000
+
+
+def test_revenue_counts_a_credit_when_it_is_spent(forum_node):
+    from django.utils import timezone
+
+    make_board(thread_price_msat=10_000)
+    fund(forum_node, PUB, 50_000)
+    charge(nostr.thread_event(ALICE, board="general", title="t", content="c"), forum_node.pubkey)
+    today = timezone.now().date()
+    report = revenue(start=today, end=today)
+    assert report.total.credited_msat >= 50_000
+    by_board = {row.key: row for row in report.boards}
+    assert by_board["general"].received_msat == 10_000
