@@ -10,6 +10,7 @@ urlpatterns = [
     path("favicon.ico", favicon, name="favicon"),
     path("admin/", admin.site.urls),
     path("mod/", include("forum.urls_moderation")),
+    path("", include("forum.urls_tips")),  # before api/: POST /api/tip lives there
     path("api/", include("forum.urls_api")),
     path("relay", relay_views.relay_info, name="relay"),
     path("", include("forum.urls")),

@@ -1,6 +1,9 @@
-"""Tips in the pipeline: planning a tip's forward to its author, in the tip's transaction.
+"""Tips in the pipeline: planning a tip's forward to its author, in the tip's transaction, and
+the NIP-57 zap receipt of a tip paid by an invoice asked for with a zap request.
 
-The forward itself (the keysend, retries, the moderators' view) is `forum.services.tips`.
+The forward itself (the keysend or Lightning Address payment, retries, the moderators' view)
+is `forum.services.tips`; issuing tip invoices (page, LNURL-pay, zaps) is
+`forum.services.lnurl`.
 """
 
 from __future__ import annotations
@@ -10,8 +13,11 @@ import hmac
 
 from django.conf import settings
 
-from forum import nostr
-from forum.models import Event, LedgerEntry, TipForward
+from forum import nostr, realtime, zaps
+from forum.ingest.invoices import intent_preimage
+from forum.ingest.outcome import Message
+from forum.models import Event, InvoiceIntent, LedgerEntry, TipForward, ZapReceipt
+from forum.relay_key import relay_secret_key
 
 _PREIMAGE_CONTEXT = b"forum.tip-forward\x00"
 
@@ -64,3 +70,54 @@ def tip_forward_prepare(*, entry: LedgerEntry, event: Event) -> tuple[TipForward
         # rebuild_from_node re-created the tip's ledger row: link it again, plan nothing new.
         TipForward.objects.filter(pk=forward.pk).update(tip_entry=entry)
     return forward, created
+
+
+def zap_receipt_prepare(*, entry: LedgerEntry, event: Event) -> ZapReceipt | None:
+    """Inside the tip's reconciliation: the zap receipt of a tip asked for with a zap request
+    (idempotent by the payment hash; None for any other tip).
+
+    A keysend carries no zap request, so only invoice rows are looked at (one query each).
+    The receipt is signed by the relay's key, dated when the invoice was paid, and names the
+    invoice and its preimage, as NIP-57 asks; the caller sends it to relay subscribers.
+    """
+    if entry.is_keysend:
+        return None
+    intent = InvoiceIntent.objects.filter(payment_hash=entry.payment_hash).first()
+    text = (intent.payload or {}).get("zap_request") if intent is not None else None
+    if intent is None or not isinstance(text, str) or not text:
+        return None
+    existing = ZapReceipt.objects.filter(payment_hash=entry.payment_hash).first()
+    if existing is not None:
+        return existing
+    try:
+        request = zaps.zap_request_parse(text, amount_msat=intent.amount_msat)
+    except zaps.ZapRequestError:
+        return None  # checked when the invoice was issued; a stored one cannot turn bad
+    preimage = intent_preimage(intent.preimage_key).hex() if intent.preimage_key else ""
+    paid_at = int(entry.settled_at.timestamp()) if entry.settled_at else 0
+    receipt = zaps.zap_receipt_build(
+        relay_secret_key(),
+        request,
+        bolt11=intent.payment_request,
+        preimage_hex=preimage,
+        paid_at=paid_at,
+    )
+    return ZapReceipt.objects.create(
+        payment_hash=entry.payment_hash,
+        receipt_id=receipt.id,
+        pubkey=receipt.pubkey,
+        recipient=request.recipient,
+        zapped_event_id=request.event_id,
+        sender=request.sender,
+        amount_msat=entry.amount_msat,
+        created_at=receipt.created_at,
+        raw_json=receipt.to_json(),
+    )
+
+
+def zap_receipt_message(receipt: ZapReceipt) -> Message:
+    """The relay's live message for a new receipt (`RelayConsumer.zap_receipt`)."""
+    return (
+        realtime.PUBLIC_FEED_GROUP,
+        {"type": "zap.receipt", "payload": {"raw": receipt.raw_json}},
+    )

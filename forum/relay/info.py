@@ -17,6 +17,7 @@ from django.conf import settings
 
 from forum.nostr import KIND_REPLY, KIND_THREAD
 from forum.relay.selectors import BoardPrice
+from forum.relay_key import relay_pubkey
 
 HOW_TO_POST_PATH = "/how-to-post/"
 SOFTWARE = "lnforum"
@@ -167,4 +168,7 @@ def nip11_document(
     if node_pubkey:
         # Not a NIP-11 field: where keysends go, for clients that know this forum.
         document["lightning_node"] = node_pubkey
+    # NIP-57: the zap receipts served here are signed by the relay's own key, named by `self`.
+    document["supported_nips"] = sorted({*document["supported_nips"], 57})
+    document["self"] = relay_pubkey()
     return document

@@ -26,6 +26,7 @@ from forum.models import Board, Event, EventTag
 from forum.nostr import KIND_REPLY, KIND_THREAD
 from forum.relay.filters import Filter
 from forum.relay.index import tag_key
+from forum.relay.zaps import zap_receipts_for_filter
 
 
 def servable_events() -> QuerySet[Event]:
@@ -177,6 +178,9 @@ def events_for_filters(
         for flt, limit in filters:
             for event in events_for_filter(flt, limit=limit):
                 seen.setdefault(event.id, event)
+            # NIP-57 zap receipts, signed by the relay's key (forum.relay.zaps).
+            for row in zap_receipts_for_filter(flt, limit=limit):
+                seen.setdefault(row[1], StoredEvent(*row))
     return sorted(seen.values(), key=lambda event: (-event.created_at, event.id))
 
 

@@ -31,7 +31,7 @@ def test_document_with_limitation_and_publication_fees(client, settings):
     assert response["Access-Control-Allow-Origin"] == "*"
     assert response["Vary"] == "Accept"
     document = json.loads(response.content)
-    assert {1, 11, 45} <= set(document["supported_nips"])
+    assert {1, 11, 45, 57} <= set(document["supported_nips"])
     assert document["software"] == "lnforum"
     assert document["version"] == "0.1.0"
     assert document["name"]

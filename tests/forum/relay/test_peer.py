@@ -228,7 +228,7 @@ def test_nip11_document_parses_with_the_peer_library(live_relay, settings):
         assert response.headers["Content-Type"].startswith("application/nostr+json")
 
     document = ns.RelayInformationDocument.from_json(body)
-    assert {1, 11, 45} <= set(document.supported_nips())
+    assert {1, 11, 45, 57} <= set(document.supported_nips())
     limitation = document.limitation()
     assert limitation.max_subid_length == RelayLimits().max_subid_length
     assert limitation.restricted_writes is True
