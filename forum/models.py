@@ -140,7 +140,6 @@ class Board(models.Model):
     """A place to post, with its own prices. Private rooms are unlisted boards with a password."""
 
     slug = models.SlugField(max_length=64, unique=True)
-    "allow_deletions",
     title = models.CharField(max_length=120)
     description = models.TextField(blank=True, default="")
     thread_price_msat = models.BigIntegerField(default=10_000)
@@ -158,8 +157,6 @@ class Board(models.Model):
     thread_count = models.PositiveIntegerField(default=0)
     post_count = models.PositiveIntegerField(default=0)  # threads + replies, published and visible
     last_activity_at = models.DateTimeField(null=True, blank=True)
-    # NIP-09: may authors retract their own posts here (kind 5)? Off: refused with a reason.
-    allow_deletions = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -188,43 +185,6 @@ class Author(models.Model):
 
 class Event(models.Model):
     """A signed Nostr event the forum has received (whole or assembled from parts)."""
-    # The newest published kind 0 profile (by created_at, ties by lowest id): see
-    # `forum.ingest.kinds`. Its fields are copied here so every page shows them without a join.
-    profile_ref = models.CharField(max_length=64, blank=True, default="")
-    profile_created_at = models.BigIntegerField(null=True, blank=True)
-    profile_name = models.CharField(max_length=64, blank=True, default="")
-    profile_about = models.TextField(blank=True, default="")
-    profile_picture = models.CharField(max_length=500, blank=True, default="")
-    profile_nip05 = models.CharField(max_length=200, blank=True, default="")
-    profile_lud16 = models.CharField(max_length=200, blank=True, default="")
-    # NIP-05: the identifier last found to name this key (checked in the background).
-    nip05_verified = models.CharField(max_length=200, blank=True, default="")
-    nip05_checked_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    nip05_error = models.CharField(max_length=300, blank=True, default="")
-    # A name a moderator assigned under the forum's own domain (`/.well-known/nostr.json`).
-    nip05_local = models.CharField(max_length=64, blank=True, default="", db_index=True)
-
-    PROFILE_FIELDS = (
-        "profile_ref",
-        "profile_created_at",
-        "profile_name",
-        "profile_about",
-        "profile_picture",
-        "profile_nip05",
-        "profile_lud16",
-        "nip05_verified",
-        "nip05_checked_at",
-        "nip05_error",
-    )
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["nip05_local"],
-                condition=~Q(nip05_local=""),
-                name="author_nip05_local_unique",
-            )
-        ]
 
     class State(models.TextChoices):
         PENDING = "pending", "waiting (parts, parent or top-up)"
@@ -265,11 +225,6 @@ class Event(models.Model):
     def __str__(self) -> str:
         return f"{self.kind}:{self.event_id[:12]} {self.state}"
 
-    # An edit (kind 1010): the id of the thread or reply it replaces (see `forum.ingest.kinds`).
-    target_ref = models.CharField(max_length=64, blank=True, default="", db_index=True)
-    # Retracted by its author: the kind 5 deletion (NIP-09) that did it, and its settle time.
-    deleted_by_ref = models.CharField(max_length=64, blank=True, default="")
-    deleted_at = models.DateTimeField(null=True, blank=True)
 
 class Thread(models.Model):
     """A published kind-11 event: the opening post of a thread."""
@@ -294,10 +249,6 @@ class Thread(models.Model):
         indexes = [
             models.Index(fields=["board", "is_hidden", "-last_activity_at"]),
             models.Index(fields=["author", "board", "settled_at"]),
-    # The newest edit (kind 1010) shown instead of the signed original: see `Post`.
-    edited_ref = models.CharField(max_length=64, blank=True, default="")
-    edited_created_at = models.BigIntegerField(null=True, blank=True)
-    edited_at = models.DateTimeField(null=True, blank=True)
             models.Index(fields=["board", "is_hidden", "-hot"], name="thread_board_hot"),
             models.Index(fields=["-hot"], name="thread_hot"),
             models.Index(fields=["settled_at"], name="thread_settled"),
@@ -330,11 +281,6 @@ class Post(models.Model):
             models.UniqueConstraint(fields=["thread", "number"], name="post_number_unique")
         ]
         indexes = [models.Index(fields=["author", "board", "settled_at"])]
-    # The newest edit (kind 1010, by created_at then id) whose content is shown; the original
-    # and every edit stay as signed events (`/e/<id>/history`).
-    edited_ref = models.CharField(max_length=64, blank=True, default="")
-    edited_created_at = models.BigIntegerField(null=True, blank=True)
-    edited_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"#{self.number} in {self.thread_id}"
@@ -388,9 +334,6 @@ class Rejection(models.Model):
     ledger_entry = models.ForeignKey(
         LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="rejections"
     )
-        INSUFFICIENT_BALANCE = "insufficient_balance", "balance too low"
-        NOT_AUTHOR = "not_author", "not the author's event"
-        DELETIONS_OFF = "deletions_off", "deletions not allowed"
     event = models.ForeignKey(
         Event, null=True, blank=True, on_delete=models.CASCADE, related_name="rejections"
     )
@@ -606,28 +549,6 @@ class Notification(models.Model):
     the inbox reads only what the public pages show (`forum.selectors.inbox`)."""
 
     class Reason(models.TextChoices):
-class SiteSettings(models.Model):
-    """Board-independent prices a moderator sets in the console (one row, pk 1).
-
-    Changes are audited (`site.update` with before/after), and the verdict reads the prices
-    in force at a payment's settle time (`forum.ingest.lookups.site_settings_at`), as it does
-    for boards.
-    """
-
-    profile_price_msat = models.BigIntegerField(default=5_000)  # kind 0
-    deletion_price_msat = models.BigIntegerField(default=1_000)  # kind 5 (NIP-09)
-    edit_price_msat = models.BigIntegerField(default=2_000)  # kind 1010
-
-    EDITABLE_FIELDS = ("profile_price_msat", "deletion_price_msat", "edit_price_msat")
-
-    def __str__(self) -> str:
-        return "site settings"
-
-    @classmethod
-    def current(cls) -> SiteSettings:
-        return cls.objects.filter(pk=1).first() or cls(pk=1)
-
-
         REPLY = "reply", "reply"
         MENTION = "mention", "mention"
         TIP = "tip", "tip"

@@ -32,9 +32,8 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from forum import nostr, protocol
-from forum.ingest import kinds, publish, verdict
+from forum.ingest import publish, verdict
 from forum.ingest.batch import BatchState
-from forum.ingest.kinds_publish import KindsOutcome, kind_publish
 from forum.ingest.ledger import entry_records
 from forum.ingest.outcome import Message, Reconciled, StatusNote
 from forum.ingest.rejections import reason_for_code, rejection_build
@@ -197,7 +196,6 @@ class _Run:
     threads_changed: set[str] = field(default_factory=set)
 
     # -- driving ------------------------------------------------------------------------------
-    kinds: KindsOutcome = field(default_factory=KindsOutcome)  # profiles, deletions, edits
 
     def apply(self, decoded: list[tuple[LedgerEntry, Decoded]]) -> None:
         self._prime(decoded)
@@ -233,8 +231,6 @@ class _Run:
                     reply_threads.add(target.root_id)
             elif isinstance(message, protocol.PartMessage):
                 part_ids.add(message.event_id)
-                elif parsed.kind in kinds.SIDE_KINDS:
-                    event_ids.update(kinds.side_refs(parsed))  # what it deletes or edits
                 event_ids.add(message.event_id)
             elif isinstance(message, protocol.TopUpMessage | protocol.TipMessage):
                 event_ids.add(message.event_id)
@@ -423,9 +419,6 @@ class _Run:
             return
         self._reply_place(event, parsed, author=author, entry=entry, at=at)
 
-        if parsed.kind in kinds.SIDE_KINDS:
-            kind_publish(event, parsed, state=self.state, at=at, out=self.kinds)
-            return
     def _thread_publish(
         self, event: Event, parsed: nostr.Event, *, author: Author, at: datetime
     ) -> None:
@@ -760,9 +753,8 @@ class _Run:
         touched = self.state.touched_threads | {
             thread.pk for _, thread, post in self.published if post is not None
         }
-        boards = {thread.board.slug for _, thread, _ in self.published} | self.kinds.boards
-        threads = {thread.event.event_id for _, thread, _ in self.published} | self.kinds.threads
-        self.messages.extend(self.kinds.messages)
+        boards = {thread.board.slug for _, thread, _ in self.published}
+        threads = {thread.event.event_id for _, thread, _ in self.published}
         if touched:
             for thread in Thread.objects.select_related("event", "board").filter(pk__in=touched):
                 self.messages.extend(publish.thread_updated_messages(thread))
@@ -816,8 +808,6 @@ class _Run:
             errors=self.errors,
             statuses=tuple(self.statuses),
             messages=tuple(self.messages),
-        self.kinds.all_pages |= other.kinds.all_pages
-        self.kinds.nip05.extend(other.kinds.nip05)
             tip_forwards=tuple(self.tip_forwards),
             boards_changed=tuple(sorted(self.boards_changed)),
             threads_changed=tuple(sorted(self.threads_changed)),
@@ -831,17 +821,8 @@ def delivering_entry(event: Event) -> LedgerEntry | None:
             event_id=event.event_id, direction=IN, status=LedgerEntry.Status.SETTLED
         )
         .order_by("-settle_index")
-            extra=self._kinds_extra(),
         .first()
     )
-    def _kinds_extra(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {}
-        if self.kinds.all_pages:
-            extra["all_pages"] = True  # a profile changed a name shown on any page
-        if self.kinds.nip05:
-            extra["nip05"] = tuple(dict.fromkeys(self.kinds.nip05))  # identifiers to verify
-        return extra
-
 
 
 # --- repair: replies whose parent is published ------------------------------------------------
