@@ -240,6 +240,19 @@ CELERY_BEAT_SCHEDULE["forum-tips-forward"] = {
     "schedule": UPKEEP_INTERVAL_SECONDS,
 }
 
+# --- Profiles (kind 0) and NIP-05 (docs/community.md) ----------------------------------------
+# An identifier name@domain is checked against https://domain/.well-known/nostr.json with this
+# timeout and size cap, then again after NIP05_RECHECK_SECONDS. NIP05_ALLOW_HTTP: plain http
+# (tests and local setups only).
+NIP05_TIMEOUT_SECONDS = float(os.environ.get("NIP05_TIMEOUT_SECONDS", "5"))
+NIP05_MAX_BYTES = int(os.environ.get("NIP05_MAX_BYTES", "65536"))
+NIP05_RECHECK_SECONDS = int(os.environ.get("NIP05_RECHECK_SECONDS", str(24 * 3600)))
+NIP05_ALLOW_HTTP = os.environ.get("NIP05_ALLOW_HTTP", "").lower() in ("1", "true", "yes")
+CELERY_BEAT_SCHEDULE["forum-nip05-recheck"] = {
+    "task": "forum.nip05_recheck_due",
+    "schedule": UPKEEP_INTERVAL_SECONDS * 20,
+}
+
 # --- Lightning ------------------------------------------------------------------------------
 # A real lnd: LND_GRPC_HOST + LND_TLS_CERT + LND_MACAROON (paths), or LND_CONNECT (lndconnect URI).
 # With none of them, the embedded simnet's "forum" node is used.

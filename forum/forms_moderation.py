@@ -125,6 +125,9 @@ class BoardForm(forms.Form):
     max_content_length = forms.IntegerField(min_value=1, label="Max content length (characters)")
     position = forms.IntegerField(initial=0)
     is_listed = forms.BooleanField(required=False, initial=True, label="Listed on the home page")
+    allow_deletions = forms.BooleanField(
+        required=False, initial=True, label="Authors may delete their posts (NIP-09 kind 5)"
+    )
     reason = forms.CharField(max_length=500, required=False, label="Reason (for the audit log)")
 
     SETTINGS = EDITABLE_FIELDS

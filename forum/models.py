@@ -133,6 +133,7 @@ BOARD_EDITABLE_FIELDS = (
     "max_content_length",
     "position",
     "is_listed",
+    "allow_deletions",
 )
 
 
@@ -150,6 +151,8 @@ class Board(models.Model):
     max_content_length = models.PositiveIntegerField(default=20_000)  # characters
     position = models.IntegerField(default=0)
     is_listed = models.BooleanField(default=True)
+    # NIP-09: may authors retract their own posts here (kind 5)? Off: refused with a reason.
+    allow_deletions = models.BooleanField(default=True)
     # Private rooms (rented by keysend; destroyed at expiry).
     password_verifier = models.CharField(max_length=300, blank=True, default="")
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -178,6 +181,43 @@ class Author(models.Model):
     thread_count = models.PositiveIntegerField(default=0)
     reply_count = models.PositiveIntegerField(default=0)
     spent_msat = models.BigIntegerField(default=0)  # everything this author paid for messages
+    # The newest published kind 0 profile (by created_at, ties by lowest id): see
+    # `forum.ingest.kinds`. Its fields are copied here so every page shows them without a join.
+    profile_ref = models.CharField(max_length=64, blank=True, default="")
+    profile_created_at = models.BigIntegerField(null=True, blank=True)
+    profile_name = models.CharField(max_length=64, blank=True, default="")
+    profile_about = models.TextField(blank=True, default="")
+    profile_picture = models.CharField(max_length=500, blank=True, default="")
+    profile_nip05 = models.CharField(max_length=200, blank=True, default="")
+    profile_lud16 = models.CharField(max_length=200, blank=True, default="")
+    # NIP-05: the identifier last found to name this key (checked in the background).
+    nip05_verified = models.CharField(max_length=200, blank=True, default="")
+    nip05_checked_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    nip05_error = models.CharField(max_length=300, blank=True, default="")
+    # A name a moderator assigned under the forum's own domain (`/.well-known/nostr.json`).
+    nip05_local = models.CharField(max_length=64, blank=True, default="", db_index=True)
+
+    PROFILE_FIELDS = (
+        "profile_ref",
+        "profile_created_at",
+        "profile_name",
+        "profile_about",
+        "profile_picture",
+        "profile_nip05",
+        "profile_lud16",
+        "nip05_verified",
+        "nip05_checked_at",
+        "nip05_error",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["nip05_local"],
+                condition=~Q(nip05_local=""),
+                name="author_nip05_local_unique",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.pubkey[:16]
@@ -218,6 +258,11 @@ class Event(models.Model):
     # escalation counts these, by settle index, so the verdict never depends on task order.
     accepted_at = models.DateTimeField(null=True, blank=True)
     accepted_settle_index = models.BigIntegerField(null=True, blank=True)
+    # An edit (kind 1010): the id of the thread or reply it replaces (see `forum.ingest.kinds`).
+    target_ref = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    # Retracted by its author: the kind 5 deletion (NIP-09) that did it, and its settle time.
+    deleted_by_ref = models.CharField(max_length=64, blank=True, default="")
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["pubkey", "board", "accepted_settle_index"])]
@@ -242,6 +287,10 @@ class Thread(models.Model):
     is_hidden = models.BooleanField(default=False)
     is_locked = models.BooleanField(default=False)
     is_pinned = models.BooleanField(default=False)
+    # The newest edit (kind 1010) shown instead of the signed original: see `Post`.
+    edited_ref = models.CharField(max_length=64, blank=True, default="")
+    edited_created_at = models.BigIntegerField(null=True, blank=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
     # The "Hot" rank (`forum.ranking.hot_score`): kept up to date when a reply or a tip lands.
     hot = models.FloatField(default=0.0)
 
@@ -274,6 +323,11 @@ class Post(models.Model):
     published_at = models.DateTimeField(default=timezone.now)
     sats_msat = models.BigIntegerField(default=0)
     is_hidden = models.BooleanField(default=False)
+    # The newest edit (kind 1010, by created_at then id) whose content is shown; the original
+    # and every edit stay as signed events (`/e/<id>/history`).
+    edited_ref = models.CharField(max_length=64, blank=True, default="")
+    edited_created_at = models.BigIntegerField(null=True, blank=True)
+    edited_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["thread", "number"]
@@ -327,6 +381,8 @@ class Rejection(models.Model):
         BAD_CREATED_AT = "bad_created_at", "created_at out of range"
         TARGET_HIDDEN = "target_hidden", "hidden by a moderator"
         INSUFFICIENT_BALANCE = "insufficient_balance", "balance too low"
+        NOT_AUTHOR = "not_author", "not the author's event"
+        DELETIONS_OFF = "deletions_off", "deletions not allowed"
 
     reason = models.CharField(max_length=20, choices=Reason.choices, db_index=True)
     message = models.CharField(max_length=500)  # NIP-01 style "prefix: human text"
@@ -540,6 +596,28 @@ class InvoiceIntent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose} invoice {self.payment_hash[:12]} {self.state}"
+
+
+class SiteSettings(models.Model):
+    """Board-independent prices a moderator sets in the console (one row, pk 1).
+
+    Changes are audited (`site.update` with before/after), and the verdict reads the prices
+    in force at a payment's settle time (`forum.ingest.lookups.site_settings_at`), as it does
+    for boards.
+    """
+
+    profile_price_msat = models.BigIntegerField(default=5_000)  # kind 0
+    deletion_price_msat = models.BigIntegerField(default=1_000)  # kind 5 (NIP-09)
+    edit_price_msat = models.BigIntegerField(default=2_000)  # kind 1010
+
+    EDITABLE_FIELDS = ("profile_price_msat", "deletion_price_msat", "edit_price_msat")
+
+    def __str__(self) -> str:
+        return "site settings"
+
+    @classmethod
+    def current(cls) -> SiteSettings:
+        return cls.objects.filter(pk=1).first() or cls(pk=1)
 
 
 class Notification(models.Model):

@@ -27,6 +27,9 @@ from coincurve import PrivateKey, PublicKeyXOnly
 
 KIND_THREAD = 11
 KIND_REPLY = 1111
+KIND_PROFILE = 0  # NIP-01 user metadata
+KIND_DELETION = 5  # NIP-09 deletion request
+KIND_EDIT = 1010  # an edit of a thread or reply (docs/protocol.md, "Edits")
 
 MAX_KIND = 65535
 # uint32 seconds (until the year 2106). Anything larger is a broken clock or an attempt

@@ -26,7 +26,7 @@ from forum.ingest.outcome import Reconciled, Recorded
 from forum.ingest.status import status_send
 from forum.ingest.sweep import SweepReport, sweep_run
 from forum.services.health import check_database
-from forum.services.versions import versions_bump_many
+from forum.services.versions import versions_bump_all, versions_bump_many
 from lightning.types import LightningAuthError
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,13 @@ def reconciled_handle(outcome: Reconciled) -> None:
     """After a batch committed: live pages and composers hear of it, tip forwards go out."""
     if outcome.boards_changed or outcome.threads_changed:
         versions_bump_many(boards=outcome.boards_changed, threads=outcome.threads_changed)
+    if outcome.extra.get("all_pages"):
+        versions_bump_all()  # a profile name shows wherever its author appears
+    if not getattr(settings, "CELERY_TASK_ALWAYS_EAGER", False):
+        # A worker checks at once; the embedded process leaves it to its upkeep timer (a
+        # remote domain's timeout must not hold up the listener thread that reconciles).
+        for pubkey in outcome.extra.get("nip05", ()):
+            nip05_verify.delay(pubkey)
     with realtime.batch():
         realtime.send_batch(list(outcome.messages))
         status_send(outcome.statuses)
@@ -218,6 +225,26 @@ def tips_forward_due() -> int:
     return len(hashes)
 
 
+@shared_task(name="forum.nip05_verify", acks_late=True, ignore_result=True)
+def nip05_verify(pubkey: str) -> bool:
+    """Check an author's NIP-05 identifier against its domain (timeouts and a size cap)."""
+    from forum.services.nip05 import nip05_verify as verify
+
+    result = verify(pubkey=pubkey)
+    return bool(result and result.verified)
+
+
+@shared_task(name="forum.nip05_recheck_due", acks_late=True, ignore_result=True)
+def nip05_recheck_due() -> int:
+    """Periodic: queue a check of every identifier not checked for NIP05_RECHECK_SECONDS."""
+    from forum.services.nip05 import nip05_due
+
+    due = nip05_due()
+    for pubkey in due:
+        nip05_verify.delay(pubkey)
+    return len(due)
+
+
 @shared_task(name="forum.rooms_destroy_expired", acks_late=True, ignore_result=True)
 def rooms_destroy_expired() -> int:
     """Periodic: destroy the private rooms past their expiry (idempotent by slug)."""
@@ -291,7 +318,7 @@ def upkeep_loop(*, stop: threading.Event, interval: float | None = None) -> None
     Celery); both are idempotent, so a beat and this thread running at once do the work once."""
     interval = interval or float(getattr(settings, "UPKEEP_INTERVAL_SECONDS", 30))
     while not stop.wait(interval):
-        for job in (rooms_destroy_expired, tips_forward_due):
+        for job in (rooms_destroy_expired, tips_forward_due, nip05_recheck_due):
             try:
                 job()
             except Exception:

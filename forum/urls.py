@@ -2,7 +2,18 @@
 
 from django.urls import path, re_path
 
-from forum.views import compose, demo, faces, feeds, health, inbox, pages, rooms, search
+from forum.views import (
+    compose,
+    demo,
+    faces,
+    feeds,
+    health,
+    inbox,
+    nostr_kinds,
+    pages,
+    rooms,
+    search,
+)
 
 EVENT_ID = r"(?P<event_id>[0-9a-fA-F]{64})"
 
@@ -24,6 +35,8 @@ urlpatterns = [
     re_path(rf"^t/{EVENT_ID}/$", pages.thread, name="thread"),
     re_path(rf"^e/{EVENT_ID}\.json$", pages.event_json, name="event-json"),
     re_path(rf"^e/{EVENT_ID}/fragment$", pages.event_fragment, name="event-fragment"),
+    re_path(rf"^e/{EVENT_ID}/history$", nostr_kinds.event_history, name="event-history"),
+    path(".well-known/nostr.json", nostr_kinds.nostr_json, name="nip05"),
     re_path(rf"^e/{EVENT_ID}/?$", pages.event_permalink, name="event"),
     path("a/<str:key>/", pages.author, name="author"),
     path("compose/records", compose.compose_records, name="compose-records"),
@@ -39,5 +52,4 @@ urlpatterns = [
     re_path(rf"^r/(?P<slug>[-\w]+)/e/{EVENT_ID}/?$", rooms.room_event, name="room-event"),
     path("demo/wallet", demo.wallet, name="demo-wallet"),
     path("demo/keysend", demo.keysend, name="demo-keysend"),
-    path("demo/pay-invoice", demo.pay_invoice, name="demo-pay-invoice"),
 ]

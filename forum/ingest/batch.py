@@ -19,7 +19,7 @@ from django.db import connection
 from django.db.models import Max, Model
 from django.utils import timezone
 
-from forum.ingest.lookups import board_settings_at
+from forum.ingest.lookups import board_settings_at, site_changes_after, site_settings_at
 from forum.ingest.tags import event_tag_rows
 from forum.models import (
     Author,
@@ -32,6 +32,7 @@ from forum.models import (
     Notification,
     Post,
     Rejection,
+    SiteSettings,
     Thread,
 )
 from forum.ranking import hot_score, threads_hot_refresh
@@ -48,6 +49,9 @@ EVENT_FIELDS = (
     "parent_ref",
     "accepted_at",
     "accepted_settle_index",
+    "target_ref",
+    "deleted_by_ref",
+    "deleted_at",
 )
 
 
@@ -84,6 +88,13 @@ class BatchState:
             lambda: defaultdict(dict)
         )
         self.touched_threads: set[int] = set()  # existing threads whose totals moved
+        # Kinds 0/5/1010 (`forum.ingest.kinds`): read only when a batch has one.
+        self._site: tuple[SiteSettings, list[ModerationAction], datetime] | None = None
+        self.profiles_changed: dict[str, Author] = {}
+        self.hidden_threads: dict[int, Thread] = {}
+        self.hidden_posts: dict[int, Post] = {}
+        self.edited_threads: dict[int, Thread] = {}
+        self.edited_posts: dict[int, Post] = {}
 
     # -- priming ------------------------------------------------------------------------------
 
@@ -254,6 +265,12 @@ class BatchState:
         self._prime_accepted([pubkey], since)
         return self._accepted.get((pubkey, board_id), [])
 
+    def site_as_of(self, at: datetime) -> SiteSettings:
+        if self._site is None or at < self._site[2]:
+            self._site = (SiteSettings.current(), site_changes_after(at), at)
+        site, changes, _ = self._site
+        return site_settings_at(site, [c for c in changes if c.created_at > at])
+
     # -- the batch's own changes --------------------------------------------------------------
 
     def author(self, pubkey: str, *, seen_at: datetime) -> Author:
@@ -337,6 +354,13 @@ class BatchState:
         if isinstance(obj, Thread):
             self.touched_threads.add(obj.pk)
 
+    def counter_value(self, obj: Model, name: str) -> int:
+        """A counter as it will be after this batch's deltas (read when primed, plus deltas)."""
+        value = getattr(obj, name)
+        if obj.pk is not None and obj.pk in self._deltas.get(type(obj), {}):
+            value += self._deltas[type(obj)][obj.pk].get(name, 0)
+        return value
+
     def later(self, obj: Model, name: str, at: datetime) -> None:
         """Move a "last activity" time forward to `at` (never back)."""
         if obj.pk is None:
@@ -384,7 +408,22 @@ class BatchState:
             )
         for model in set(self._deltas) | set(self._latest):
             _counters_update(model, self._deltas.get(model, {}), self._latest.get(model, {}))
+        self._kinds_flush()
         threads_hot_refresh(self.touched_threads)
+
+    def _kinds_flush(self) -> None:
+        """The writes of kinds 0/5/1010: a few set-based statements per batch, none per row."""
+        if self.profiles_changed:
+            Author.objects.bulk_update(self.profiles_changed.values(), Author.PROFILE_FIELDS)
+        if self.hidden_threads:
+            Thread.objects.filter(pk__in=self.hidden_threads).update(is_hidden=True)
+        if self.hidden_posts:
+            Post.objects.filter(pk__in=self.hidden_posts).update(is_hidden=True)
+        edit_fields = ["content", "edited_ref", "edited_created_at", "edited_at"]
+        if self.edited_threads:
+            Thread.objects.bulk_update(self.edited_threads.values(), [*edit_fields, "title"])
+        if self.edited_posts:
+            Post.objects.bulk_update(self.edited_posts.values(), edit_fields)
 
     def _posts_insert(self) -> None:
         """Posts whose parent is inserted in this batch go in a later round (they need its id)."""

@@ -12,7 +12,16 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
-from forum.models import BOARD_EDITABLE_FIELDS, Ban, Board, Event, ModerationAction, Post, Thread
+from forum.models import (
+    BOARD_EDITABLE_FIELDS,
+    Ban,
+    Board,
+    Event,
+    ModerationAction,
+    Post,
+    SiteSettings,
+    Thread,
+)
 
 
 class Lookups(Protocol):
@@ -42,6 +51,9 @@ class Lookups(Protocol):
         """(accepted_at, accepted_settle_index) of the author's events on the board accepted
         at or after `since` (escalation counts them)."""
 
+    def site_as_of(self, at: datetime) -> SiteSettings:
+        """The board-independent prices (profiles, deletions, edits) in force at `at`."""
+
 
 def board_settings_at(board: Board, later_changes: Iterable[ModerationAction]) -> Board:
     """`board` with each change after the moment undone (newest first): the audit log's
@@ -55,6 +67,23 @@ def board_settings_at(board: Board, later_changes: Iterable[ModerationAction]) -
     for name, value in values.items():
         setattr(past, name, value)
     return past
+
+
+def site_settings_at(site: SiteSettings, later_changes: Iterable[ModerationAction]) -> SiteSettings:
+    """`site` as it was before `later_changes` (the audit log's before-values, newest first)."""
+    later = sorted(later_changes, key=lambda c: (c.created_at, c.pk), reverse=True)
+    if not later:
+        return site
+    past = SiteSettings(**{f.attname: getattr(site, f.attname) for f in site._meta.concrete_fields})
+    for change in later:
+        for name, value in change.details.get("before", {}).items():
+            if name in SiteSettings.EDITABLE_FIELDS:
+                setattr(past, name, value)
+    return past
+
+
+def site_changes_after(at: datetime) -> list[ModerationAction]:
+    return list(ModerationAction.objects.filter(action="site.update", created_at__gt=at))
 
 
 def board_changes_after(slugs: Iterable[str], at: datetime) -> list[ModerationAction]:
@@ -96,3 +125,6 @@ class LiveLookups:
                 pubkey=pubkey, board_id=board_id, accepted_at__gte=since
             ).values_list("accepted_at", "accepted_settle_index")
         )
+
+    def site_as_of(self, at: datetime) -> SiteSettings:
+        return site_settings_at(SiteSettings.current(), site_changes_after(at))

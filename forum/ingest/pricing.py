@@ -45,6 +45,20 @@ def base_price_msat(*, board: Board, kind: int) -> int:
     return board.thread_price_msat if kind == nostr.KIND_THREAD else board.reply_price_msat
 
 
+def side_price_msat(
+    *, kind: int, at: datetime | None = None, lookups: Lookups | None = None
+) -> int:
+    """The board-independent price of a profile (0), deletion (5) or edit (1010) at `at`:
+    the console's site settings then in force, never escalated."""
+    lookups = lookups or LiveLookups()
+    site = lookups.site_as_of(at or timezone.now())
+    if kind == nostr.KIND_PROFILE:
+        return site.profile_price_msat
+    if kind == nostr.KIND_DELETION:
+        return site.deletion_price_msat
+    return site.edit_price_msat
+
+
 def escalate(*, base_msat: int, factor: int, count: int) -> int:
     price = base_msat
     for _ in range(count):

@@ -32,8 +32,9 @@ from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from forum import nostr, protocol
-from forum.ingest import publish, verdict
+from forum.ingest import kinds, publish, verdict
 from forum.ingest.batch import BatchState
+from forum.ingest.kinds_publish import KindsOutcome, kind_publish
 from forum.ingest.ledger import entry_records
 from forum.ingest.outcome import Message, Reconciled, StatusNote
 from forum.ingest.rejections import reason_for_code, rejection_build
@@ -194,6 +195,7 @@ class _Run:
     messages: list[Message] = field(default_factory=list)
     boards_changed: set[str] = field(default_factory=set)  # public pages to re-render
     threads_changed: set[str] = field(default_factory=set)
+    kinds: KindsOutcome = field(default_factory=KindsOutcome)  # profiles, deletions, edits
 
     # -- driving ------------------------------------------------------------------------------
 
@@ -229,6 +231,8 @@ class _Run:
                         continue
                     event_ids.update((target.root_id, target.parent_id))
                     reply_threads.add(target.root_id)
+                elif parsed.kind in kinds.SIDE_KINDS:
+                    event_ids.update(kinds.side_refs(parsed))  # what it deletes or edits
             elif isinstance(message, protocol.PartMessage):
                 part_ids.add(message.event_id)
                 event_ids.add(message.event_id)
@@ -412,6 +416,9 @@ class _Run:
         self.state.event_changed(event)
         if parsed.kind == KIND_ROOM_CREATE:
             self._room_open(event, parsed, entry=entry, at=at)
+            return
+        if parsed.kind in kinds.SIDE_KINDS:
+            kind_publish(event, parsed, state=self.state, at=at, out=self.kinds)
             return
         self.state.accepted_note(event)
         if parsed.kind == nostr.KIND_THREAD:
@@ -753,8 +760,9 @@ class _Run:
         touched = self.state.touched_threads | {
             thread.pk for _, thread, post in self.published if post is not None
         }
-        boards = {thread.board.slug for _, thread, _ in self.published}
-        threads = {thread.event.event_id for _, thread, _ in self.published}
+        boards = {thread.board.slug for _, thread, _ in self.published} | self.kinds.boards
+        threads = {thread.event.event_id for _, thread, _ in self.published} | self.kinds.threads
+        self.messages.extend(self.kinds.messages)
         if touched:
             for thread in Thread.objects.select_related("event", "board").filter(pk__in=touched):
                 self.messages.extend(publish.thread_updated_messages(thread))
@@ -799,6 +807,8 @@ class _Run:
         self.messages.extend(other.messages)
         self.boards_changed |= other.boards_changed
         self.threads_changed |= other.threads_changed
+        self.kinds.all_pages |= other.kinds.all_pages
+        self.kinds.nip05.extend(other.kinds.nip05)
 
     def outcome(self, *, more: bool) -> Reconciled:
         return Reconciled(
@@ -812,7 +822,16 @@ class _Run:
             boards_changed=tuple(sorted(self.boards_changed)),
             threads_changed=tuple(sorted(self.threads_changed)),
             more=more,
+            extra=self._kinds_extra(),
         )
+
+    def _kinds_extra(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self.kinds.all_pages:
+            extra["all_pages"] = True  # a profile changed a name shown on any page
+        if self.kinds.nip05:
+            extra["nip05"] = tuple(dict.fromkeys(self.kinds.nip05))  # identifiers to verify
+        return extra
 
 
 def delivering_entry(event: Event) -> LedgerEntry | None:

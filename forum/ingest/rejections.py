@@ -32,6 +32,8 @@ PREFIXES: dict[str, str] = {
     Reason.UNSUPPORTED_VERSION: "invalid",
     Reason.BAD_CREATED_AT: "invalid",
     Reason.TARGET_HIDDEN: "blocked",
+    Reason.NOT_AUTHOR: "blocked",
+    Reason.DELETIONS_OFF: "blocked",
     Reason.INSUFFICIENT_BALANCE: "blocked",
 }
 
@@ -66,6 +68,10 @@ _SENTENCES: dict[str, str] = {
     "at most {max_ahead} ahead of it and {max_behind} behind. Check your clock, sign it again "
     "and resend.",
     Reason.TARGET_HIDDEN: "{what} is hidden by a moderator: it takes no new replies or tips.",
+    Reason.NOT_AUTHOR: "event {target}… is signed by another key: only its author may {what} it. "
+    "Nothing was changed.",
+    Reason.DELETIONS_OFF: "board {slug!r} does not let authors delete their posts. Ask a "
+    "moderator to hide it instead.",
     # An EVENT sent to the relay, paid from the author's balance (docs/relay.md); nothing taken.
     Reason.INSUFFICIENT_BALANCE: "your balance is {balance_msat} msat, this costs {price_msat} "
     "msat; top up by {fund}. Nothing was charged.",

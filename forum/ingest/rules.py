@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from forum import nostr
+from forum.ingest import kinds
 from forum.ingest.lookups import Lookups
 from forum.models import Board, Event, Rejection
 from forum.room_events import KIND_ROOM_CREATE
@@ -122,6 +123,9 @@ def event_content_check(
     (with the settle time `at`; `settle_slack`: see `created_at_check`)."""
     if parsed.kind == KIND_ROOM_CREATE:  # renting a private room (no board yet)
         return room_content_check(parsed, lookups=lookups)
+    if parsed.kind in kinds.SIDE_KINDS:  # a profile, deletion or edit: on no board
+        dated = created_at_check(parsed.created_at, at=at, settle_slack=settle_slack)
+        return ContentCheck(None, dated or side_kind_check(parsed, at=at, lookups=lookups))
     if parsed.kind not in (nostr.KIND_THREAD, nostr.KIND_REPLY):
         return ContentCheck(None, Finding(Reason.UNSUPPORTED_KIND, {"kind": parsed.kind}))
     slug = parsed.tag_value("h") or ""
@@ -147,6 +151,66 @@ def event_content_check(
         except nostr.EventError as exc:
             return ContentCheck(board, _malformed(exc.message))
     return ContentCheck(board, None)
+
+
+def side_kind_check(parsed: nostr.Event, *, at: datetime, lookups: Lookups) -> Finding | None:
+    """A kind 0 profile, kind 5 deletion (NIP-09) or kind 1010 edit: readable, and naming
+    only published posts of the same key (on boards that allow deletions, for kind 5)."""
+    try:
+        if parsed.kind == nostr.KIND_PROFILE:
+            kinds.profile_read(parsed)
+            return None
+        if parsed.kind == nostr.KIND_DELETION:
+            targets = kinds.deletion_targets(parsed)
+        else:
+            edit = kinds.edit_read(parsed)
+            targets = [edit.target]
+    except kinds.KindError as exc:
+        return _malformed(str(exc))
+    what = "delete" if parsed.kind == nostr.KIND_DELETION else "edit"
+    for target in targets:
+        event = lookups.event(target)
+        if (
+            event is None
+            or event.state != Event.State.PUBLISHED
+            or event.kind not in kinds.POST_KINDS
+        ):
+            why = f"asked to {what} {target[:16]}…, which is not a published thread or reply here"
+            return Finding(Reason.UNKNOWN_TARGET, {"why": why})
+        if event.pubkey != parsed.pubkey:
+            return Finding(Reason.NOT_AUTHOR, {"target": target[:16], "what": what})
+        board = event.board
+        if parsed.kind == nostr.KIND_DELETION:
+            if board is not None and not lookups.board_as_of(board, at).allow_deletions:
+                return Finding(Reason.DELETIONS_OFF, {"slug": board.slug})
+            continue
+        if event.deleted_at is not None or _post_hidden(event, lookups):
+            return Finding(Reason.TARGET_HIDDEN, {"what": "the post"})
+        limit = lookups.board_as_of(board, at).max_content_length if board else 0
+        if len(edit.content) > limit:
+            context = {"what": "the content", "length": len(edit.content), "limit": limit}
+            return Finding(Reason.TOO_LARGE, context)
+        if edit.title is not None:
+            if event.kind != nostr.KIND_THREAD:
+                return _malformed("only a thread's edit may carry a title tag")
+            if not edit.title.strip():
+                return _malformed("a thread needs a title tag")
+            if len(edit.title) > MAX_TITLE_LENGTH:
+                context = {
+                    "what": "the title",
+                    "length": len(edit.title),
+                    "limit": MAX_TITLE_LENGTH,
+                }
+                return Finding(Reason.TOO_LARGE, context)
+    return None
+
+
+def _post_hidden(event: Event, lookups: Lookups) -> bool:
+    if event.kind == nostr.KIND_THREAD:
+        thread = lookups.thread(event.event_id)
+        return thread is None or thread.is_hidden
+    post = lookups.post(event.event_id)
+    return post is None or post.is_hidden
 
 
 def gate_check(

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from forum import nostr, protocol
-from forum.ingest import pricing, rooms, rules
+from forum.ingest import kinds, pricing, rooms, rules
 from forum.ingest.lookups import Lookups
 from forum.ingest.rules import Finding
 from forum.models import Board, Event, Post, Rejection, Thread
@@ -104,6 +104,8 @@ def decide(
         return Verdict(Action.REJECT, finding, board=board, existing=existing)
     if parsed.kind == KIND_ROOM_CREATE:
         price_msat = rooms.price_msat()
+    elif parsed.kind in kinds.SIDE_KINDS:
+        price_msat = pricing.side_price_msat(kind=parsed.kind, at=at, lookups=lookups)
     else:
         assert board is not None
         price_msat = pricing.price_for(

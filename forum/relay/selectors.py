@@ -19,26 +19,56 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
-from forum.models import Board, Event, EventTag
-from forum.nostr import KIND_REPLY, KIND_THREAD
+from forum.models import Author, Board, Event, EventTag
+from forum.nostr import KIND_DELETION, KIND_EDIT, KIND_PROFILE, KIND_REPLY, KIND_THREAD
 from forum.relay.filters import Filter
 from forum.relay.index import tag_key
 from forum.relay.zaps import zap_receipts_for_filter
 
 
-def servable_events() -> QuerySet[Event]:
-    """Published, visible forum events on listed boards; a reply in a hidden thread is hidden."""
-    return Event.objects.filter(
+def _posts_q() -> Q:
+    """A visible thread or reply on a listed board (a reply in a hidden thread is hidden)."""
+    return Q(
         Q(kind=KIND_THREAD, thread__is_hidden=False)
         | Q(kind=KIND_REPLY, post__is_hidden=False, post__thread__is_hidden=False),
-        state=Event.State.PUBLISHED,
         board__is_listed=True,
         board__destroyed_at__isnull=True,
         board__password_verifier="",  # a private room, even if a moderator ticked "listed"
     )
+
+
+def _side_q(kinds: frozenset[int]) -> Q:
+    """Profiles, deletions and edits (`forum.ingest.kinds`): an author's current kind 0; a
+    kind 5 that retracted posts on listed boards; a kind 1010 whose post is served."""
+    q = Q(pk__in=[])
+    if KIND_PROFILE in kinds:
+        q |= Q(kind=KIND_PROFILE, event_id__in=Author.objects.values("profile_ref"))
+    if KIND_DELETION in kinds:
+        retracted = Event.objects.filter(
+            deleted_by_ref=OuterRef("event_id"),
+            board__is_listed=True,
+            board__password_verifier="",
+            board__destroyed_at__isnull=True,
+        )
+        q |= Q(Exists(retracted), kind=KIND_DELETION)
+    if KIND_EDIT in kinds:
+        posts = Event.objects.filter(_posts_q(), state=Event.State.PUBLISHED)
+        q |= Q(kind=KIND_EDIT, target_ref__in=posts.values("event_id"))
+    return q
+
+
+SIDE_KINDS = frozenset({KIND_PROFILE, KIND_DELETION, KIND_EDIT})
+
+
+def servable_events(kinds: frozenset[int] | None = None) -> QuerySet[Event]:
+    """Published, visible forum events on listed boards; a reply in a hidden thread is hidden;
+    and the side kinds that go with them (only those of `kinds` when given)."""
+    side = SIDE_KINDS if kinds is None else SIDE_KINDS & kinds
+    visible = _posts_q() | _side_q(side) if side else _posts_q()
+    return Event.objects.filter(visible, state=Event.State.PUBLISHED)
 
 
 @dataclass(frozen=True)
@@ -56,7 +86,7 @@ class StoredEvent:
 
 
 # The kinds this relay serves: a filter for others matches nothing, with no query at all.
-SERVED_KINDS = frozenset({KIND_THREAD, KIND_REPLY})
+SERVED_KINDS = frozenset({KIND_THREAD, KIND_REPLY}) | SIDE_KINDS
 
 
 def _tagged(keys: list[str]) -> RawSQL:
@@ -101,7 +131,7 @@ def filter_queryset(flt: Filter) -> QuerySet[Event] | None:
         return None
     if flt.kinds is not None and flt.kinds.isdisjoint(SERVED_KINDS):
         return None
-    qs = servable_events()
+    qs = servable_events(None if flt.kinds is None else flt.kinds & SERVED_KINDS)
     if flt.ids is not None:
         qs = qs.filter(event_id__in=flt.ids)
     if flt.authors is not None:

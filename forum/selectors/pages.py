@@ -198,6 +198,8 @@ def board_threads_page(board: Board, *, sort: str = "latest", page: int | str = 
             "is_pinned",
             "author__pubkey",
             "author__alias",
+            "author__profile_name",
+            "author__nip05_verified",
             "event__event_id",
             "board_id",
         )
@@ -268,11 +270,37 @@ def event_locate(event_id: str) -> Located:
     return Located(post.thread, post)
 
 
+def _side_event_shown(event: Event) -> bool:
+    """A profile, deletion or edit (`forum.ingest.kinds`), on the same terms as the relay
+    (`forum.relay.selectors.servable_events`): the author's current profile, a deletion of
+    posts on listed boards, an edit of a post the pages show."""
+    if event.kind == nostr.KIND_PROFILE:
+        return Author.objects.filter(profile_ref=event.event_id).exists()
+    if event.kind == nostr.KIND_DELETION:
+        return Event.objects.filter(
+            deleted_by_ref=event.event_id,
+            board__is_listed=True,
+            board__password_verifier="",
+            board__destroyed_at__isnull=True,
+        ).exists()
+    if event.kind == nostr.KIND_EDIT and event.target_ref:
+        try:
+            event_locate(event.target_ref)
+        except Http404:
+            return False
+        return True
+    return False
+
+
 def event_raw_json(event_id: str) -> str:
     """The signed JSON exactly as received, for a published event that is not hidden."""
     event = Event.objects.filter(event_id=event_id, state=Event.State.PUBLISHED).first()
     if event is None:
         raise Http404("no such event")
+    if event.kind not in (nostr.KIND_THREAD, nostr.KIND_REPLY):
+        if not _side_event_shown(event):
+            raise Http404("no such event")
+        return event.raw_json
     event_locate(event_id)  # hidden threads/posts stay hidden here too
     return event.raw_json
 

@@ -127,8 +127,19 @@ def identicon_url(pubkey: str) -> str:
 
 @register.filter
 def author_name(author) -> str:
-    """The moderator-set alias, else a short npub (the full npub goes in a title)."""
-    return author.alias or short_npub(author.pubkey)
+    """The name an author is shown by: the moderator-set alias, else the name of the author's
+    own kind 0 profile, else a short npub (the full npub always goes in a title).
+
+    The alias comes first because it is the forum's decision (it can correct a misleading
+    self-chosen name); a profile name is the author's own word, so the npub stays on hover.
+    """
+    return author.alias or author.profile_name or short_npub(author.pubkey)
+
+
+def author_title(author) -> str:
+    """The hover text of an author: the npub, and the NIP-05 identifier once verified."""
+    verified = author.nip05_verified
+    return f"{npub(author.pubkey)} · {verified} ✓" if verified else npub(author.pubkey)
 
 
 @register.simple_tag
@@ -146,7 +157,7 @@ def _author_link(author) -> SafeString:
     return format_html(
         '<a class="author" href="{}" title="{}">{}{}</a>',
         author_url(author.pubkey),
-        npub(author.pubkey),
+        author_title(author),
         identicon(author.pubkey),
         author_name(author),
     )
@@ -156,6 +167,23 @@ def _author_link(author) -> SafeString:
 def author_link(author) -> SafeString:
     """An author as every page shows one (name or short npub, the npub on hover)."""
     return _author_link(author)
+
+
+@register.filter
+def history_url(event_id: str) -> str:
+    return _url("event-history", event_id)
+
+
+@register.simple_tag
+def edited_link(row) -> SafeString:
+    """ "edited" linking to the post's history, when its author replaced its text (kind 1010)."""
+    if not row.edited_ref:
+        return mark_safe("")
+    return format_html(
+        ' <a class="edited" href="{}" title="Edited {} UTC: see every version">edited</a>',
+        history_url(row.event.event_id),
+        row.edited_at.strftime("%Y-%m-%d %H:%M") if row.edited_at else "",
+    )
 
 
 def _time(when) -> SafeString:
@@ -195,7 +223,7 @@ def post_card(post) -> SafeString:
         '    <span class="post-links">\n'
         '      <a class="permalink" href="{}" title="Permanent link">#{}</a>\n'
         '      <a class="verify" href="{}" title="The raw signed Nostr event: check its id and'
-        ' signature yourself">verify</a>\n'
+        ' signature yourself">verify</a>{}\n'
         '      <button type="button" class="linkish reply-button" data-reply-to="{}"'
         ' data-reply-pubkey="{}" data-reply-number="{}" hidden>reply</button>\n'
         "    </span>\n  </header>{}\n"
@@ -210,6 +238,7 @@ def post_card(post) -> SafeString:
         event_url(event_id),
         post.number,
         event_json_url(event_id),
+        edited_link(post),
         event_id,
         post.author.pubkey,
         post.number,

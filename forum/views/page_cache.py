@@ -105,6 +105,10 @@ def _card_key(post) -> str:
     parent_hidden = bool(post.parent_id and post.parent.is_hidden)
     parent_alias = post.parent.author.alias if post.parent_id else ""
     what = f"{post.sats_msat}|{int(parent_hidden)}|{post.number}|{post.author.alias}|{parent_alias}"
+    # Kind 0 profiles and kind 1010 edits change a card without changing its event.
+    author = post.author
+    parent_name = post.parent.author.profile_name if post.parent_id else ""
+    what += f"|{author.profile_name}|{author.nip05_verified}|{parent_name}|{post.edited_ref}"
     digest = hashlib.sha256(what.encode()).hexdigest()[:16]
     return f"card:{code_fingerprint()}:{post.event.event_id}:{digest}"
 
