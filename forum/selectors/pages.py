@@ -14,9 +14,11 @@ from functools import lru_cache
 from django.core.paginator import Page, Paginator
 from django.db.models import Q, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
 from forum import nostr
 from forum.models import Author, Board, Event, Post, Thread
+from forum.ranking import TOP_PERIODS
 
 THREADS_PER_PAGE = 30
 POSTS_PER_PAGE = 50
@@ -27,6 +29,9 @@ BOARD_SORTS: dict[str, tuple[str, ...]] = {
     "latest": ("-is_pinned", "-last_activity_at", "-id"),
     "newest": ("-settled_at", "-id"),
     "sats": ("-sats_msat", "-last_activity_at", "-id"),
+    # Rankings (forum.ranking): the stored Hot score; Top is most sats within `period`.
+    "hot": ("-hot", "-id"),
+    "top": ("-sats_msat", "-id"),
 }
 
 
@@ -179,13 +184,20 @@ def board_get(slug: str) -> Board:
         raise Http404("no such board") from None
 
 
-def board_threads_page(board: Board, *, sort: str = "latest", page: int | str = 1) -> Page:
-    """One page of a board's visible threads with their authors (two queries: count, rows)."""
+def board_threads_page(
+    board: Board | None, *, sort: str = "latest", period: str = "all", page: int | str = 1
+) -> Page:
+    """One page of a board's visible threads with their authors (two queries: count, rows);
+    with no board, of every listed board's. `period` (forum.ranking.TOP_PERIODS) bounds "top"
+    to threads published within it."""
     ordering = BOARD_SORTS.get(sort, BOARD_SORTS["latest"])
+    rows = visible_threads()
+    rows = rows.filter(board=board) if board is not None else rows.filter(board__is_listed=True)
+    window = TOP_PERIODS.get(period) if sort == "top" else None
+    if window is not None:
+        rows = rows.filter(settled_at__gte=timezone.now() - window)
     threads = (
-        visible_threads()
-        .filter(board=board)
-        .select_related("author", "event")
+        rows.select_related("author", "event", "board")
         .only(
             "id",
             "title",
@@ -202,6 +214,8 @@ def board_threads_page(board: Board, *, sort: str = "latest", page: int | str = 
             "author__nip05_verified",
             "event__event_id",
             "board_id",
+            "board__slug",
+            "board__title",
         )
         .order_by(*ordering)
     )
