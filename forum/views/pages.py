@@ -28,6 +28,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET
 
 from forum.models import Thread
+from forum.ranking import TOP_PERIODS
 from forum.selectors import pages as sel
 from forum.services import identity
 from forum.services.demo import demo_node_flags
@@ -99,20 +100,44 @@ def home(request: HttpRequest) -> HttpResponseBase:
     return cached_page(request, versions_read(), render_home)
 
 
+# The sorts a thread list offers (the board's "sats" stays valid for old links: Top, all time).
+LIST_SORTS = ("latest", "newest", "hot", "top")
+
+
+def ranking_params(request: HttpRequest, *, default: str) -> tuple[str, str]:
+    """The list's sort and Top period from the query string (unknown values: the defaults)."""
+    sort = request.GET.get("sort", default)
+    if sort not in sel.BOARD_SORTS:
+        sort = default
+    period = request.GET.get("period", "week")
+    if period not in TOP_PERIODS:
+        period = "week"
+    return sort, period
+
+
+def ranking_context(page, sort: str, period: str) -> dict:
+    params = {"sort": sort, "period": period} if sort == "top" else {"sort": sort}
+    return {
+        "sort": sort,
+        "period": period,
+        "sorts": LIST_SORTS,
+        "periods": list(TOP_PERIODS),
+        "links": _page_links(page, **params),
+    }
+
+
 @require_GET
 def board(request: HttpRequest, slug: str) -> HttpResponseBase:
     def render_board() -> HttpResponse:
         board = sel.board_get(slug)
-        sort = request.GET.get("sort", "latest")
-        if sort not in sel.BOARD_SORTS:
-            sort = "latest"
-        page = sel.board_threads_page(board, sort=sort, page=request.GET.get("page", 1))
+        sort, period = ranking_params(request, default="latest")
+        page = sel.board_threads_page(
+            board, sort=sort, period=period, page=request.GET.get("page", 1)
+        )
         context = {
             "board": board,
             "page": page,
-            "sort": sort,
-            "sorts": list(sel.BOARD_SORTS),
-            "links": _page_links(page, sort=sort),
+            **ranking_context(page, sort, period),
             "public_page": True,
             **composer_context(),
         }
@@ -146,6 +171,22 @@ def thread(request: HttpRequest, event_id: str) -> HttpResponseBase:
         return public(render(request, "forum/thread.html", context))
 
     return cached_page(request, versions_read(thread=key), render_thread)
+
+
+@require_GET
+def threads_ranked(request: HttpRequest, sort: str) -> HttpResponseBase:
+    """`/hot/` and `/top/?period=week`: threads across the listed boards, ranked."""
+
+    def render_ranked() -> HttpResponse:
+        _, period = ranking_params(request, default=sort)
+        page = sel.board_threads_page(
+            None, sort=sort, period=period, page=request.GET.get("page", 1)
+        )
+        context = {"page": page, "public_page": True, **ranking_context(page, sort, period)}
+        context["sorts"] = ("hot", "top")
+        return public(render(request, "forum/ranked.html", context))
+
+    return cached_page(request, versions_read(), render_ranked)
 
 
 @require_GET

@@ -26,6 +26,7 @@ from django.db.models.functions import Greatest
 
 from forum import realtime
 from forum.models import Author, Board, Post, Thread
+from forum.ranking import threads_hot_refresh
 from forum.services.moderation.audit import audit_record
 from forum.services.versions import versions_bump
 
@@ -78,6 +79,7 @@ def _set_post_hidden(
         thread = locked.thread
         _bump(Thread, thread.pk, reply_count=delta)
         _bump(Author, locked.author_id, reply_count=delta)
+        threads_hot_refresh([thread.pk])  # a reply fewer (or more) moves its Hot rank
         # A reply in a hidden thread is already off the board's count.
         thread_hidden = Thread.objects.filter(pk=thread.pk).values_list("is_hidden", flat=True)[0]
         if not thread_hidden:
