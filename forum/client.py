@@ -85,6 +85,35 @@ class Forum:
                 ) from None
             return code, {"error": body.decode(errors="replace")[:200]}
 
+    def _post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
+        data = json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url.rstrip("/") + path,
+            data=data,
+            headers={"Content-Type": "application/json", "Accept": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                code, raw = response.status, response.read()
+        except urllib.error.HTTPError as exc:
+            code, raw = exc.code, exc.read()
+        except urllib.error.URLError as exc:
+            raise ClientError(f"cannot reach the forum at {self.url}: {exc.reason}") from None
+        except OSError as exc:
+            raise ClientError(f"cannot reach the forum at {self.url}: {exc}") from None
+        try:
+            return code, json.loads(raw)
+        except ValueError:
+            return code, {"error": raw.decode(errors="replace")[:200]}
+
+    def invoice(self, event: nostr.Event) -> dict[str, Any]:
+        """A BOLT11 invoice for posting `event` (the forum checks it first and says why not)."""
+        code, body = self._post("/api/invoice", {"event": json.loads(event.to_json())})
+        if code not in (200, 201):
+            reason = body.get("error", body) if isinstance(body, dict) else body
+            raise ClientError(f"no invoice: {reason}. Nothing was paid.")
+        return body
+
     def quote(self, *, board: str, pubkey: str, kind: int) -> dict[str, Any]:
         code, body = self._get("/api/quote", {"board": board, "pubkey": pubkey, "kind": kind})
         if code != 200:
@@ -360,6 +389,7 @@ ADVICE = {
     "hold_expired": "send it again; if it keeps happening, tell the forum's operators",
     "orphan_timeout": "send the thread or parent first, then the reply again",
     "incomplete_parts": "send it again; all parts go out at once",
+    "invoice_expired": "run the same `post --invoice` command again for a new invoice",
 }
 
 
@@ -405,6 +435,43 @@ def pay_event(
     # Followed by our own payment, not the event id: an identical event signed in the same
     # second (same id) may carry an earlier, cancelled attempt's rejection.
     return follow(forum, hashes[0], timeout=args.wait_seconds)
+
+
+def pay_by_invoice(
+    forum: Forum, args: argparse.Namespace, event: nostr.Event
+) -> dict[str, Any] | None:
+    """Ask the forum for the event's invoice, show it (text and a terminal QR code), pay it
+    with your lnd when its flags are given, and follow the status by its payment hash."""
+    invoice = forum.invoice(event)
+    print(
+        f"event {event.id}: invoice for {_sats(invoice['amount_msat'])}, payment hash "
+        f"{invoice['payment_hash']}"
+    )
+    print(invoice["payment_request"])
+    expires = time.strftime("%H:%M:%S", time.localtime(invoice["expires_at"]))
+    if not (args.rpcserver or args.lndconnect):
+        try:
+            import segno
+
+            segno.make(invoice["lightning_uri"].upper(), error="m").terminal(compact=True)
+        except Exception:  # a terminal QR is a nicety; the text above is the invoice
+            pass
+        print(f"pay it with any Lightning wallet before {expires}; waiting for the payment…")
+    else:
+        with lnd_from_args(args) as lnd:
+            payment = lnd.pay_invoice(invoice["payment_request"])
+        if not payment.succeeded:
+            status = refusal_status(forum, [invoice["payment_hash"]])
+            if status.get("state") != "rejected":
+                raise ClientError(f"the invoice was not paid: {payment.failure_reason}")
+            return status
+        print(f"paid {_sats(payment.value_msat)}, payment hash {payment.payment_hash}")
+    if args.no_wait:
+        return None
+    timeout = args.wait_seconds
+    if not (args.rpcserver or args.lndconnect):
+        timeout = max(timeout, invoice["expires_at"] - time.time() + 30)
+    return follow(forum, invoice["payment_hash"], timeout=timeout)
 
 
 def check_length(content: str, quote: dict[str, Any]) -> None:
@@ -507,7 +574,10 @@ def cmd_post(args: argparse.Namespace) -> int:
     event = signed_event(forum, args)
     quote = forum.quote(board=args.board, pubkey=event.pubkey, kind=event.kind)
     check_length(event.content, quote)
-    status = pay_event(forum, args, event, quote=quote, label="", retry=Retry("post"))
+    if args.invoice:
+        status = pay_by_invoice(forum, args, event)
+    else:
+        status = pay_event(forum, args, event, quote=quote, label="", retry=Retry("post"))
     if status is None:
         return 0
     return report_outcome(forum, status, retry=Retry("post", event_id=event.id), quote=quote)
@@ -641,6 +711,12 @@ def parser() -> argparse.ArgumentParser:
     _event_options(post)
     post.add_argument("--amount-sats", type=int, help="pay this instead of the quoted price")
     post.add_argument("--hops", type=int, default=3, help="route length to size parts for")
+    post.add_argument(
+        "--invoice",
+        action="store_true",
+        help="pay by BOLT11 invoice: printed (and QR) for any wallet, or paid with your lnd "
+        "when its flags are given",
+    )
     _node_options(post)
     post.set_defaults(func=cmd_post)
     sign = sub.add_parser("sign", help="print a signed thread or reply as JSON (pay it yourself)")

@@ -54,4 +54,5 @@ urlpatterns = [
     re_path(rf"^r/(?P<slug>[-\w]+)/e/{EVENT_ID}/?$", rooms.room_event, name="room-event"),
     path("demo/wallet", demo.wallet, name="demo-wallet"),
     path("demo/keysend", demo.keysend, name="demo-keysend"),
+    path("demo/pay-invoice", demo.pay_invoice, name="demo-pay-invoice"),
 ]

@@ -6,7 +6,7 @@ Every route but `login` requires a moderator; routes that change state accept PO
 from django.urls import path
 
 from forum.views import moderation as views
-from forum.views import moderation_tips
+from forum.views import moderation_invoices, moderation_tips
 
 app_name = "mod"
 
@@ -41,4 +41,5 @@ urlpatterns = [
     path("audit/", views.audit, name="audit"),
     path("tips/", moderation_tips.tip_forwards, name="tips"),
     path("tips/<int:pk>/retry/", moderation_tips.tip_forward_retry, name="tip-forward-retry"),
+    path("invoices/", moderation_invoices.invoices, name="invoices"),
 ]

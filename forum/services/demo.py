@@ -1,7 +1,8 @@
 """Demo mode (the embedded default): a funded demo wallet and a seeded forum on first run.
 
 * `demo_keysend` is the demo wallet: a real gRPC keysend from simnet's `alice` node (the demo
-  user) to the forum node, exactly what a browser wallet would do.
+  user) to the forum node, exactly what a browser wallet would do; `demo_pay_invoice` pays one
+  of the forum's BOLT11 invoices from the same node (SendPaymentV2.payment_request).
 * `demo_seed` creates five boards with prices and, on first run, threads with replies, tips
   and a pinned welcome thread by five demo authors. Everything goes through the real path,
   keysend from simnet's demo nodes to the forum node, so the ledger holds it and the listener
@@ -74,6 +75,37 @@ def demo_keysend(
     records = {record_type: value.encode("utf-8") for record_type, value in custom_records.items()}
     try:
         payment = node.client(DEMO_WALLET_NODE).keysend(destination, amount_sat * 1000, records)
+    except LightningError as exc:
+        raise DemoWalletError(f"payment failed: {exc.message}") from exc
+    except Exception as exc:  # node not configured / simnet not running
+        raise DemoWalletError(f"the demo wallet is not available: {exc}") from exc
+    if not payment.succeeded:
+        raise DemoWalletError(f"payment failed: {payment.failure_reason}")
+    return DemoPayment(payment.payment_hash, payment.preimage, payment.fee_msat)
+
+
+def demo_pay_invoice(*, payment_request: str) -> DemoPayment:
+    """Pay a BOLT11 invoice of the forum's node from the demo user's node (SendPaymentV2 with
+    the payment request, as a phone wallet would); raises DemoWalletError with lnd's reason.
+
+    A hold invoice for a post stays in flight until the forum settles or cancels it.
+    """
+    from forum.services import node
+    from lightning.simnet import bolt11
+    from lightning.types import LightningError
+
+    if not settings.DEMO_MODE:
+        raise DemoWalletError("demo mode is off")
+    try:
+        decoded = bolt11.decode(payment_request)
+    except ValueError as exc:
+        raise DemoWalletError(f"not an invoice: {exc}") from None
+    if decoded.payee != _forum_node_pubkey():
+        raise DemoWalletError("the demo wallet only pays the forum's own node")
+    if not 0 < decoded.amount_msat <= MAX_DEMO_PAYMENT_SAT * 1000:
+        raise DemoWalletError(f"amount must be between 1 and {MAX_DEMO_PAYMENT_SAT:,} sats")
+    try:
+        payment = node.client(DEMO_WALLET_NODE).pay_invoice(payment_request)
     except LightningError as exc:
         raise DemoWalletError(f"payment failed: {exc.message}") from exc
     except Exception as exc:  # node not configured / simnet not running

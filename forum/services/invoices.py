@@ -21,6 +21,7 @@ so it is rate-limited per client address and per pubkey (`InvoiceThrottled`).
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from dataclasses import dataclass
@@ -336,4 +337,6 @@ def invoice_qr_svg(payment_hash: str) -> str | None:
     if intent is None:
         return None
     uri = f"lightning:{intent.payment_request}".upper()
-    return segno.make(uri, error="m").svg_inline(scale=4, border=2, dark="#111", light="#fff")
+    out = io.BytesIO()
+    segno.make(uri, error="m").save(out, kind="svg", scale=4, border=2, dark="#111", light="#fff")
+    return out.getvalue().decode()

@@ -1,4 +1,5 @@
-"""The demo wallet's HTTP side (DEMO_MODE only): a WebLN `keysend` backed by simnet's `alice`.
+"""The demo wallet's HTTP side (DEMO_MODE only): a WebLN `keysend` and `sendPayment` backed by
+simnet's `alice`.
 
 static/forum/demo-wallet.js installs a `window.webln` whose `keysend()` POSTs here; this view
 pays for real over gRPC from the demo user's simnet node to the forum node. It is a dev tool:
@@ -44,6 +45,24 @@ def keysend(request: HttpRequest) -> JsonResponse:
         result = demo.demo_keysend(
             destination=destination, amount_sat=amount_sat, custom_records=custom_records
         )
+    except demo.DemoWalletError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"preimage": result.preimage, "payment_hash": result.payment_hash})
+
+
+@require_POST
+def pay_invoice(request: HttpRequest) -> JsonResponse:
+    """WebLN `sendPayment(paymentRequest)`: pay one of the forum's invoices from `alice`."""
+    _require_demo()
+    try:
+        body = json_object(request, max_bytes=MAX_BODY_BYTES)
+        payment_request = str(body["paymentRequest"])
+    except BadBody as exc:
+        return exc.response()
+    except (KeyError, TypeError) as exc:
+        return JsonResponse({"error": f"bad request: {exc}"}, status=400)
+    try:
+        result = demo.demo_pay_invoice(payment_request=payment_request)
     except demo.DemoWalletError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     return JsonResponse({"preimage": result.preimage, "payment_hash": result.payment_hash})

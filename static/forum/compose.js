@@ -4,7 +4,9 @@
  *   2. sign    NIP-07 window.nostr, else the browser's own key (keys.js)
  *   3. encode  POST /compose/records                   -> WebLN customRecords per payment
  *              (the server's forum.protocol is the one encoder; it also verifies the event)
- *   4. pay     window.webln.keysend(...) (or the demo wallet), else lncli commands + QR
+ *   4. pay     window.webln.keysend(...) (or the demo wallet), else lncli commands + QR;
+ *              or by invoice: POST /api/invoice {event} -> a BOLT11 hold invoice for the post,
+ *              shown as a QR code, a lightning: link and text, paid by WebLN sendPayment
  *   5. watch   /ws/status/<event id>/ plus polling /api/status/<event id> as a fallback:
  *              waiting for payment -> paid -> published, or rejected with the reason.
  */
@@ -34,6 +36,7 @@
     unsupported_version: "The payment used a protocol version this forum does not speak: update the client.",
     bad_created_at: "The event's date is too far from now: check the computer's clock and sign again.",
     target_hidden: "A moderator hid what you are answering or tipping.",
+    invoice_expired: "Press Get price again for a new invoice.",
   };
 
   const { getJSON, postJSON } = window.ForumHttp;
@@ -66,6 +69,13 @@
     return null;
   }
 
+  /** A wallet that pays BOLT11 invoices (WebLN sendPayment), the demo wallet first. */
+  function invoiceWallet() {
+    if (window.forumDemoWallet) return window.forumDemoWallet;
+    if (window.webln && typeof window.webln.sendPayment === "function") return window.webln;
+    return null;
+  }
+
   class Composer {
     constructor(root) {
       this.root = root;
@@ -74,6 +84,7 @@
       this.form = root.querySelector(".compose-form");
       this.quoteBox = root.querySelector(".quote-box");
       this.payBox = root.querySelector(".pay-box");
+      this.invoiceBox = root.querySelector(".invoice-box");
       this.statusBox = root.querySelector(".status-box");
       this.statusText = root.querySelector(".status-text");
       this.parent = null; // {id, pubkey, number} when replying to a reply
@@ -89,6 +100,8 @@
       this.counters.forEach((c) => this.count(c));
       root.querySelector(".compose-pay").addEventListener("click", () => this.signAndPay(false));
       root.querySelector(".compose-manual").addEventListener("click", () => this.signAndPay(true));
+      root.querySelector(".compose-invoice").addEventListener("click", () => this.signAndInvoice());
+      root.querySelector(".invoice-pay").addEventListener("click", () => this.payInvoice());
       root.querySelector(".compose-cancel").addEventListener("click", () => this.edit());
       root.querySelectorAll(".copy-button").forEach((b) => b.addEventListener("click", () => this.copy(b)));
       const clear = root.querySelector(".replying-to-clear");
@@ -253,6 +266,7 @@
     edit() {
       this.quoteBox.hidden = true;
       this.payBox.hidden = true;
+      this.invoiceBox.hidden = true;
       this.form.querySelectorAll("input, textarea").forEach((el) => { el.disabled = false; });
     }
 
@@ -260,6 +274,7 @@
       const { title, content } = this.values();
       this.setBusy(true);
       this.finished = false;  // a new event: its status is news again (after a rejection too)
+      this.statusKey = null;  // followed by event id (an invoice's by its payment hash)
       try {
         const unsigned = {
           kind: this.kind(),
@@ -318,6 +333,75 @@
       this.poll();
     }
 
+    /** Sign, ask the forum for a BOLT11 invoice for this event, show it and watch. */
+    async signAndInvoice() {
+      const { title } = this.values();
+      this.setBusy(true);
+      this.finished = false;
+      try {
+        const signed = await this.signer.sign({
+          kind: this.kind(),
+          created_at: Math.floor(Date.now() / 1000),
+          tags: this.tags(title),
+          content: this.values().content,
+        });
+        // The forum checks the event now (the same rules as for a payment) and says why not.
+        const invoice = await postJSON(this.root.dataset.invoiceUrl, { event: signed });
+        this.eventId = invoice.event_id;
+        this.statusKey = invoice.payment_hash;
+        this.invoice = invoice;
+        this.quoteBox.hidden = true;
+        this.form.querySelectorAll("input, textarea").forEach((el) => { el.disabled = true; });
+        this.manual = true;  // poll the status: nothing else tells this page about the payment
+        this.startWatching(invoice.event_id);
+        this.showInvoice(invoice);
+        this.step("signed", "done");
+        this.step("waiting", "current");
+        this.showStatus("waiting", "Waiting for the invoice to be paid…");
+      } catch (err) {
+        this.showStatus(null, "No invoice: " + err.message.replace(/^[a-z-]+:\s*/, "") + " Nothing was paid.", "bad");
+      } finally {
+        this.setBusy(false);
+      }
+    }
+
+    showInvoice(invoice) {
+      const box = this.invoiceBox;
+      box.hidden = false;
+      box.querySelector(".invoice-amount").textContent = sats(invoice.amount_msat);
+      box.querySelector(".invoice-expiry").textContent = new Date(invoice.expires_at * 1000).toLocaleTimeString();
+      box.querySelector(".invoice-qr").src = this.root.dataset.invoiceUrl + "/" + invoice.payment_hash + "/qr.svg";
+      box.querySelector(".invoice-link").href = invoice.lightning_uri;
+      box.querySelector(".invoice-open").href = invoice.lightning_uri;
+      box.querySelector(".invoice-text").textContent = invoice.payment_request;
+      const w = invoiceWallet();
+      const pay = box.querySelector(".invoice-pay");
+      pay.hidden = !w;
+      if (w) pay.textContent = "Pay " + sats(invoice.amount_msat) + " with " + (w.isDemoWallet ? "the demo wallet" : "my wallet");
+    }
+
+    async payInvoice() {
+      const w = invoiceWallet();
+      if (!w || !this.invoice) return;
+      const button = this.invoiceBox.querySelector(".invoice-pay");
+      button.disabled = true;
+      try {
+        this.showStatus("waiting", "Paying the invoice with the " + (w.isDemoWallet ? "demo wallet" : "wallet") + "…");
+        if (typeof w.enable === "function") await w.enable();
+        await w.sendPayment(this.invoice.payment_request);
+        // The wallet has the preimage: the forum settled the invoice, so it is paid.
+        this.invoiceBox.hidden = true;
+        this.markPaid();
+        this.poll();
+      } catch (err) {
+        // A cancelled hold invoice fails in the wallet; the forum's reason (shown) says more.
+        if (this.finished) return;
+        button.disabled = false;
+        this.showStatus("waiting", "Not paid: " + err.message + ". Nothing was charged; you can try again.", "bad");
+        this.poll();
+      }
+    }
+
     showManual(plan) {
       this.payBox.hidden = false;
       const img = this.payBox.querySelector(".qr img");
@@ -341,7 +425,7 @@
     }
 
     copy(button) {
-      const text = this.payBox.querySelector(button.dataset.copy).textContent;
+      const text = this.root.querySelector(button.dataset.copy).textContent;
       navigator.clipboard.writeText(text).then(() => {
         button.textContent = "Copied";
         setTimeout(() => { button.textContent = "Copy"; }, 1500);
@@ -368,7 +452,7 @@
     async poll() {
       if (!this.eventId) return;
       try {
-        this.onStatus(await getJSON(this.root.dataset.statusUrl + this.eventId));
+        this.onStatus(await getJSON(this.root.dataset.statusUrl + (this.statusKey || this.eventId)));
       } catch (err) {
         // 404 until the first payment is recorded: keep waiting.
       }
@@ -389,6 +473,7 @@
       if (st.state === "paid") {
         this.markPaid();
       } else if (st.state === "waiting") {
+        if (st.waiting_for === "payment") return;  // an invoice not paid yet
         this.markPaid();
         if (st.waiting_for === "parts") {
           this.showStatus("paid", "Paid. Received " + (st.parts_received || 0) + " of " + (st.parts_total || "?") + " parts…");
@@ -425,6 +510,7 @@
     cancelled(st) {
       this.step("waiting", "failed");
       this.quoteBox.hidden = true;
+      this.invoiceBox.hidden = true;
       const advice = st.reason === "underpaid" ? "" : (ADVICE[st.reason] || "");
       this.showStatus("rejected", "Rejected, not charged: " + humanReason(st, "rejected") + " " + advice, "bad");
       this.form.querySelectorAll("input, textarea").forEach((el) => { el.disabled = false; });
@@ -479,10 +565,13 @@
       this.form.querySelectorAll("input, textarea").forEach((el) => { el.disabled = false; });
       this.quoteBox.hidden = true;
       this.payBox.hidden = true;
+      this.invoiceBox.hidden = true;
       this.setParent(null);
       this.paid = false;
       this.manual = false;
       this.eventId = null;
+      this.statusKey = null;
+      this.invoice = null;
     }
 
     step(name, state) {
