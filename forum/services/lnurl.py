@@ -34,7 +34,7 @@ from forum.ingest.lookups import LiveLookups
 from forum.ingest.rejections import rejection_message
 from forum.models import Event, InvoiceIntent
 from forum.relay_key import relay_pubkey
-from forum.services import invoices
+from forum.services import identity, invoices
 from forum.services.moderation import throttle
 
 POST_KINDS = (nostr.KIND_THREAD, nostr.KIND_REPLY)
@@ -282,3 +282,30 @@ def tip_invoice(
 
 def tip_memo(target: PayTarget, *, host: str) -> str:
     return f"Tip for {target.title} ({target.event_id[:12]}) on {host}"
+
+
+def tip_keysend_plan(*, target: PayTarget, amount_msat: int) -> dict[str, Any]:
+    """The Tip button's keysend (a WebLN wallet, or `lncli` from one's own node): the forum's
+    node and the `tip` record naming the post. No invoice: the node keeps no record for it."""
+    _check_amount(amount_msat)
+    try:
+        destination = identity.forum_node_pubkey()
+    except Exception as exc:  # the node is down: say so rather than a 500
+        raise TipError(
+            f"error: the forum's Lightning node cannot be reached now ({exc})",
+            reason="node_unavailable",
+            status=503,
+        ) from None
+    records = protocol.encode_tip(target.event_id)
+    amount_sat = -(-amount_msat // 1000)
+    lncli = (
+        f"lncli sendpayment --keysend --dest {destination} --amt {amount_sat}"
+        f" --data {protocol.lncli_data(records)}"
+    )
+    return {
+        "event_id": target.event_id,
+        "destination": destination,
+        "amount_sat": amount_sat,
+        "custom_records": protocol.to_webln(records),
+        "lncli": lncli,
+    }

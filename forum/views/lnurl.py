@@ -4,7 +4,8 @@ Thin adapters over `forum.services.lnurl`.
 - `GET /.well-known/lnurlp/<npub>`: an author's Lightning Address (`npub…@<host>`);
 - `GET /lnurlp/e/<event id>`: one post's own pay endpoint (its `LNURL1…` is on the post);
 - their callbacks `…/callback?amount=<msat>[&nostr=<zap request>]` answer `{"pr", "routes"}`;
-- `POST /api/tip` `{event_id, amount_sats}`: the Tip button's invoice (a readable memo).
+- `POST /api/tip` `{event_id, amount_sats[, method: "keysend"]}`: the Tip button's invoice (a
+  readable memo), or the keysend that carries the `tip` record.
 
 LNURL errors are `{"status": "ERROR", "reason": …}` (LUD-06) with a 4xx status; every answer
 allows any origin (LUD-01: wallets in browsers fetch it).
@@ -108,13 +109,17 @@ def post_callback(request: HttpRequest, event_id: str) -> JsonResponse:
 @csrf_exempt  # no cookie or session is used: any page or script may ask for a tip invoice
 @require_POST
 def tip(request: HttpRequest) -> JsonResponse:
-    """`{event_id, amount_sats}` -> a tip invoice (payment request, QR, status) or `{error}`."""
+    """`{event_id, amount_sats}` -> a tip invoice (payment request, QR, status) or `{error}`;
+    with `"method": "keysend"` the keysend to send instead (node, `tip` record, lncli)."""
     try:
         body = json_object(request, max_bytes=4096)
         amount = body.get("amount_sats")
         if isinstance(amount, bool) or not isinstance(amount, int):
             raise BadBody("expected {event_id, amount_sats: <whole number of sats>}")
         target = lnurl.post_target(str(body.get("event_id", "")))
+        if body.get("method") == "keysend":
+            plan = lnurl.tip_keysend_plan(target=target, amount_msat=amount * 1000)
+            return JsonResponse({"keysend": plan}, status=200)
         intent = lnurl.tip_invoice(
             target=target,
             amount_msat=amount * 1000,

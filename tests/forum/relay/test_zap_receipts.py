@@ -82,7 +82,7 @@ def test_a_nostr_client_zaps_a_post_and_reads_the_receipt_from_the_relay(core_fe
             live = message.event
             by_recipient = ns.Filter.from_json(json.dumps({"kinds": [9735], "#p": [author]}))
             stored = await client.fetch_events(ns.ReqTarget.auto([by_recipient]), timeout=WAIT)
-            return info, text, pr, live, [event.id().to_hex() for event in stored.to_vec()]
+            return info, text, pr, live, [event.id().to_hex() for event in stored]
         finally:
             await close_client(client)
 
@@ -91,7 +91,7 @@ def test_a_nostr_client_zaps_a_post_and_reads_the_receipt_from_the_relay(core_fe
     assert receipt.author().to_hex() == info["nostrPubkey"]
     nip11 = http_json(core_feed.http_url, {"Accept": "application/nostr+json"})
     assert nip11["self"] == info["nostrPubkey"] and 57 in nip11["supported_nips"]
-    tags = {tag.as_vec()[0]: tag.as_vec()[1] for tag in receipt.tags().to_vec()}
+    tags = {tag.to_vec()[0]: tag.to_vec()[1] for tag in receipt.tags()}
     assert tags["p"] == author and tags["e"] == post.id
     assert tags["P"] == sender.public_key().to_hex()
     assert tags["bolt11"] == pr and tags["description"] == text
