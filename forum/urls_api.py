@@ -7,6 +7,7 @@ from forum.views import api
 urlpatterns = [
     path("quote", api.quote, name="api-quote"),
     path("status/<str:key>", api.status, name="api-status"),
+    path("balance", api.balance, name="api-balance"),
     path("invoice", api.invoice, name="api-invoice"),
     path("invoice/<str:payment_hash>/qr.svg", api.invoice_qr, name="api-invoice-qr"),
 ]

@@ -10,6 +10,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from forum.selectors.status import message_status, status_unknown
+from forum.services import balance as balances
 from forum.services import invoices
 from forum.services.quote import QuoteError, quote_for
 from forum.views.jsonbody import BadBody, json_object
@@ -29,6 +30,19 @@ def quote(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"error": exc.message, "field": exc.field}, status=exc.status)
     response = JsonResponse(body)
     response["Cache-Control"] = "no-store"  # prices move with every accepted post
+    return response
+
+
+@require_GET
+def balance(request: HttpRequest) -> JsonResponse:
+    """A pubkey's relay balance, the ledger rows behind it, and how to fund it (docs/relay.md)."""
+    try:
+        pubkey = balances.pubkey_parse(request.GET.get("pubkey", ""))
+    except balances.BalanceError as exc:
+        return JsonResponse({"error": str(exc), "field": "pubkey"}, status=400)
+    response = JsonResponse(balances.balance_report(pubkey))
+    response["Cache-Control"] = "no-store"  # every charge and credit moves it
+    response["Access-Control-Allow-Origin"] = "*"  # Nostr clients on other origins ask too
     return response
 
 
