@@ -7,6 +7,7 @@ from django.core.paginator import Paginator
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from forum.models import InvoiceIntent
 from forum.views.moderation import moderator_required
@@ -24,6 +25,8 @@ def invoices(request: HttpRequest) -> HttpResponse:
     page = Paginator(rows, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "page": page,
+        # With hold mode off nobody closes a plain invoice at expiry: shown expired all the same.
+        "now": timezone.now(),
         "state": state,
         "states": [
             (value, label, counts.get(value, 0)) for value, label in InvoiceIntent.State.choices

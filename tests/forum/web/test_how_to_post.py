@@ -32,7 +32,9 @@ def test_demo_mode_commands_use_a_demo_nodes_port_and_files(client, settings, si
     bob = simnet.nodes["bob"]
     page = client.get(reverse("how-to-post")).content.decode()
     blocks = _blocks(page)
-    assert set(blocks) == {"cmd-client", "cmd-lncli"}
+    assert set(blocks) == {"cmd-client", "cmd-lncli", "cmd-invoice"}
+    # Paying by invoice needs no node of one's own: any wallet pays the printed invoice.
+    assert "--rpcserver" not in blocks.pop("cmd-invoice")
     for text in blocks.values():
         assert "~/.lnd" not in text and "localhost:10009" not in text
         assert f"--rpcserver {bob.grpc_address}" in text
