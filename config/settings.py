@@ -227,6 +227,8 @@ TIP_INVOICE_MAX_PER_CLIENT = int(os.environ.get("TIP_INVOICE_MAX_PER_CLIENT", "3
 # A lud16 forward: the remote LNURL server's answers are read with this timeout and size cap.
 LNURL_FETCH_TIMEOUT_SECONDS = float(os.environ.get("LNURL_FETCH_TIMEOUT_SECONDS", "10"))
 LNURL_FETCH_MAX_BYTES = int(os.environ.get("LNURL_FETCH_MAX_BYTES", "65536"))
+# Let a Lightning Address point at a private or loopback host (tests, closed networks only).
+LNURL_ALLOW_PRIVATE = env_bool("LNURL_ALLOW_PRIVATE", False)
 # The relay's own Nostr key (signs zap receipts); derived from SECRET_KEY when unset.
 RELAY_NOSTR_SECRET_KEY = os.environ.get("RELAY_NOSTR_SECRET_KEY", "")
 # Room expiry and due tip forwards are checked this often (beat, and a thread when embedded).

@@ -494,6 +494,11 @@ class TipForward(models.Model):
     )
     tip_amount_msat = models.BigIntegerField(default=0)
     destination = models.CharField(max_length=66)  # the author's node (`Event.ln_node`)
+    # Or, when the post names no node, the author's Lightning Address (kind 0 `lud16`): the
+    # forward pays an invoice from the address's LNURL server (`services.lnaddress`), and
+    # `payment_request`/`payment_hash` are that invoice's, saved before it is paid.
+    address = models.CharField(max_length=320, blank=True, default="")
+    payment_request = models.TextField(blank=True, default="")
     amount_msat = models.BigIntegerField()  # the tip minus the forum's share
     payment_hash = models.CharField(max_length=64, unique=True)
     state = models.CharField(

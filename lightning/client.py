@@ -44,6 +44,7 @@ from lightning.types import (
     Payment,
     PaymentAlreadyExists,
     PaymentNotFound,
+    PayReq,
 )
 
 # lnrpc.MaxGrpcMsgSize: ListInvoices on a busy node easily exceeds grpc's 4 MiB.
@@ -537,6 +538,21 @@ class LightningClient:
             no_inflight_updates=True,
         )
         return self._send_payment(request, timeout_seconds)
+
+    def decode_pay_req(self, payment_request: str) -> PayReq:
+        """The node's reading of a BOLT 11 payment request (lnd's DecodePayReq)."""
+        msg = self._unary(
+            self._lightning.DecodePayReq, lightning_pb2.PayReqString(pay_req=payment_request)
+        )
+        return PayReq(
+            destination=msg.destination,
+            payment_hash=msg.payment_hash,
+            amount_msat=msg.num_msat or msg.num_satoshis * 1000,
+            description=msg.description,
+            description_hash=msg.description_hash,
+            timestamp=msg.timestamp,
+            expiry=msg.expiry,
+        )
 
     def pay_invoice(
         self,

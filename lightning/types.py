@@ -154,6 +154,19 @@ class Payment:
 
 
 @dataclass(frozen=True)
+class PayReq:
+    """A decoded BOLT 11 payment request (lnd's DecodePayReq), what a payer checks first."""
+
+    destination: str
+    payment_hash: str
+    amount_msat: int
+    description: str
+    description_hash: str  # hex, "" when the request carries a description instead
+    timestamp: int
+    expiry: int
+
+
+@dataclass(frozen=True)
 class Channel:
     chan_id: int
     remote_pubkey: str

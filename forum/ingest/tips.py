@@ -16,7 +16,7 @@ from django.conf import settings
 from forum import nostr, realtime, zaps
 from forum.ingest.invoices import intent_preimage
 from forum.ingest.outcome import Message
-from forum.models import Event, InvoiceIntent, LedgerEntry, TipForward, ZapReceipt
+from forum.models import Author, Event, InvoiceIntent, LedgerEntry, TipForward, ZapReceipt
 from forum.relay_key import relay_secret_key
 
 _PREIMAGE_CONTEXT = b"forum.tip-forward\x00"
@@ -43,14 +43,39 @@ def forward_preimage(*, tip_payment_hash: str) -> bytes:
     return hmac.new(secret.encode(), message, hashlib.sha256).digest()
 
 
+def forum_hosts() -> set[str]:
+    return {h.lower().lstrip(".") for h in settings.ALLOWED_HOSTS if h and "*" not in h}
+
+
+def author_lightning_address(pubkey: str) -> str:
+    """The Lightning Address (`lud16`) of the author's current kind 0 profile, if usable.
+
+    An address on this forum itself (`npub…@<forum host>`) is ignored: its tips would come
+    straight back here as tips again.
+    """
+    lud16 = (
+        Author.objects.filter(pubkey=pubkey).values_list("profile_lud16", flat=True).first() or ""
+    )
+    lud16 = lud16.strip().lower()
+    name, _, domain = lud16.partition("@")
+    if not name or not domain or domain in forum_hosts():
+        return ""
+    return lud16
+
+
 def tip_forward_prepare(*, entry: LedgerEntry, event: Event) -> tuple[TipForward | None, bool]:
     """Inside the tip's reconciliation: plan the forward (idempotent by the tip's hash).
 
-    Returns (forward, created); (None, False) when nothing is forwarded: no `ln` tag, not a
-    post, or too little left. The caller queues the keysend of a created one after commit.
+    Returns (forward, created); (None, False) when nothing is forwarded: no `ln` tag and no
+    Lightning Address in the author's profile, not a post, or too little left. The caller
+    queues the payment of a created one after commit.
     """
+    if event.kind not in (nostr.KIND_THREAD, nostr.KIND_REPLY):
+        return None, False
     destination = (event.ln_node or "").strip().lower()
-    if event.kind not in (nostr.KIND_THREAD, nostr.KIND_REPLY) or not destination:
+    # The post's own `ln` tag names a node and wins; otherwise the author's Lightning Address.
+    address = "" if destination else author_lightning_address(event.pubkey)
+    if not destination and not address:
         return None, False
     amount = forward_amount_msat(tip_msat=entry.amount_msat)
     if amount <= 0:
@@ -62,6 +87,7 @@ def tip_forward_prepare(*, entry: LedgerEntry, event: Event) -> tuple[TipForward
             "tip_entry": entry,
             "tip_amount_msat": entry.amount_msat,
             "destination": destination,
+            "address": address,
             "amount_msat": amount,
             "payment_hash": hashlib.sha256(preimage).hexdigest(),
         },

@@ -54,6 +54,32 @@ def keysend_send(
     return None, payment.failure_reason or payment.status
 
 
+def invoice_send(
+    *, payment_request: str, payment_hash: str, fee_limit_msat: int | None = None
+) -> tuple[Payment | None, str]:
+    """Pay a BOLT 11 invoice (a Lightning Address's) and return (payment, failure text), as
+    `keysend_send` does: an invoice the node already paid, or is paying, is answered from the
+    node's record of that payment, so a retry never pays twice."""
+    try:
+        client = node.client()
+    except node.NodeNotConfigured as exc:
+        return None, str(exc)
+    try:
+        payment = client.pay_invoice(payment_request, fee_limit_msat=fee_limit_msat)
+    except (LightningUnavailable, PaymentAlreadyExists) as exc:
+        try:
+            payment = client.track_payment(payment_hash)
+        except LightningError:
+            return None, f"node unreachable ({exc}); check payment {payment_hash} on the node"
+    except LightningError as exc:
+        return None, str(exc) or exc.__class__.__name__
+    if payment.succeeded:
+        return payment, ""
+    if payment.status in ("IN_FLIGHT", "INITIATED"):
+        return None, f"still in flight; check payment {payment_hash} on the node"
+    return None, payment.failure_reason or payment.status
+
+
 def payout_record(
     *,
     payment: Payment,

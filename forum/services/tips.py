@@ -21,6 +21,7 @@ only fee-free routes, so forwarding never costs the forum more than it kept).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -37,8 +38,9 @@ from forum.ingest.tips import (  # noqa: F401 (re-exported: the tips API in one 
     tip_forward_prepare,
 )
 from forum.models import Event, LedgerEntry, TipForward
-from forum.services import payout
+from forum.services import lnaddress, node, payout
 from forum.services.moderation.audit import audit_record
+from lightning.types import LightningError
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +75,15 @@ def tip_forward_attempt(
 
     Locking contract: the row stays locked for the keysend (as refunds do), so two workers
     (the task and the sweep) cannot both pay it; the fixed payment hash covers a crash between
-    the node paying and this transaction committing.
+    the node paying and this transaction committing. A Lightning Address forward first gets
+    its invoice in a transaction of its own (`_address_invoice_prepare`), so the invoice it
+    pays is on the row before it is paid.
     """
+    prepared = ""
+    if TipForward.objects.filter(tip_payment_hash=tip_payment_hash).exclude(address="").exists():
+        prepared = _address_invoice_prepare(
+            tip_payment_hash=tip_payment_hash, now=now or timezone.now(), force=force
+        )
     with transaction.atomic():
         forward = (
             TipForward.objects.select_for_update(of=("self",))
@@ -94,12 +103,21 @@ def tip_forward_attempt(
         # rebuild_from_node replay has not re-created it yet.
         tip = LedgerEntry.objects.filter(pk=forward.tip_entry_id).first()
         share_msat = forward.tip_amount_msat - forward.amount_msat
-        payment, failure = payout.keysend_send(
-            destination=forward.destination,
-            amount_msat=forward.amount_msat,
-            preimage=forward_preimage(tip_payment_hash=tip_payment_hash),
-            fee_limit_msat=max(share_msat, 0),
-        )
+        if forward.address and (prepared or not forward.payment_request):
+            payment, failure = None, prepared or "no invoice from the Lightning Address yet"
+        elif forward.address:
+            payment, failure = payout.invoice_send(
+                payment_request=forward.payment_request,
+                payment_hash=forward.payment_hash,
+                fee_limit_msat=max(share_msat, 0),
+            )
+        else:
+            payment, failure = payout.keysend_send(
+                destination=forward.destination,
+                amount_msat=forward.amount_msat,
+                preimage=forward_preimage(tip_payment_hash=tip_payment_hash),
+                fee_limit_msat=max(share_msat, 0),
+            )
         forward.attempts += 1
         if failure:
             forward.last_error = failure[:500]
@@ -130,6 +148,60 @@ def tip_forward_attempt(
         forward.save(update_fields=["attempts", "last_error", "state", "forward_entry"])
     log.info("tip forward %s sent %d msat", tip_payment_hash, forward.amount_msat)
     return ForwardOutcome(State.SENT)
+
+
+def _address_invoice_prepare(*, tip_payment_hash: str, now: datetime, force: bool) -> str:
+    """A Lightning Address forward's invoice, fetched and checked, saved on the row before
+    anything is paid; returns why not ("" when the row has an invoice to pay, or when the
+    attempt has nothing to do).
+
+    An invoice fetched earlier is kept while the node says its payment succeeded or is in
+    flight (the payment step then reads that outcome); after a failed or never-made payment a
+    new invoice is asked for (each attempt's invoice has its own hash, and the old one was
+    not paid, so nothing is paid twice).
+    """
+    with transaction.atomic():
+        forward = (
+            TipForward.objects.select_for_update(of=("self",))
+            .filter(tip_payment_hash=tip_payment_hash)
+            .first()
+        )
+        if forward is None or forward.state == State.SENT:
+            return ""
+        if not force and (forward.state == State.FAILED or forward.next_attempt_at > now):
+            return ""
+        try:
+            client = node.client()
+        except node.NodeNotConfigured as exc:
+            return str(exc)
+        if forward.payment_request:
+            try:
+                prior = client.track_payment(forward.payment_hash)
+            except LightningError:
+                prior = None  # never sent: this invoice can be replaced
+            if prior is not None and (prior.succeeded or not prior.final):
+                return ""
+        try:
+            payment_request, metadata = lnaddress.address_invoice(
+                forward.address, amount_msat=forward.amount_msat
+            )
+            decoded = client.decode_pay_req(payment_request)
+        except lnaddress.AddressError as exc:
+            return f"{forward.address}: {exc}"
+        except LightningError as exc:
+            return f"{forward.address}: its invoice does not decode ({exc})"
+        if decoded.amount_msat != forward.amount_msat:
+            return (
+                f"{forward.address}: its invoice asks {decoded.amount_msat} msat,"
+                f" not {forward.amount_msat} msat"
+            )
+        if decoded.description_hash != hashlib.sha256(metadata.encode("utf-8")).hexdigest():
+            return f"{forward.address}: its invoice does not commit to its metadata (LUD-06)"
+        forward.payment_request = payment_request
+        forward.payment_hash = decoded.payment_hash
+        forward.destination = decoded.destination[:66]
+        forward.save(update_fields=["payment_request", "payment_hash", "destination"])
+    return ""
 
 
 def tips_forward_due(*, now: datetime | None = None, limit: int = 200) -> list[str]:
