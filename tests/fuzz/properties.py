@@ -225,6 +225,11 @@ class RelayHarness:
                 outcome = _require_prefix(answer[2], message)
             elif verb == "OK" and len(answer) == 4 and answer[2] is False:
                 outcome = _require_prefix(answer[3], message)
+            elif verb == "COUNT" and len(answer) == 3:  # NIP-45
+                if not isinstance(answer[2], dict) or not isinstance(answer[2].get("count"), int):
+                    raise Unreasoned(f"COUNT without a count: {answer!r} <- {message!r:.300}")
+            elif verb == "OK" and len(answer) == 4 and answer[2] is True:
+                pass  # a duplicate of a published event (NIP-01: OK true "duplicate: ...")
             elif verb not in ("EVENT", "EOSE"):
                 raise Unreasoned(f"unexpected answer {answer!r} <- {message!r:.300}")
         return outcome
