@@ -17,6 +17,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.urls import re_path  # noqa: E402
 
 from forum.routing import relay_websocket_urlpatterns, websocket_urlpatterns  # noqa: E402
+from forum.wsframes import ServerSendInScope  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
@@ -28,8 +29,11 @@ application = ProtocolTypeRouter(
                 *relay_websocket_urlpatterns,
                 re_path(
                     r"^",
-                    AllowedHostsOriginValidator(
-                        AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+                    # Outermost, so the live hub can write pre-encoded frames to daphne's socket.
+                    ServerSendInScope(
+                        AllowedHostsOriginValidator(
+                            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+                        )
                     ),
                 ),
             ]

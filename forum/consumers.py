@@ -5,9 +5,11 @@ socket to the channel layer's group made every message cost one Redis delivery, 
 deserialisation and one JSON encoding *per socket* (and one Redis connection per concurrent
 join). Instead each process (each event loop) runs one `GroupHub`: the first local socket on a
 group joins the channel layer's group once, the hub receives each message once, encodes it
-once (and renders the HTML browsers need once: a reply's card, a board row, a feed item) and
-writes the same text to every local socket. With several daphne processes the channel layer
-delivers one copy per process. Sockets hold no channel-layer channel of their own.
+once into one websocket frame and writes the same bytes to every local socket
+(`forum/wsframes.py`). The HTML browsers need (a reply's card, a board row, a feed item) comes
+rendered in the message from the worker that published it, or is rendered here once per
+process (`forum/views/live.py`). With several daphne processes the channel layer delivers one
+copy per process. Sockets hold no channel-layer channel of their own.
 """
 
 from __future__ import annotations
@@ -21,13 +23,10 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from channels.layers import get_channel_layer
-from django.http import Http404
 
 from forum import realtime
-from forum.selectors import pages as sel
-from forum.templatetags.feed_tags import feed_item
-from forum.templatetags.forum_tags import thread_row
-from forum.views.page_cache import cards_render
+from forum.views import live
+from forum.wsframes import FrameWriter, text_frame, writer_for
 
 log = logging.getLogger(__name__)
 
@@ -47,39 +46,10 @@ MAX_BATCH = 50  # messages in one frame, at most
 GROUP_REFRESH_SECONDS = 3600
 
 
-# --- HTML rendered once per message, per process ---------------------------------------------
-
-
-def _public_html(group: str, message: dict[str, Any]) -> dict[str, str] | None:
-    """Extra fields for a message to a public page's sockets, or None to drop it (feed only).
-
-    Uses only the public selectors: a private room's post is never rendered here (and never
-    stored in the page cache); room pages keep fetching what they show per session.
-    """
-    kind = message.get("type")
-    payload = message.get("payload") or {}
-    if group == FEED_GROUP:
-        if kind != "post.published":
-            return None
-        item = sel.feed_item_get(str(payload.get("event_id", "")))
-        return {"html": str(feed_item(item))} if item is not None else None
-    try:
-        if group.startswith("thread.") and kind == "post.published" and payload.get("number"):
-            located = sel.event_locate(str(payload.get("event_id", "")))
-            if located.post is not None:
-                return {"html": str(cards_render([located.post])[0])}
-        elif group.startswith("board.") and kind in ("post.published", "thread.updated"):
-            thread_id = payload.get("thread") or payload.get("thread_event_id")
-            if thread_id and not payload.get("is_hidden"):
-                return {"row_html": str(thread_row(sel.thread_get(str(thread_id))))}
-    except Http404:
-        pass  # hidden meanwhile, or in a private room: the page asks for itself
-    return {}
-
-
-# On the consumers' database thread, like their connect checks (which are asked once per
-# public key and process, so a crowd connecting does not queue in front of a message).
-_render_extras = database_sync_to_async(_public_html)
+# HTML for a message that arrives without it (`forum/views/live.py`), once per process, on the
+# consumers' database thread, like their connect checks (which are asked once per public key
+# and process, so a crowd connecting does not queue in front of a message).
+_render_fragments = database_sync_to_async(live.fragments)
 
 
 class GroupHub:
@@ -183,11 +153,16 @@ class GroupHub:
             if not items or not self.members.get(group):
                 continue
             frame = items[0] if len(items) == 1 else {"type": "batch", "messages": items}
-            # One ASGI message for all: what `consumer.send(text_data=...)` would build per socket.
-            asgi_message = {"type": "websocket.send", "text": json.dumps(frame)}
+            text = json.dumps(frame)
+            # Encoded once for all: daphne's sockets get the same frame bytes on their transport
+            # (`forum/wsframes.py`); any other socket one shared ASGI message.
+            wire = text_frame(text)
+            asgi_message = {"type": "websocket.send", "text": text}
             for consumer in list(self.members.get(group, ())):
                 try:
-                    await consumer.base_send(asgi_message)
+                    writer = consumer.frame_writer
+                    if writer is None or not writer.write(wire):
+                        await consumer.base_send(asgi_message)
                 except Exception:  # one broken socket must not starve the others
                     log.debug("send to a live socket failed", exc_info=True)
 
@@ -198,7 +173,10 @@ class GroupHub:
             return None
         extras: dict[str, str] | None = {}
         if group == FEED_GROUP or group.startswith(("thread.", "board.")):
-            extras = await _render_extras(group, message)
+            if live.FRAGMENTS in message:  # rendered by the sender, once for every process
+                extras = message[live.FRAGMENTS]
+            else:
+                extras = await _render_fragments(_SOURCE_GROUP.get(group, group), message)
             if extras is None:
                 return None
         return {"type": kind, **(message.get("payload") or {}), **extras}
@@ -228,9 +206,12 @@ class LiveConsumer(AsyncJsonWebsocketConsumer):
 
     channel_layer_alias = "-"  # not configured: no channel per socket (the hub relays)
 
+    frame_writer: FrameWriter | None = None
+
     async def connect(self) -> None:
         realtime.note_consumer_loop()
         self.groups_joined: list[str] = []
+        self.frame_writer = writer_for(self.scope)
         kwargs = self.scope["url_route"]["kwargs"]
         scope_name = kwargs["scope"]
         key = kwargs["key"]

@@ -27,6 +27,7 @@ from forum.ingest.status import status_send
 from forum.ingest.sweep import SweepReport, sweep_run
 from forum.services.health import check_database
 from forum.services.versions import versions_bump_all, versions_bump_many
+from forum.views import live
 from lightning.types import LightningAuthError
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,9 @@ def reconciled_handle(outcome: Reconciled) -> None:
         for pubkey in outcome.extra.get("nip05", ()):
             nip05_verify.delay(pubkey)
     with realtime.batch():
-        realtime.send_batch(list(outcome.messages))
+        # Rendered here once (a reply's card, its board row, its feed item), not in every web
+        # process that relays the message.
+        realtime.send_batch(live.messages_render(outcome.messages))
         status_send(outcome.statuses)
     for tip_hash in outcome.tip_forwards:
         tip_forward.delay(tip_hash)

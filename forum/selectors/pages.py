@@ -8,6 +8,7 @@ threads and posts, and events that were never published, are never returned.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -161,6 +162,12 @@ def feed_item_get(event_id: str) -> FeedItem | None:
     return _feed_item(event) if event is not None else None
 
 
+def feed_items_get(event_ids: Iterable[str]) -> dict[str, FeedItem]:
+    """The events of these ids that the feed shows, as feed items (one query)."""
+    events = _feed_events().filter(event_id__in=list(event_ids))
+    return {event.event_id: _feed_item(event) for event in events}
+
+
 def follow_is_public(*, scope: str, key: str) -> bool:
     """Is this board (slug) or thread (event id) known and public? (Live sockets skip the
     per-session room check for these, and may remember the answer: it never changes.)"""
@@ -282,6 +289,20 @@ def event_locate(event_id: str) -> Located:
     if post is None:
         raise Http404("no such post")
     return Located(post.thread, post)
+
+
+def posts_visible_get(post_ids: Iterable[int]) -> dict[int, Post]:
+    """Visible replies on public boards by primary key, with what their cards show (one query;
+    live messages name their posts)."""
+    posts = _posts_with_relations(visible_posts()).filter(pk__in=list(post_ids))
+    return {post.pk: post for post in posts}
+
+
+def threads_visible_get(event_ids: Iterable[str]) -> dict[str, Thread]:
+    """Visible threads on public boards by event id, with what their board rows show (one
+    query)."""
+    threads = visible_threads().select_related("board", "author", "event")
+    return {t.event.event_id: t for t in threads.filter(event__event_id__in=list(event_ids))}
 
 
 def _side_event_shown(event: Event) -> bool:
