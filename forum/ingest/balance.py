@@ -57,8 +57,8 @@ def _sums(rows) -> tuple[int, int]:
 
 def balance_before(pubkey: str, *, settle_index: int | None, pk: int) -> int:
     """The balance at a spend row's position: every credit and spend ordered before it
-    (settle index, then id). Spends judged earlier in the same batch are the caller's to
-    subtract: their amounts are written with the batch."""
+    (settle index, then id). A spend's amount is written the moment it is judged, in the
+    batch's transaction, so spends judged earlier in the same batch count too."""
     earlier = Q(settle_index__lt=settle_index or 0) | Q(settle_index=settle_index, pk__lt=pk)
     credited, spent = _sums(_rows(pubkey).filter(earlier))
     return credited - spent
@@ -132,3 +132,32 @@ def spend_record(parsed: nostr.Event, *, node_pubkey: str | None) -> LedgerEntry
         )
         entry.save(force_insert=True)
     return entry
+
+
+# --- rebuild_from_node: spends are not on the node, so a rebuild keeps and replays them ------
+
+SPEND_FIELDS = ("payment_hash", "node_pubkey", "settle_index", "settled_at", "custom_records",
+                "pubkey", "event_id", "created_at")  # fmt: skip
+
+
+def spends_snapshot() -> list[dict]:
+    """Every spend row, in settle order (before the rebuild deletes the incoming ledger)."""
+    rows = LedgerEntry.objects.filter(direction=IN, purpose=Purpose.SPEND)
+    return list(rows.order_by("settle_index", "pk").values(*SPEND_FIELDS))
+
+
+def spends_replay(snapshot: list[dict], *, up_to: int | None) -> int:
+    """Put back (pending, amount 0: judged again) the snapshot's spends whose settle index is
+    at most `up_to` (None: all that are left), after the payments recorded with that index, so
+    each keeps its place in the order. Removes them from `snapshot`; returns how many."""
+    due = [s for s in snapshot if up_to is None or (s["settle_index"] or 0) <= up_to]
+    if not due:
+        return 0
+    del snapshot[: len(due)]
+    LedgerEntry.objects.bulk_create(
+        [
+            LedgerEntry(direction=IN, purpose=Purpose.SPEND, amount_msat=0, is_keysend=False, **s)
+            for s in due
+        ]
+    )
+    return len(due)

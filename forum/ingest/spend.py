@@ -46,38 +46,32 @@ def insufficient(*, balance_msat: int, price_msat: int, node_pubkey: str, pubkey
     )
 
 
-def _charge(run: Any, row: LedgerEntry, pubkey: str, amount_msat: int) -> None:
-    """Take `amount_msat` from the balance: the row's amount, written in the batch's
-    transaction (rolled back with it)."""
+def _charge(row: LedgerEntry, amount_msat: int) -> None:
+    """Take `amount_msat` from the balance: the row's amount, written at once in the batch's
+    transaction (rolled back with it), so the next spend's `balance_before` sees it."""
     row.amount_msat = amount_msat
     LedgerEntry.objects.filter(pk=row.pk).update(amount_msat=amount_msat)
-    charged = run.__dict__.setdefault("balance_charged", {})
-    charged[pubkey] = charged.get(pubkey, 0) + amount_msat
 
 
 def spend_apply(run: Any, row: LedgerEntry, parsed: nostr.Event) -> None:
     """Judge a spend row (`run` is the reconciler's batch, `reconcile._Run`)."""
     state = run.state
     at = row.settled_at
-    charged = run.__dict__.get("balance_charged", {})
     balance = balance_before(parsed.pubkey, settle_index=row.settle_index, pk=row.pk)
-    balance -= charged.get(parsed.pubkey, 0)
     decided = verdict.decide(
         parsed, paid_msat=balance, at=at, settle_index=row.settle_index, lookups=state
     )
     keys = [row.payment_hash, parsed.id]
     if decided.action == Action.ACCEPT:
         price = decided.price_msat
-        _charge(run, row, parsed.pubkey, price)
+        _charge(row, price)
         run._deliver(
             parsed, entry=row, paid_msat=price, at=at, settle_index=row.settle_index, keys=keys
         )
         event = run.event_rows.get(parsed.id)
         if event is not None and event.state == Event.State.REJECTED:
             # Refused after all where it was placed (a parent in another thread): give it back.
-            _charge(run, row, parsed.pubkey, -price)
-            row.amount_msat = 0
-            LedgerEntry.objects.filter(pk=row.pk).update(amount_msat=0)
+            _charge(row, 0)
             event.paid_msat = 0
             state.add(state.author(parsed.pubkey, seen_at=at), spent_msat=-price)
             rejection = run.event_rejection.get(parsed.id)
@@ -88,7 +82,7 @@ def spend_apply(run: Any, row: LedgerEntry, parsed: nostr.Event) -> None:
     if decided.action == Action.TOPUP and existing is not None:
         short = max(existing.price_msat - existing.paid_msat, 0)
         if balance >= short:
-            _charge(run, row, parsed.pubkey, short)
+            _charge(row, short)
             state.add(state.author(existing.pubkey, seen_at=at), spent_msat=short)
             run._topup_into(existing, entry=row, amount_msat=short, at=at)
             run._note(existing, keys)

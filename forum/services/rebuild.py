@@ -27,7 +27,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from forum.ingest import ledger, listener, reconcile, sweep
+from forum.ingest import balance, ledger, listener, reconcile, sweep
 from forum.models import (
     Author,
     Board,
@@ -204,6 +204,8 @@ def forum_rebuild_from_node(*, client=None, now: datetime | None = None) -> Rebu
         invoices = listener.settled_backlog(client)
         report.invoices = len(invoices)
         snap = moderation_snapshot()
+        # EVENTs paid from balances are ledger rows but no node invoices: kept, judged again.
+        spends = balance.spends_snapshot()
         actions = _timeline()
         with transaction.atomic():
             _derived_clear(node_pubkey=node_pubkey)
@@ -221,6 +223,9 @@ def forum_rebuild_from_node(*, client=None, now: datetime | None = None) -> Rebu
                 lease_seconds=3600,
             )
             report.ledger_entries += recorded.created
+            balance.spends_replay(spends, up_to=max(i.settle_index for i in chunk))
+            _reconcile_all()
+        if balance.spends_replay(spends, up_to=None):
             _reconcile_all()
         _expire_at(now or timezone.now())
         # The node still holds destroyed rooms' payments: their replay must not bring them back.

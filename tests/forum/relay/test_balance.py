@@ -14,6 +14,7 @@ from forum.relay import writes
 from forum.selectors.moderation import revenue
 from forum.tasks import recorded_handle
 from tests.conftest import record_invoice
+from tests.forum.core.conftest import fresh_forum_node as fresh_forum_node  # noqa: F401
 from tests.forum.relay.factories import ALICE, make_board
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -57,7 +58,7 @@ def test_an_event_charged_to_the_balance_is_published_at_its_price(forum_node):
 
 def test_escalation_counts_earlier_charges_in_settle_order(forum_node):
     make_board(thread_price_msat=10_000, escalation_factor=2)
-    fund(forum_node, PUB, 100_000)
+    fund(forum_node, PUB, 30_000)  # exactly both: an earlier charge is counted once
     first = nostr.thread_event(ALICE, board="general", title="one", content="a")
     second = nostr.thread_event(ALICE, board="general", title="two", content="b")
     # Both charged before either is judged: the same cursor index, ordered by row.
@@ -67,7 +68,7 @@ def test_escalation_counts_earlier_charges_in_settle_order(forum_node):
     for row in rows:
         row.refresh_from_db()
     assert [r.amount_msat for r in rows] == [10_000, 20_000]
-    assert balance_of(PUB).balance_msat == 70_000
+    assert balance_of(PUB).balance_msat == 0
 
 
 def test_too_little_balance_charges_nothing_and_says_how_to_top_up(forum_node):
@@ -109,3 +110,32 @@ def test_revenue_counts_a_credit_when_it_is_spent(forum_node):
     assert report.total.credited_msat >= 50_000
     by_board = {row.key: row for row in report.boards}
     assert by_board["general"].received_msat == 10_000
+
+
+def test_rebuild_from_node_keeps_spends_in_their_place(fresh_forum_node):
+    """Spends are ledger rows without node invoices: a rebuild keeps them and judges them
+    again at their place, so balances and relay posts come back as they were."""
+    from django.core.management import call_command
+
+    make_board(thread_price_msat=10_000, escalation_factor=2)
+    fund(fresh_forum_node, PUB, 30_000)
+    first = charge(
+        nostr.thread_event(ALICE, board="general", title="one", content="a"),
+        fresh_forum_node.pubkey,
+    )
+    fund(fresh_forum_node, PUB, 5_000)  # between the two charges
+    second = charge(
+        nostr.thread_event(ALICE, board="general", title="two", content="b"),
+        fresh_forum_node.pubkey,
+    )
+    before = sorted(
+        LedgerEntry.objects.filter(pubkey=PUB).values_list("purpose", "amount_msat", "settle_index")
+    )
+    assert [first.amount_msat, second.amount_msat] == [10_000, 20_000]
+    call_command("rebuild_from_node", "--yes", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    after = sorted(
+        LedgerEntry.objects.filter(pubkey=PUB).values_list("purpose", "amount_msat", "settle_index")
+    )
+    assert after == before, list(Rejection.objects.values_list("message", flat=True))
+    assert balance_of(PUB).balance_msat == 5_000
+    assert set(Thread.objects.values_list("title", flat=True)) == {"one", "two"}
