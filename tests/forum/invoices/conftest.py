@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from forum import nostr
 from tests.forum.hold.conftest import (  # noqa: F401 (fixtures)
     Hold,
@@ -30,3 +32,17 @@ def pay_invoice(node_: Hold, payment_request: str, *, sender: str = "alice") -> 
     from forum.services import node
 
     return node_.pool.submit(node.client(sender).pay_invoice, payment_request)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_invoice_budgets(settings) -> None:
+    """Under REDIS_URL the rate limit's counters live in Redis, shared across tests and runs:
+    every test here starts with the test client's addresses at a full budget. (The database
+    counters go with each test's database.)"""
+    if not getattr(settings, "REDIS_URL", ""):
+        return
+    from forum.services.moderation import throttle
+
+    counter = throttle.attempt_counter()
+    for address in ("127.0.0.1", "10.9.8.7"):
+        counter.clear(throttle.counter_key("invoice-client", address))
