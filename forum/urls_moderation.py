@@ -6,7 +6,7 @@ Every route but `login` requires a moderator; routes that change state accept PO
 from django.urls import path
 
 from forum.views import moderation as views
-from forum.views import moderation_invoices, moderation_tips
+from forum.views import moderation_invoices, moderation_kinds, moderation_tips
 
 app_name = "mod"
 
@@ -39,6 +39,9 @@ urlpatterns = [
     path("revenue/", views.revenue, name="revenue"),
     path("revenue.csv", views.revenue_csv, name="revenue-csv"),
     path("audit/", views.audit, name="audit"),
+    path("prices/", moderation_kinds.site_prices, name="site-prices"),
+    path("deletions/", moderation_kinds.deletions, name="deletions"),
+    path("authors/<str:pubkey>/nip05/", moderation_kinds.author_nip05, name="author-nip05"),
     path("tips/", moderation_tips.tip_forwards, name="tips"),
     path("tips/<int:pk>/retry/", moderation_tips.tip_forward_retry, name="tip-forward-retry"),
     path("invoices/", moderation_invoices.invoices, name="invoices"),
