@@ -228,3 +228,12 @@ def test_the_tip_button_api_gives_an_invoice_with_a_memo_and_a_qr(
         content_type="application/json",
     )
     assert bad.status_code == 400 and "amount_sats" in bad.json()["error"]
+
+
+def test_the_author_page_shows_the_address_that_answers(client, tipper, board, author_key):
+    published_thread(tipper, author_key)
+    npub = nostr.npub_encode(nostr.public_key(author_key))
+    page = client.get(f"/a/{npub}/").content.decode()
+    assert f"{npub}@{HOST}" in page
+    name, _, host = f"{npub}@{HOST}".partition("@")
+    assert client.get(f"/.well-known/lnurlp/{name}", HTTP_HOST=host).json()["tag"] == "payRequest"
