@@ -56,6 +56,7 @@ def test_document_with_limitation_and_publication_fees(client, settings):
         ]
     }
     assert document["payments_url"] == "http://testserver/how-to-post/"
+    assert document["balance_url"] == "http://testserver/api/balance?pubkey="
     assert document["lightning_node"] == NODE
 
 
