@@ -21,6 +21,7 @@ from forum.models import Board, Thread
 from tests.conftest import record_invoice
 from tests.forum.relay.test_peer import close_client, connected_client, next_message, until_eose
 from tests.forum.tips.conftest import Tipper
+from tests.forum.tips.test_lnurl import _fresh_tip_invoice_budget  # noqa: F401 (autouse)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -16,13 +16,23 @@ import nostr_sdk as ns
 import pytest
 
 from forum import nostr
-from forum.models import Event, InvoiceIntent, LedgerEntry, Thread, TipForward, ZapReceipt
+from forum.models import Board, Event, InvoiceIntent, LedgerEntry, Thread, TipForward, ZapReceipt
 from forum.relay_key import relay_pubkey
 from tests.conftest import record_invoice
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 HOST = "testserver"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_tip_invoice_budget() -> None:
+    """The per-client budget lives in Redis when there is one: start each test with it full."""
+    from forum.services.moderation import throttle
+
+    for client_ip in ("127.0.0.1", ""):
+        key = throttle.counter_key("tip-invoice-client", throttle.address_bucket(client_ip))
+        throttle.attempt_counter().clear(key)
 
 
 def published_thread(
@@ -237,3 +247,21 @@ def test_the_author_page_shows_the_address_that_answers(client, tipper, board, a
     assert f"{npub}@{HOST}" in page
     name, _, host = f"{npub}@{HOST}".partition("@")
     assert client.get(f"/.well-known/lnurlp/{name}", HTTP_HOST=host).json()["tag"] == "payRequest"
+
+
+def test_tip_invoices_are_rate_limited_per_client(client, tipper, board, author_key, settings):
+    settings.TIP_INVOICE_MAX_PER_CLIENT = 2
+    thread = published_thread(tipper, author_key)
+    url = f"/lnurlp/e/{thread.id}/callback?amount=1000"
+    assert client.get(url).status_code == 200
+    assert client.get(url).status_code == 200
+    body = refused(client, url)
+    assert body["code"] == "rate_limited" and "too many tip invoices" in body["reason"]
+
+
+def test_a_private_rooms_post_has_no_public_pay_endpoint(client, tipper, board, author_key):
+    thread = published_thread(tipper, author_key)
+    Board.objects.filter(slug="tips").update(password_verifier="x", is_listed=False)
+    assert refused(client, f"/lnurlp/e/{thread.id}")["code"] == "not_public"
+    npub = nostr.npub_encode(nostr.public_key(author_key))
+    assert refused(client, f"/.well-known/lnurlp/{npub}")["code"] == "no_posts"
