@@ -42,6 +42,8 @@ class Filter:
     since: int | None = None
     until: int | None = None
     limit: int | None = None
+    # NIP-50: the words to search for (the forum's search, forum.selectors.search).
+    search: str | None = None
 
     @property
     def can_match(self) -> bool:
@@ -86,14 +88,15 @@ def _hex_values(values: list[Any], key: str) -> frozenset[str]:
 def parse_filter(obj: object, *, max_values: int = 1000) -> Filter:
     """Validate one filter object from a ``REQ``; raises :class:`FilterError`.
 
-    Unknown fields are refused rather than ignored: a client that sends ``search`` (NIP-50)
-    and silently gets every event back would show its user wrong results.
+    Unknown fields are refused rather than ignored: a client that sends a field this relay
+    does not know and silently gets every event back would show its user wrong results.
+    ``search`` (NIP-50) is answered by the forum's own full-text search.
     """
     if not isinstance(obj, dict):
         raise _invalid("each filter must be a JSON object")
     tags: dict[str, frozenset[str]] = {}
     for key in obj:
-        if key in ("ids", "authors", "kinds", "since", "until", "limit"):
+        if key in ("ids", "authors", "kinds", "since", "until", "limit", "search"):
             continue
         match = _TAG_KEY.fullmatch(key) if isinstance(key, str) else None
         if match is None:
@@ -128,7 +131,28 @@ def parse_filter(obj: object, *, max_values: int = 1000) -> Filter:
         since=_int_field(obj, "since", _MAX_TIMESTAMP),
         until=_int_field(obj, "until", _MAX_TIMESTAMP),
         limit=_int_field(obj, "limit", _MAX_TIMESTAMP),
+        search=_search_field(obj),
     )
+
+
+# NIP-50 extensions (`include:spam`, `language:en`...): this relay has no use for them, and
+# they are not words to look for.
+_SEARCH_EXTENSION = re.compile(r"(?<!\S)(?:include|domain|language|sentiment|nsfw):\S*")
+MAX_SEARCH_LENGTH = 200
+
+
+def _search_field(obj: Mapping[str, Any]) -> str | None:
+    value = obj.get("search")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise _invalid("search must be a string")
+    if len(value) > MAX_SEARCH_LENGTH:
+        raise _invalid(f"search may be at most {MAX_SEARCH_LENGTH} characters")
+    words = " ".join(_SEARCH_EXTENSION.sub(" ", value).split())
+    if not words:
+        raise _invalid("search needs at least one word to look for")
+    return words
 
 
 def first_tag_values(tags: Iterable[Sequence[str]], letter: str) -> set[str]:
@@ -138,6 +162,10 @@ def first_tag_values(tags: Iterable[Sequence[str]], letter: str) -> set[str]:
 
 def matches(flt: Filter, event: Mapping[str, Any]) -> bool:
     """Whether ``event`` (a NIP-01 event object) satisfies every condition of ``flt``."""
+    if flt.search is not None:
+        # Full-text relevance is the database's (stemming, ranking): a NIP-50 subscription
+        # gets the stored matches, best first, and no live events after EOSE.
+        return False
     if flt.ids is not None and event["id"] not in flt.ids:
         return False
     if flt.authors is not None and event["pubkey"] not in flt.authors:

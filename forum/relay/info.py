@@ -149,7 +149,7 @@ def nip11_document(
             " paid from the author's balance (funded by a keysend with a credit record; see"
             " payments_url and balance_url). Boards are NIP-29 style h tags."
         ),
-        "supported_nips": [1, 11, 45],
+        "supported_nips": [1, 11, 45, 50],
         "software": SOFTWARE,
         "version": software_version(),
         "limitation": limitation,

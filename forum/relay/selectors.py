@@ -27,6 +27,7 @@ from forum.nostr import KIND_DELETION, KIND_EDIT, KIND_PROFILE, KIND_REPLY, KIND
 from forum.relay.filters import Filter
 from forum.relay.index import tag_key
 from forum.relay.zaps import zap_receipts_for_filter
+from forum.selectors.search import search_event_ids
 
 
 def _posts_q() -> Q:
@@ -118,15 +119,33 @@ def events_for_filter(flt: Filter, *, limit: int) -> list[StoredEvent]:
     """
     if limit <= 0:
         return []
-    qs = filter_queryset(flt)
+    searched = search_event_ids(flt.search) if flt.search is not None else None
+    qs = filter_queryset(flt, searched=searched)
     if qs is None:
         return []
+    if searched is not None:
+        return _best_first(qs, searched, limit=limit)
     rows = qs.order_by("-created_at", "event_id").values_list("raw_json", "event_id", "created_at")
     return [StoredEvent(*row) for row in rows[:limit]]
 
 
-def filter_queryset(flt: Filter) -> QuerySet[Event] | None:
-    """The servable events matching ``flt`` (None: nothing can match, so no query at all)."""
+def _best_first(qs: QuerySet[Event], ranked: list[str], *, limit: int) -> list[StoredEvent]:
+    """NIP-50: the filter's matches in the search's order (best first), `limit` of them (two
+    queries: which ranked ids pass the filter's other conditions, then their JSON)."""
+    position = {event_id: i for i, event_id in enumerate(ranked)}
+    passing = sorted(qs.values_list("event_id", flat=True), key=position.__getitem__)[:limit]
+    rows = Event.objects.filter(event_id__in=passing).values_list(
+        "raw_json", "event_id", "created_at"
+    )
+    found = {row[1]: StoredEvent(*row) for row in rows}
+    return [found[event_id] for event_id in passing if event_id in found]
+
+
+def filter_queryset(flt: Filter, *, searched: list[str] | None = None) -> QuerySet[Event] | None:
+    """The servable events matching ``flt`` (None: nothing can match, so no query at all).
+
+    A NIP-50 ``search`` keeps the events among the best matches of the forum's search
+    (``searched`` when the caller already asked it, else asked here)."""
     if not flt.can_match:
         return None
     if flt.kinds is not None and flt.kinds.isdisjoint(SERVED_KINDS):
@@ -148,6 +167,9 @@ def filter_queryset(flt: Filter) -> QuerySet[Event] | None:
             qs = qs.filter(board__slug__in=values)
             continue
         qs = qs.filter(pk__in=_tagged(sorted(tag_key(letter, value) for value in values)))
+    if flt.search is not None:
+        ids = searched if searched is not None else search_event_ids(flt.search)
+        qs = qs.filter(event_id__in=ids)
     return qs
 
 
@@ -208,9 +230,13 @@ def events_for_filters(
         for flt, limit in filters:
             for event in events_for_filter(flt, limit=limit):
                 seen.setdefault(event.id, event)
+            if flt.search is not None:
+                continue  # receipts have no text to search
             # NIP-57 zap receipts, signed by the relay's key (forum.relay.zaps).
             for row in zap_receipts_for_filter(flt, limit=limit):
                 seen.setdefault(row[1], StoredEvent(*row))
+    if any(flt.search is not None for flt, _ in filters):
+        return list(seen.values())  # NIP-50: best matches first, as the search ranked them
     return sorted(seen.values(), key=lambda event: (-event.created_at, event.id))
 
 

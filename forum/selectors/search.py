@@ -28,6 +28,7 @@ from django.contrib.postgres.search import (
     SearchRank,
     SearchVectorField,
 )
+from django.core.exceptions import EmptyResultSet
 from django.core.paginator import Page, Paginator
 from django.db import connection
 from django.db.models import BooleanField, F, FloatField, Q, QuerySet, Value
@@ -399,6 +400,121 @@ def _snippet(row, q: str) -> SafeString:
 # --- the selector ----------------------------------------------------------------------------
 
 
+class _RankedHits:
+    """The ranked (kind, id, rank) rows of a query, for Django's Paginator: `count()` and the
+    slice of the page asked for come from one SQL statement (the total is a window count over
+    the same rows), so a page costs one query; another slice (past the end) runs another."""
+
+    def __init__(self, parts: list[QuerySet], *, first: tuple[int, int]) -> None:
+        self.parts = parts
+        self.first = first  # (offset, limit) of the page asked for: fetched with the count
+        self.total: int | None = None
+        self.fetched: dict[tuple[int, int], list[dict]] = {}
+
+    def fetch(self, offset: int, limit: int) -> list[dict]:
+        key = (offset, limit)
+        if key not in self.fetched:
+            rows, total = _ranked_rows(self.parts, offset=offset, limit=limit)
+            self.fetched[key] = rows
+            if rows or offset == 0:
+                self.total = total
+            elif self.total is None:  # past the end: the window saw no row to count
+                self.total = _ranked_rows(self.parts, offset=0, limit=1)[1]
+        return self.fetched[key]
+
+    def count(self) -> int:
+        if self.total is None:
+            self.fetch(*self.first)
+        return self.total or 0
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: slice) -> list[dict]:
+        start = index.start or 0
+        return self.fetch(start, (index.stop or start) - start)
+
+
+def _ranked_rows(parts: list[QuerySet], *, offset: int, limit: int) -> tuple[list[dict], int]:
+    """One statement: the union of each kind's newest MAX_RANKED matches with their rank,
+    best first, one page of it and (a window count) how many there are in all."""
+    selects, params = [], []
+    for part in parts:
+        try:
+            sql, part_params = part.query.sql_with_params()
+        except EmptyResultSet:  # nothing can match (no searchable word): no SQL for it
+            continue
+        selects.append(f"SELECT * FROM ({sql}) AS k{len(selects)}")
+        params.extend(part_params)
+    if not selects:
+        return [], 0
+    sql = (
+        "SELECT doc_kind, id, rank, COUNT(*) OVER () FROM ("
+        + " UNION ALL ".join(selects)
+        + ") AS hits ORDER BY rank DESC, id DESC LIMIT %s OFFSET %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, limit, offset])
+        found = cursor.fetchall()
+    rows = [{"doc_kind": kind, "id": pk, "rank": rank} for kind, pk, rank, _ in found]
+    return rows, (found[0][3] if found else 0)
+
+
+def _ranked_parts(filters: SearchFilters, q: str) -> list[QuerySet]:
+    """Each kind's newest MAX_RANKED matches as (doc_kind, id, rank) querysets.
+
+    Only the newest are ranked: ranking reads every match's vector, which for a word in most
+    posts costs more than everything else together. On PostgreSQL a word in most posts is read
+    backwards along the primary key until MAX_RANKED match, so the rank is computed for those
+    rows only; a rarer word comes from the GIN index.
+    """
+    matching = _MATCHERS[_engine()]
+    named = authors_named(q)
+    parts = []
+    for kind, rows, table in (
+        ("thread", _searchable_threads(), "forum_thread"),
+        ("reply", _searchable_posts(), "forum_post"),
+    ):
+        if filters.kind not in ("", kind):
+            continue
+        tag = "t" if kind == "thread" else "p"
+        ranked = matching(_filtered(rows, filters), table, q, named)
+        parts.append(
+            ranked.annotate(doc_kind=Value(tag))
+            .values("doc_kind", "id", "rank")
+            .order_by("-id")[:MAX_RANKED]
+        )
+    return parts
+
+
+def search_event_ids(q: str, *, limit: int = MAX_RANKED) -> list[str]:
+    """Event ids of the public threads and replies matching `q`, best first (at most
+    `limit`): the relay's NIP-50 `search` (three queries: named authors, hits, their ids)."""
+    q = q.strip()[:MAX_QUERY_LENGTH]
+    if not q:
+        return []
+    rows, _ = _ranked_rows(_ranked_parts(SearchFilters(q=q), q), offset=0, limit=limit)
+    threads = [row["id"] for row in rows if row["doc_kind"] == "t"]
+    posts = [row["id"] for row in rows if row["doc_kind"] == "p"]
+    ids: dict[tuple[str, int], str] = {}
+    union = (
+        Thread.objects.filter(id__in=threads)
+        .annotate(k=Value("t"))
+        .values_list("k", "id", "event__event_id")
+        .order_by()
+    )
+    union = union.union(
+        Post.objects.filter(id__in=posts)
+        .annotate(k=Value("p"))
+        .values_list("k", "id", "event__event_id")
+        .order_by(),
+        all=True,
+    )
+    for kind, pk, event_id in union:
+        ids[(kind, pk)] = event_id
+    return [ids[key] for key in ((r["doc_kind"], r["id"]) for r in rows) if key in ids]
+
+
 def search(filters: SearchFilters, *, page: int | str = 1) -> SearchPage:
     """One page of public threads and replies matching `filters.q`, best first.
 
@@ -407,30 +523,13 @@ def search(filters: SearchFilters, *, page: int | str = 1) -> SearchPage:
     q = filters.q.strip()[:MAX_QUERY_LENGTH]
     if not q:
         return SearchPage([], None, filters)
-    engine = _engine()
-    matching = _MATCHERS[engine]
-    named = authors_named(q)
-    parts = []
-    for kind, model, rows, table in (
-        ("thread", Thread, _searchable_threads(), "forum_thread"),
-        ("reply", Post, _searchable_posts(), "forum_post"),
-    ):
-        if filters.kind not in ("", kind):
-            continue
-        # Rank only the newest MAX_RANKED matches of each kind: ranking reads every match's
-        # vector, which for a word in most posts costs more than everything else together.
-        newest = matching(_filtered(rows, filters), table, q, named).order_by("-id")
-        candidates = model.objects.filter(id__in=newest.values("id")[:MAX_RANKED])
-        ranked = matching(candidates, table, q, named, match=False)
-        tag = "t" if kind == "thread" else "p"
-        parts.append(
-            ranked.annotate(doc_kind=Value(tag)).values("doc_kind", "id", "rank").order_by()
-        )
-    # settled_at is not selected in the union (values() order must match); id breaks ties:
-    # ids grow with publishing, so newer first within the same rank and kind.
-    combined = parts[0] if len(parts) == 1 else parts[0].union(parts[1], all=True)
-    combined = combined.order_by("-rank", "-id")
-    result_page = Paginator(combined, RESULTS_PER_PAGE).get_page(page)
+    try:
+        number = max(1, int(page))
+    except (TypeError, ValueError):
+        number = 1
+    first = ((number - 1) * RESULTS_PER_PAGE, RESULTS_PER_PAGE)
+    hits = _RankedHits(_ranked_parts(filters, q), first=first)
+    result_page = Paginator(hits, RESULTS_PER_PAGE).get_page(page)
     rows = list(result_page.object_list)
     thread_ids = [row["id"] for row in rows if row["doc_kind"] == "t"]
     post_ids = [row["id"] for row in rows if row["doc_kind"] == "p"]

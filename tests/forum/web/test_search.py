@@ -101,9 +101,9 @@ def test_paginates_and_costs_a_fixed_number_of_queries(django_assert_num_queries
     board = f.board("general")
     thread, root = f.thread(board, title="Many answers about lightning")
     f.replies(thread, root, 45, content="lightning reply {i}")
-    # authors by name, count, one page of (kind, id, rank) over both tables, the page's
-    # threads, its replies
-    with django_assert_num_queries(5):
+    # authors by name, one page of (kind, id, rank) over both tables with the total (a window
+    # count in the same statement), the page's threads, its replies
+    with django_assert_num_queries(4):
         first = search(SearchFilters(q="lightning"), page=1)
         [
             (hit.author.pubkey, hit.board.slug, hit.event_id, hit.thread.title)
@@ -118,6 +118,8 @@ def test_paginates_and_costs_a_fixed_number_of_queries(django_assert_num_queries
         for hit in search(SearchFilters(q="lightning"), page=p).results
     }
     assert len(seen) == 46
+    past_the_end = search(SearchFilters(q="lightning"), page=9)  # Django's Page: the last one
+    assert past_the_end.total == 46 and past_the_end.page.number == 3
 
 
 @pytest.mark.parametrize(
