@@ -111,6 +111,11 @@ class FeedPage:
         return self.number > 1
 
 
+def board_in_feed(board: Board) -> bool:
+    """Does "Latest across the forum" show this board's posts? (The same rule as below.)"""
+    return board.is_listed and board.destroyed_at is None and board.password_verifier == ""
+
+
 def _feed_events() -> QuerySet[Event]:
     # Listed, public, live boards only: never a private room (it has a password) and never an
     # unlisted board (the home page would advertise it). Hidden threads take their replies.

@@ -29,12 +29,13 @@ def feed_item(item: FeedItem) -> SafeString:
         where = format_html("Reply #{} to {} in {}", item.post.number, thread_link, board_link)
         link = event_url(item.event_id)
     return format_html(
-        '<li class="feed-item" data-event-id="{}">\n'
+        '<li class="feed-item" data-event-id="{}" data-thread="{}">\n'
         '  <div class="feed-where">{}</div>\n'
         '  <div class="feed-excerpt"><a href="{}">{}</a></div>\n'
         '  <div class="feed-meta">{} {}</div>\n'
         "</li>",
         item.event_id,
+        item.thread.event.event_id,
         where,
         link,
         excerpt(item.content, 160) or "(no text)",

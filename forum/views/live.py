@@ -77,7 +77,9 @@ def fragments(group: str, message: dict[str, Any]) -> dict[str, str] | None:
         return message[FRAGMENTS]
     want = _wants(group, message)
     if want is None:
-        return None if group == realtime.PUBLIC_FEED_GROUP else {}
+        # The feed relays publishes it shows and hides (sent only for the boards it shows).
+        feed_drops = group == realtime.PUBLIC_FEED_GROUP and message.get("type") != "post.hidden"
+        return None if feed_drops else {}
     return _render([want]).get(want, {})
 
 

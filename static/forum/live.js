@@ -196,6 +196,13 @@
     if (list.dataset.livePrepend !== "yes") return;  // older pages stay as they are
     const keep = Number(list.dataset.livePageSize) || 20;
     follow("/ws/feed/" + list.dataset.liveFeed + "/", (msg) => {
+      if (msg.type === "post.hidden" && msg.event_id) {
+        // Hidden by a moderator: the item goes; a hidden thread (number 0) takes its replies.
+        for (const item of list.querySelectorAll(".feed-item")) {
+          if (item.dataset.eventId === msg.event_id || (msg.number === 0 && item.dataset.thread === msg.thread)) item.remove();
+        }
+        return;
+      }
       // The server sends only what the public feed shows (never a private room's post).
       if (msg.type !== "post.published" || !msg.html || byEvent(list, msg.event_id)) return;
       const el = element(msg.html);

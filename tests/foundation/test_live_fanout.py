@@ -186,3 +186,78 @@ async def test_a_burst_reaches_every_socket_in_order_in_fewer_frames(layer):
         if layer == "memory":  # all five are queued at once: deterministic here
             assert frames < 5  # messages that waited went out together
         await socket.disconnect()
+
+
+async def test_a_hidden_post_leaves_the_home_feed_and_a_private_rooms_hide_never_reaches_it(
+    layer,
+):
+    from forum.services import rooms
+    from forum.services.moderation.hide import post_hide, thread_hide
+
+    public = await sync_to_async(f.board)("general")
+    room = await sync_to_async(f.board)(
+        "den",
+        is_listed=False,
+        password_verifier=await sync_to_async(rooms.verifier_make)(password="pw pw pw pw"),
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    thread, root = await sync_to_async(f.thread)(public, title="Open news")
+    [(post, event)] = await sync_to_async(f.replies)(thread, root, 1, content="spam")
+    room_thread, room_root = await sync_to_async(f.thread)(room, title="Secret plans")
+    [(room_post, _)] = await sync_to_async(f.replies)(room_thread, room_root, 1)
+    [socket] = await _open("/ws/feed/latest/", 1)
+
+    await sync_to_async(post_hide)(actor=None, post=room_post)
+    await sync_to_async(post_hide)(actor=None, post=post)
+    message = await socket.receive_json_from(timeout=5)  # the room's never came
+    assert (message["type"], message["event_id"], message["number"]) == ("post.hidden", event.id, 1)
+    await sync_to_async(thread_hide)(actor=None, thread=room_thread)
+    await sync_to_async(thread_hide)(actor=None, thread=thread)
+    message = await socket.receive_json_from(timeout=5)
+    assert (message["type"], message["event_id"], message["number"]) == ("post.hidden", root.id, 0)
+    assert message["thread"] == root.id  # the page drops the thread's replies with it
+    assert await socket.receive_nothing(timeout=0.3)
+    await socket.disconnect()
+
+
+async def test_what_the_worker_rendered_reaches_each_page_without_rendering_again(layer):
+    """A publishing batch's messages leave with their HTML (forum/views/live.py): each web
+    process relays it, and the home feed still gets nothing of a private room's."""
+    from forum.ingest.publish import published_messages
+    from forum.services import rooms
+    from forum.views import live
+
+    board = await sync_to_async(f.board)("general")
+    room = await sync_to_async(f.board)(
+        "den",
+        is_listed=False,
+        password_verifier=await sync_to_async(rooms.verifier_make)(password="pw pw pw pw"),
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    thread, root = await sync_to_async(f.thread)(board, title="Rendered once")
+    room_thread, room_root = await sync_to_async(f.thread)(room, title="Secret plans")
+    thread_socket, board_socket, feed_socket = [
+        (await _open(path, 1))[0]
+        for path in (f"/ws/thread/{root.id}/", "/ws/board/general/", "/ws/feed/latest/")
+    ]
+
+    def rendered(on, on_root, content):
+        post, event = f.replies(on, on_root, 1, content=content)[0]
+        messages = published_messages(event=post.event, board=on.board, thread=on, post=post)
+        return live.messages_render(messages), event.id
+
+    room_messages, _ = await sync_to_async(rendered)(room_thread, room_root, "psst")
+    messages, event_id = await sync_to_async(rendered)(thread, root, "hello **all**")
+    assert all(live.FRAGMENTS in message for _, message in messages)
+    channel_layer = get_channel_layer()
+    for group, message in [*room_messages, *messages]:
+        await channel_layer.group_send(group, message)
+    card = await thread_socket.receive_json_from(timeout=5)
+    assert card["event_id"] == event_id and "<strong>all</strong>" in card["html"]
+    row = await board_socket.receive_json_from(timeout=5)
+    assert "Rendered once" in row["row_html"] and "1 reply" in row["row_html"]
+    item = await feed_socket.receive_json_from(timeout=5)
+    assert item["event_id"] == event_id and "Rendered once" in item["html"]
+    assert await feed_socket.receive_nothing(timeout=0.3)  # the room's was dropped
+    for socket in (thread_socket, board_socket, feed_socket):
+        await socket.disconnect()

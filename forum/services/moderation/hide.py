@@ -27,6 +27,7 @@ from django.db.models.functions import Greatest
 from forum import realtime
 from forum.models import Author, Board, Post, Thread
 from forum.ranking import threads_hot_refresh
+from forum.selectors.pages import board_in_feed
 from forum.services.moderation.audit import audit_record
 from forum.services.versions import versions_bump
 
@@ -46,6 +47,8 @@ def _broadcast_post_hidden(*, thread: Thread, event_id: str, number: int) -> Non
         realtime.thread_group(thread.event.event_id), "post.hidden", payload
     )
     realtime.broadcast_on_commit(realtime.board_group(thread.board.slug), "post.hidden", payload)
+    if board_in_feed(thread.board):  # open home pages drop it (and a thread, its replies)
+        realtime.broadcast_on_commit(realtime.PUBLIC_FEED_GROUP, "post.hidden", payload)
 
 
 def _broadcast_thread_updated(thread: Thread) -> None:
