@@ -40,8 +40,8 @@
     const w = wallet();
     const label = w && w.isDemoWallet ? "the demo wallet" : "your WebLN wallet";
     const methods = el("div", { class: "tip-methods" }, [
-      el("button", { type: "button", class: "tip-pay", "data-method": "keysend", text: "Keysend with " + label, hidden: !w }),
-      el("button", { type: "button", class: "tip-pay", "data-method": "invoice", text: "Pay invoice with " + label, hidden: !w }),
+      el("button", { type: "button", class: "tip-pay", "data-method": "keysend", text: "Keysend with " + label, hidden: !(w && typeof w.keysend === "function") }),
+      el("button", { type: "button", class: "tip-pay", "data-method": "invoice", text: "Pay invoice with " + label, hidden: !(w && typeof w.sendPayment === "function") }),
       el("button", { type: "button", class: "tip-pay", "data-method": "qr", text: "Show invoice (QR)" }),
     ]);
     const invoice = el("div", { class: "tip-invoice", hidden: true }, [
