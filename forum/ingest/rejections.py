@@ -44,8 +44,8 @@ _SENTENCES: dict[str, str] = {
     "event again.",
     Reason.BAD_SIGNATURE: "the signature does not verify for this event and key. Sign it again "
     "and resend.",
-    Reason.UNSUPPORTED_KIND: "kind {kind} is not accepted here. Send a kind 11 thread or a kind "
-    "1111 reply.",
+    Reason.UNSUPPORTED_KIND: "kind {kind} is not accepted here. Send a kind 11 thread, a kind "
+    "1111 reply, a kind 0 profile, a kind 5 deletion or a kind 1010 edit.",
     Reason.UNKNOWN_BOARD: "there is no board {slug!r}. Choose one of the forum's boards and "
     "resend.",
     Reason.TOO_LARGE: "{what} is {length} characters, over the limit of {limit}. Shorten it and "
