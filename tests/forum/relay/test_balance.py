@@ -139,3 +139,15 @@ def test_rebuild_from_node_keeps_spends_in_their_place(fresh_forum_node):
     assert after == before, list(Rejection.objects.values_list("message", flat=True))
     assert balance_of(PUB).balance_msat == 5_000
     assert set(Thread.objects.values_list("title", flat=True)) == {"one", "two"}
+
+
+def test_the_revenue_page_shows_credits_apart(forum_node, client, django_user_model):
+    make_board(thread_price_msat=10_000)
+    fund(forum_node, PUB, 50_000)
+    charge(nostr.thread_event(ALICE, board="general", title="t", content="c"), forum_node.pubkey)
+    moderator = django_user_model.objects.create_superuser("mod", "mod@example.com", "pw")
+    client.force_login(moderator)
+    html = client.get("/mod/revenue/").content.decode()
+    # The 50 sats came in for the balance; 10 of them are revenue, spent on a post.
+    assert "50 credited to relay balances" in html
+    assert "<strong>10 sats</strong> net" in html
