@@ -161,6 +161,7 @@ def test_a_misbehaving_address_is_retried_and_shown_to_moderators(
     client.force_login(moderator)
     page = client.get("/mod/tips/").content.decode()
     assert f'data-tip-forward="{forward.pk}"' in page
+    assert wallet_server.address in page  # where it goes, and why it did not
 
     # The wallet is fixed; the next due attempt pays it.
     wallet_server.mode = "ok"
