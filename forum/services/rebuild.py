@@ -61,6 +61,7 @@ class ModerationSnapshot:
     pinned_threads: set[str] = field(default_factory=set)
     locked_threads: set[str] = field(default_factory=set)
     aliases: dict[str, str] = field(default_factory=dict)
+    nip05_names: dict[str, str] = field(default_factory=dict)  # names a moderator gave keys
     # (refunded payment hash, reason) -> outgoing refund ledger row id
     refunds: dict[tuple[str, str], int] = field(default_factory=dict)
 
@@ -94,6 +95,9 @@ def moderation_snapshot() -> ModerationSnapshot:
         Post.objects.filter(is_hidden=True).values_list("event__event_id", flat=True)
     )
     snap.aliases = dict(Author.objects.exclude(alias="").values_list("pubkey", "alias"))
+    snap.nip05_names = dict(
+        Author.objects.exclude(nip05_local="").values_list("pubkey", "nip05_local")
+    )
     for payment_hash, reason, refund_id in Rejection.objects.filter(
         refund_entry__isnull=False, ledger_entry__isnull=False
     ).values_list("ledger_entry__payment_hash", "reason", "refund_entry_id"):
@@ -264,6 +268,9 @@ def _reapply(snap: ModerationSnapshot) -> int:
         changed += Post.objects.filter(event__event_id__in=snap.hidden_posts).update(is_hidden=True)
         for pubkey, alias in snap.aliases.items():
             Author.objects.filter(pubkey=pubkey).update(alias=alias)
+        for pubkey, name in snap.nip05_names.items():
+            # A key known only by its name here (it never paid) gets its row back as well.
+            Author.objects.update_or_create(pubkey=pubkey, defaults={"nip05_local": name})
     return changed
 
 

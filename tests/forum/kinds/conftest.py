@@ -1,3 +1,10 @@
 """Fixtures for kinds 0/5/1010: the core's boards, keys and keysend poster."""
 
-from tests.forum.core.conftest import Poster, alice_key, board, bob_key, poster  # noqa: F401
+from tests.forum.core.conftest import (  # noqa: F401
+    Poster,
+    alice_key,
+    board,
+    bob_key,
+    fresh_forum_node,
+    poster,
+)
