@@ -11,6 +11,7 @@ Run it with the project's virtualenv, from the project's directory (it needs the
         --macaroonpath admin.macaroon
     .venv/bin/python -m forum.client topup --event-id EVENT_ID --amount-sats 20 --lndconnect ...
     .venv/bin/python -m forum.client tip EVENT_ID --amt 21 --lndconnect ...
+    .venv/bin/python -m forum.client credit --key-file ~/.forum.key --amount-sats 1000 ...
     .venv/bin/python -m forum.client room create --name "Friday" --password-file pw.txt ...
     .venv/bin/python -m forum.client sign --board general --title "Hi" --content "..." \\
         --key-file ~/.forum.key > event.json
@@ -112,6 +113,13 @@ class Forum:
         if code not in (200, 201):
             reason = body.get("error", body) if isinstance(body, dict) else body
             raise ClientError(f"no invoice: {reason}. Nothing was paid.")
+        return body
+
+    def balance(self, pubkey: str) -> dict[str, Any]:
+        """A pubkey's relay balance (`GET /api/balance`), with the node that funds it."""
+        code, body = self._get("/api/balance", {"pubkey": pubkey})
+        if code != 200:
+            raise ClientError(f"balance refused: {body.get('error', body)}")
         return body
 
     def quote(self, *, board: str, pubkey: str, kind: int) -> dict[str, Any]:
@@ -636,6 +644,43 @@ def cmd_tip(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_credit(args: argparse.Namespace) -> int:
+    """Fund a pubkey's relay balance (any Nostr client then posts over /relay, paying from it)."""
+    forum = Forum(args.forum_url)
+    if args.pubkey:
+        pubkey = args.pubkey.strip().lower()
+        if pubkey.startswith("npub1"):
+            pubkey = nostr.npub_decode(pubkey)
+    elif args.key_file:
+        pubkey = nostr.public_key(read_key(args.key_file))
+    else:
+        raise ClientError("say whose balance to fund: --pubkey HEX|NPUB or --key-file")
+    before = forum.balance(pubkey)
+    dest = args.dest or (before.get("fund") or {}).get("node_pubkey")
+    if not dest:
+        raise ClientError("the forum did not name its node; pass --dest NODE_PUBKEY")
+    try:
+        with lnd_from_args(args) as lnd:
+            deliver(
+                lnd,
+                dest=dest,
+                payments=[protocol.encode_credit(pubkey)],
+                amount_msat=args.amount_sats * 1000,
+            )
+    except PaymentFailed as exc:
+        raise ClientError(payment_failure_line(exc, dest=dest, key=exc.payment_hash)) from None
+    deadline = time.monotonic() + args.wait_seconds
+    after = before
+    while after["credited_msat"] < before["credited_msat"] + args.amount_sats * 1000:
+        if time.monotonic() >= deadline:
+            print(f"paid {args.amount_sats} sats; the forum has not recorded it yet")
+            return 0
+        time.sleep(0.5)
+        after = forum.balance(pubkey)
+    print(f"balance: {_sats(after['balance_msat'])} for {pubkey}")
+    return 0
+
+
 def cmd_room_create(args: argparse.Namespace) -> int:
     """Rent a private room: sign a room-create event (password as a scrypt verifier) and pay it."""
     forum = Forum(args.forum_url)
@@ -737,6 +782,14 @@ def parser() -> argparse.ArgumentParser:
     tip.add_argument("--amt", type=int, required=True, help="sats to send")
     _node_options(tip)
     tip.set_defaults(func=cmd_tip)
+    credit = sub.add_parser(
+        "credit", help="fund a key's relay balance (posts sent over /relay are paid from it)"
+    )
+    credit.add_argument("--pubkey", help="hex pubkey or npub to fund (default: --key-file's)")
+    credit.add_argument("--key-file", help="fund the key in this file")
+    credit.add_argument("--amount-sats", type=int, required=True)
+    _node_options(credit)
+    credit.set_defaults(func=cmd_credit)
     room = sub.add_parser("room", help="private rooms")
     room_sub = room.add_subparsers(dest="room_command", required=True)
     create = room_sub.add_parser("create", help="rent a private, self-destructing room")

@@ -234,3 +234,19 @@ def test_concurrent_events_from_one_key_are_priced_in_settle_order(relay_with_no
     # In the order they were charged: 1, 2, 4, 8... sats, whichever socket was first.
     assert [s.amount_msat for s in spends] == [1_000 * 2**i for i in range(6)]
     assert balance_of(PUB).balance_msat == 1_000_000 - 63_000
+
+
+def test_the_client_funds_a_balance_from_its_own_node(relay_with_node, simnet, tmp_path, capsys):
+    from forum import client as forum_client
+
+    key_file = tmp_path / "key"
+    key_file.write_text(SECRET)
+    node = ["--lndconnect", simnet.nodes["bob"].lndconnect_uri()]
+    url = ["--forum-url", f"http://127.0.0.1:{relay_with_node.port}"]
+    code = forum_client.main(
+        ["credit", "--key-file", str(key_file), "--amount-sats", "25", *node, *url]
+    )
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert f"balance: 25 sats for {PUB}" in out
+    assert balance_of(PUB).credited_msat == 25_000
