@@ -223,3 +223,20 @@ def test_client_posts_by_invoice_paid_from_its_node(
     code = forum_client.main(args)
     out, err = capsys.readouterr()
     assert code == 1 and "over the limit of 5,000" in err + out, out + err
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "words"),
+    [
+        ('{"event": {"kind": Infinity}}', 400, "Infinity is not valid JSON"),
+        ("[" * 100_000 + "]" * 100_000, 400, "bad request body"),
+        ("[1, 2]", 400, "must be a JSON object"),
+        ("{}", 400, "expected {event"),
+        ('{"event": "' + "x" * 300_000 + '"}', 413, "too large"),
+    ],
+)
+def test_hostile_bodies_get_a_reason_never_a_500(hold, board, client, body, status, words):
+    answer = client.post("/api/invoice", body, content_type="application/json")
+    assert answer.status_code == status and words in answer.json()["error"], answer.content
+    assert client.get("/api/invoice").status_code == 405  # POST only
+    assert not InvoiceIntent.objects.exists()
