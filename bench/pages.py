@@ -11,14 +11,16 @@ forum's ASGI app, as `make run` and production do) in its own process, and drive
 * thread: `/t/<id>/` — the opening post and the first page of 50 replies out of 1,000
 * board:  `/b/<slug>/` — the first page of 30 threads, latest activity first
 * home:   `/` — the boards and the first page of "Latest across the forum"
+* search: `/search?q=text` — a word in every reply: 1,000+ matches ranked, one page shown
+* hot:    `/hot/` — the first page of threads across the forum by their stored Hot rank
 * bare:   `/bench/bare` — a view that returns "ok" through the same middleware
 
 Each page is measured twice. **warm**: served from the page cache (by version), as most reads
 are. **cold**: every request first changes every page version, as a publish does, so the page
 is rendered again from the database (its post cards stay cached by event id, as after a real
 publish). Each URL is warmed up first. Every response is checked for status 200. The last line
-is `pages: warm thread X req/s (P% of bare), board ..., home ...; cold thread ..., board ...,
-home ...; bare Z req/s`.
+is `pages: warm thread X req/s (P% of bare), board ..., home ..., search ..., hot ...; cold
+thread ..., board ..., home ..., search ..., hot ...; bare Z req/s`.
 """
 
 from __future__ import annotations
@@ -74,6 +76,10 @@ def populate(replies: int) -> tuple[str, str]:
         f.replies(thread, root, 1, parent=parent, content="Answering you, {i}.")
     for i in range(99):
         f.thread(board, title=f"Another thread {i}", content="Body")
+    from forum.models import Thread
+    from forum.ranking import threads_hot_refresh
+
+    threads_hot_refresh(Thread.objects.values_list("pk", flat=True))  # as publishing keeps it
     return root.id, board.slug
 
 
@@ -163,7 +169,13 @@ def main() -> None:
         )
         try:
             wait_ready(port)
-            pages = {"thread": f"/t/{thread_id}/", "board": f"/b/{slug}/", "home": "/"}
+            pages = {
+                "thread": f"/t/{thread_id}/",
+                "board": f"/b/{slug}/",
+                "home": "/",
+                "search": "/search?q=text",
+                "hot": "/hot/",
+            }
             for path in [*pages.values(), "/bench/bare"]:
                 hammer(port, path, 1.0, 2)  # warm-up: imports, template and Markdown caches
             cold_header = {"X-Bench-Cold": "1"}

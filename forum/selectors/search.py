@@ -301,29 +301,40 @@ def _pg_matching(
     return qs.annotate(rank=SearchRank(F("document"), query, cover_density=True))
 
 
+# On SQLite the FTS5 query runs once per statement: `_ranked_rows` puts its hits, with their
+# bm25 rank, in a materialized CTE that each kind's rows are matched and ranked against (a
+# correlated MATCH per row cost one FTS query per match).
+_SQLITE_HITS = "search_hits"
+
+
 def _sqlite_matching(
     qs: QuerySet, table: str, q: str, named: list[int], *, match: bool = True
 ) -> QuerySet:
-    match = fts5_query(q)
-    if not match:
+    if not fts5_query(q):
         return qs.none().annotate(rank=Value(0.0, output_field=FloatField()))
     # Thread rows are id*2 in the FTS table, posts id*2+1 (migration 0009).
     odd = 0 if table == "forum_thread" else 1
-    in_text = RawSQL(
-        f"SELECT (rowid - {odd}) / 2 FROM forum_search_fts "
-        f"WHERE forum_search_fts MATCH %s AND (rowid & 1) = {odd}",
-        (match,),
-    )
-    # bm25 is lower-is-better; title counts 4x content. Authors found by name rank last.
+    in_text = RawSQL(f"SELECT (id - {odd}) / 2 FROM {_SQLITE_HITS} WHERE (id & 1) = {odd}", ())
+    # bm25 is lower-is-better (the CTE negates it); title counts 4x content. Authors found by
+    # name rank last.
     rank = RawSQL(
-        f"COALESCE((SELECT -bm25(forum_search_fts, 4.0, 1.0) FROM forum_search_fts "
-        f'WHERE forum_search_fts MATCH %s AND rowid = "{table}"."id" * 2 + {odd}), 0.0)',
-        (match,),
+        f'COALESCE((SELECT r FROM {_SQLITE_HITS} WHERE id = "{table}"."id" * 2 + {odd}), 0.0)',
+        (),
         output_field=FloatField(),
     )
     if match:
         qs = qs.filter(Q(id__in=in_text) | Q(author_id__in=named))
     return qs.annotate(rank=rank)
+
+
+def _sqlite_hits(q: str) -> tuple[str, list]:
+    """The WITH clause `_sqlite_matching` refers to."""
+    return (
+        f"WITH {_SQLITE_HITS} AS MATERIALIZED (SELECT rowid AS id, "
+        "-bm25(forum_search_fts, 4.0, 1.0) AS r FROM forum_search_fts "
+        "WHERE forum_search_fts MATCH %s) ",
+        [fts5_query(q)],
+    )
 
 
 def _basic_matching(
@@ -405,8 +416,9 @@ class _RankedHits:
     slice of the page asked for come from one SQL statement (the total is a window count over
     the same rows), so a page costs one query; another slice (past the end) runs another."""
 
-    def __init__(self, parts: list[QuerySet], *, first: tuple[int, int]) -> None:
+    def __init__(self, parts: list[QuerySet], q: str, *, first: tuple[int, int]) -> None:
         self.parts = parts
+        self.q = q
         self.first = first  # (offset, limit) of the page asked for: fetched with the count
         self.total: int | None = None
         self.fetched: dict[tuple[int, int], list[dict]] = {}
@@ -414,12 +426,12 @@ class _RankedHits:
     def fetch(self, offset: int, limit: int) -> list[dict]:
         key = (offset, limit)
         if key not in self.fetched:
-            rows, total = _ranked_rows(self.parts, offset=offset, limit=limit)
+            rows, total = _ranked_rows(self.parts, self.q, offset=offset, limit=limit)
             self.fetched[key] = rows
             if rows or offset == 0:
                 self.total = total
             elif self.total is None:  # past the end: the window saw no row to count
-                self.total = _ranked_rows(self.parts, offset=0, limit=1)[1]
+                self.total = _ranked_rows(self.parts, self.q, offset=0, limit=1)[1]
         return self.fetched[key]
 
     def count(self) -> int:
@@ -435,10 +447,13 @@ class _RankedHits:
         return self.fetch(start, (index.stop or start) - start)
 
 
-def _ranked_rows(parts: list[QuerySet], *, offset: int, limit: int) -> tuple[list[dict], int]:
+def _ranked_rows(
+    parts: list[QuerySet], q: str, *, offset: int, limit: int
+) -> tuple[list[dict], int]:
     """One statement: the union of each kind's newest MAX_RANKED matches with their rank,
     best first, one page of it and (a window count) how many there are in all."""
-    selects, params = [], []
+    prefix, params = _sqlite_hits(q) if _engine() == "sqlite" else ("", [])
+    selects = []
     for part in parts:
         try:
             sql, part_params = part.query.sql_with_params()
@@ -449,7 +464,8 @@ def _ranked_rows(parts: list[QuerySet], *, offset: int, limit: int) -> tuple[lis
     if not selects:
         return [], 0
     sql = (
-        "SELECT doc_kind, id, rank, COUNT(*) OVER () FROM ("
+        prefix
+        + "SELECT doc_kind, id, rank, COUNT(*) OVER () FROM ("
         + " UNION ALL ".join(selects)
         + ") AS hits ORDER BY rank DESC, id DESC LIMIT %s OFFSET %s"
     )
@@ -493,7 +509,7 @@ def search_event_ids(q: str, *, limit: int = MAX_RANKED) -> list[str]:
     q = q.strip()[:MAX_QUERY_LENGTH]
     if not q:
         return []
-    rows, _ = _ranked_rows(_ranked_parts(SearchFilters(q=q), q), offset=0, limit=limit)
+    rows, _ = _ranked_rows(_ranked_parts(SearchFilters(q=q), q), q, offset=0, limit=limit)
     threads = [row["id"] for row in rows if row["doc_kind"] == "t"]
     posts = [row["id"] for row in rows if row["doc_kind"] == "p"]
     ids: dict[tuple[str, int], str] = {}
@@ -528,7 +544,7 @@ def search(filters: SearchFilters, *, page: int | str = 1) -> SearchPage:
     except (TypeError, ValueError):
         number = 1
     first = ((number - 1) * RESULTS_PER_PAGE, RESULTS_PER_PAGE)
-    hits = _RankedHits(_ranked_parts(filters, q), first=first)
+    hits = _RankedHits(_ranked_parts(filters, q), q, first=first)
     result_page = Paginator(hits, RESULTS_PER_PAGE).get_page(page)
     rows = list(result_page.object_list)
     thread_ids = [row["id"] for row in rows if row["doc_kind"] == "t"]
