@@ -99,8 +99,9 @@ def tip_forward_prepare(*, entry: LedgerEntry, event: Event) -> tuple[TipForward
 
 
 def zap_receipt_prepare(*, entry: LedgerEntry, event: Event) -> ZapReceipt | None:
-    """Inside the tip's reconciliation: the zap receipt of a tip asked for with a zap request
-    (idempotent by the payment hash; None for any other tip).
+    """Inside the tip's reconciliation: the new zap receipt of a tip asked for with a zap
+    request (None for any other tip, and for one whose receipt exists: idempotent by the
+    payment hash).
 
     A keysend carries no zap request, so only invoice rows are looked at (one query each).
     The receipt is signed by the relay's key, dated when the invoice was paid, and names the
@@ -112,9 +113,8 @@ def zap_receipt_prepare(*, entry: LedgerEntry, event: Event) -> ZapReceipt | Non
     text = (intent.payload or {}).get("zap_request") if intent is not None else None
     if intent is None or not isinstance(text, str) or not text:
         return None
-    existing = ZapReceipt.objects.filter(payment_hash=entry.payment_hash).first()
-    if existing is not None:
-        return existing
+    if ZapReceipt.objects.filter(payment_hash=entry.payment_hash).exists():
+        return None  # a replay (rebuild_from_node): the receipt stands, and was sent before
     try:
         request = zaps.zap_request_parse(text, amount_msat=intent.amount_msat)
     except zaps.ZapRequestError:
