@@ -567,6 +567,7 @@ class InvoiceIntent(models.Model):
     class Purpose(models.TextChoices):
         POST = "post", "post"  # a signed thread or reply, paid by a hold invoice
         TIP = "tip", "tip"
+        CREDIT = "credit", "relay balance credit"  # funds a pubkey's balance (docs/relay.md)
 
     class State(models.TextChoices):
         OPEN = "open", "waiting for payment"

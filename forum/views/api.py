@@ -88,6 +88,30 @@ def invoice(request: HttpRequest) -> JsonResponse:
     return response
 
 
+@csrf_exempt
+@require_POST
+def balance_invoice(request: HttpRequest) -> JsonResponse:
+    """`{pubkey, amount_sats}` -> a BOLT11 invoice that funds the pubkey's relay balance."""
+    try:
+        body = json_object(request, max_bytes=4096)
+        pubkey = balances.pubkey_parse(str(body.get("pubkey", "")))
+        issued = balances.credit_invoice(
+            pubkey=pubkey,
+            amount_sats=body.get("amount_sats"),
+            client_ip=request.META.get("REMOTE_ADDR", ""),
+        )
+    except BadBody as exc:
+        return exc.response()
+    except balances.BalanceError as exc:
+        status = 429 if str(exc).startswith("rate-limited") else 400
+        return JsonResponse({"error": str(exc)}, status=status)
+    except invoices.InvoiceError as exc:
+        return JsonResponse({"error": exc.message, "reason": exc.reason}, status=exc.status)
+    response = JsonResponse(issued, status=201)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 @require_GET
 def invoice_qr(request: HttpRequest, payment_hash: str) -> HttpResponse:
     """An issued invoice as an SVG QR code (`lightning:` URI), for the composer's image."""

@@ -10,6 +10,7 @@ import asyncio
 import json
 import threading
 import time
+import urllib.error
 import urllib.request
 from datetime import timedelta
 
@@ -250,3 +251,37 @@ def test_the_client_funds_a_balance_from_its_own_node(relay_with_node, simnet, t
     assert code == 0, out
     assert f"balance: 25 sats for {PUB}" in out
     assert balance_of(PUB).credited_msat == 25_000
+
+
+def test_a_bolt11_invoice_funds_a_balance(relay_with_node, forum_node):
+    base = f"http://127.0.0.1:{relay_with_node.port}"
+    request = urllib.request.Request(
+        base + "/api/balance/invoice",
+        data=json.dumps({"pubkey": nostr.npub_encode(PUB), "amount_sats": 42}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 201
+        issued = json.loads(response.read())
+    assert issued["pubkey"] == PUB and issued["amount_msat"] == 42_000
+    # Any wallet pays it: here alice's node over simnet.
+    payment = forum_node.sender("alice").pay_invoice(issued["payment_request"])
+    assert payment.succeeded, payment.failure_reason
+    deadline = time.monotonic() + 20
+    while balance_of(PUB).credited_msat < 42_000:
+        assert time.monotonic() < deadline, "the invoice's credit was not recorded"
+        time.sleep(0.05)
+    row = LedgerEntry.objects.get(payment_hash=issued["payment_hash"])
+    assert (row.purpose, row.pubkey, row.is_keysend) == ("credit", PUB, False)
+
+    bad = urllib.request.Request(
+        base + "/api/balance/invoice",
+        data=json.dumps({"pubkey": PUB, "amount_sats": 0}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    try:
+        urllib.request.urlopen(bad, timeout=10)
+        raise AssertionError("a zero-sat credit invoice was issued")
+    except urllib.error.HTTPError as exc:
+        assert exc.code == 400
+        assert "amount_sats must be between 1" in json.loads(exc.read())["error"]
