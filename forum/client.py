@@ -11,6 +11,7 @@ Run it with the project's virtualenv, from the project's directory (it needs the
         --macaroonpath admin.macaroon
     .venv/bin/python -m forum.client topup --event-id EVENT_ID --amount-sats 20 --lndconnect ...
     .venv/bin/python -m forum.client tip EVENT_ID --amt 21 --lndconnect ...
+    .venv/bin/python -m forum.client tip EVENT_ID --amt 21 --invoice   # any wallet: QR
     .venv/bin/python -m forum.client credit --key-file ~/.forum.key --amount-sats 1000 ...
     .venv/bin/python -m forum.client room create --name "Friday" --password-file pw.txt ...
     .venv/bin/python -m forum.client sign --board general --title "Hi" --content "..." \\
@@ -113,6 +114,14 @@ class Forum:
         if code not in (200, 201):
             reason = body.get("error", body) if isinstance(body, dict) else body
             raise ClientError(f"no invoice: {reason}. Nothing was paid.")
+        return body
+
+    def tip_invoice(self, event_id: str, amount_sats: int) -> dict[str, Any]:
+        """A BOLT11 invoice tipping the post `event_id` (`POST /api/tip`)."""
+        code, body = self._post("/api/tip", {"event_id": event_id, "amount_sats": amount_sats})
+        if code not in (200, 201):
+            reason = body.get("error", body) if isinstance(body, dict) else body
+            raise ClientError(f"no tip invoice: {reason}. Nothing was paid.")
         return body
 
     def balance(self, pubkey: str) -> dict[str, Any]:
@@ -623,9 +632,48 @@ def cmd_topup(args: argparse.Namespace) -> int:
     return report_outcome(forum, status, retry=retry)
 
 
+def tip_by_invoice(forum: Forum, args: argparse.Namespace) -> int:
+    """A tip paid by invoice: printed (and a terminal QR code) for any wallet, or paid with
+    your lnd when its flags are given; then followed until the forum has it."""
+    invoice = forum.tip_invoice(args.event_id, args.amt)
+    print(
+        f"tip invoice for {_sats(invoice['amount_msat'])}, payment hash {invoice['payment_hash']}"
+    )
+    print(invoice["payment_request"])
+    own_node = bool(args.rpcserver or args.lndconnect)
+    if not own_node:
+        try:
+            import segno
+
+            segno.make(invoice["lightning_uri"].upper(), error="m").terminal(compact=True)
+        except Exception:  # a terminal QR is a nicety; the text above is the invoice
+            pass
+        expires = time.strftime("%H:%M:%S", time.localtime(invoice["expires_at"]))
+        print(f"pay it with any Lightning wallet before {expires}; waiting for the payment…")
+    else:
+        with lnd_from_args(args) as lnd:
+            payment = lnd.pay_invoice(invoice["payment_request"])
+        if not payment.succeeded:
+            raise ClientError(f"the tip invoice was not paid: {payment.failure_reason}")
+    if args.no_wait:
+        return 0
+    timeout = args.wait_seconds
+    if not own_node:
+        timeout = max(timeout, invoice["expires_at"] - time.time() + 30)
+    status = follow(forum, invoice["payment_hash"], timeout=timeout)
+    if status.get("state") == "rejected":
+        return report_outcome(forum, status, retry=Retry("tip", event_id=args.event_id))
+    if status.get("state") not in FINAL_STATES:
+        return 1
+    print(f"tipped {args.amt} sats to {forum.url.rstrip('/')}/e/{args.event_id}/")
+    return 0
+
+
 def cmd_tip(args: argparse.Namespace) -> int:
     """Tip a published post: its sats go up, and its author's node gets the forwarded share."""
     forum = Forum(args.forum_url)
+    if args.invoice:
+        return tip_by_invoice(forum, args)
     dest = node_for_event(forum, args, args.event_id)
     try:
         with lnd_from_args(args) as lnd:
@@ -780,6 +828,12 @@ def parser() -> argparse.ArgumentParser:
     tip = sub.add_parser("tip", help="tip a published post (its author's node gets a share)")
     tip.add_argument("event_id", help="event id of the thread or reply to tip")
     tip.add_argument("--amt", type=int, required=True, help="sats to send")
+    tip.add_argument(
+        "--invoice",
+        action="store_true",
+        help="pay by BOLT11 invoice: printed (and QR) for any wallet, or paid with your lnd "
+        "when its flags are given",
+    )
     _node_options(tip)
     tip.set_defaults(func=cmd_tip)
     credit = sub.add_parser(
