@@ -32,7 +32,7 @@ from forum import nostr, protocol, zaps
 from forum.ingest import verdict
 from forum.ingest.lookups import LiveLookups
 from forum.ingest.rejections import rejection_message
-from forum.models import Event, InvoiceIntent
+from forum.models import Author, Event, InvoiceIntent
 from forum.relay_key import relay_pubkey
 from forum.services import identity, invoices
 from forum.services.moderation import throttle
@@ -121,15 +121,23 @@ def post_target(event_id: str) -> PayTarget:
 
 
 def author_pubkey(name: str) -> str:
-    """The author a Lightning Address name (an npub) stands for; `TipError` when none."""
-    try:
-        return nostr.npub_decode(name.strip().lower())
-    except nostr.EventError:
-        raise TipError(
-            f"invalid: {name[:80]!r} is not an author here (addresses are npub1…@ this forum)",
-            reason="unknown_name",
-            status=404,
-        ) from None
+    """The author a Lightning Address name stands for: an npub, or the name a moderator gave
+    the author on this forum (the NIP-05 `name@<forum host>`); `TipError` when none."""
+    name = name.strip().lower()
+    if name.startswith("npub1"):
+        try:
+            return nostr.npub_decode(name)
+        except nostr.EventError:
+            pass
+    elif name:
+        local = Author.objects.filter(nip05_local=name).values_list("pubkey", flat=True).first()
+        if local:
+            return local
+    raise TipError(
+        f"invalid: {name[:80]!r} is not an author here (addresses are npub1…@ this forum)",
+        reason="unknown_name",
+        status=404,
+    )
 
 
 def author_target(name: str, *, event_id: str = "") -> PayTarget:

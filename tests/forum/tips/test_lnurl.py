@@ -16,7 +16,16 @@ import nostr_sdk as ns
 import pytest
 
 from forum import nostr
-from forum.models import Board, Event, InvoiceIntent, LedgerEntry, Thread, TipForward, ZapReceipt
+from forum.models import (
+    Author,
+    Board,
+    Event,
+    InvoiceIntent,
+    LedgerEntry,
+    Thread,
+    TipForward,
+    ZapReceipt,
+)
 from forum.relay_key import relay_pubkey
 from tests.conftest import record_invoice
 
@@ -265,3 +274,13 @@ def test_a_private_rooms_post_has_no_public_pay_endpoint(client, tipper, board, 
     assert refused(client, f"/lnurlp/e/{thread.id}")["code"] == "not_public"
     npub = nostr.npub_encode(nostr.public_key(author_key))
     assert refused(client, f"/.well-known/lnurlp/{npub}")["code"] == "no_posts"
+
+
+def test_a_name_given_here_is_a_lightning_address_too(client, tipper, board, author_key):
+    thread = published_thread(tipper, author_key)
+    Author.objects.filter(pubkey=thread.pubkey).update(nip05_local="carol")
+    info = client.get("/.well-known/lnurlp/carol").json()
+    assert ["text/identifier", f"carol@{HOST}"] in json.loads(info["metadata"])
+    assert info["callback"] == f"http://{HOST}/lnurlp/carol/callback"
+    answer = client.get("/lnurlp/carol/callback?amount=3000").json()
+    assert bolt11.decode(answer["pr"]).amount_msat == 3000
