@@ -301,6 +301,8 @@ class Thread(models.Model):
             models.Index(fields=["board", "is_hidden", "-hot"], name="thread_board_hot"),
             models.Index(fields=["-hot"], name="thread_hot"),
             models.Index(fields=["settled_at"], name="thread_settled"),
+            # The few hidden threads, for "a reply not in a hidden thread" (search).
+            models.Index(fields=["id"], condition=Q(is_hidden=True), name="thread_hidden"),
         ]
 
     def __str__(self) -> str:
