@@ -104,8 +104,8 @@ def _tippable(event_id: str) -> Event:
         raise TipError(message, reason=finding.reason if finding else "unknown_target", status=404)
     if not _public_posts().filter(pk=event.pk).exists():
         raise TipError(
-            "invalid: this post has no public pay endpoint (a private room's post is tipped"
-            " from the room's page)",
+            "invalid: this post has no public pay endpoint (a private room's post takes tips"
+            " by keysend only: `forum.client tip`)",
             reason="not_public",
             status=404,
         )
