@@ -24,7 +24,7 @@ from forum import nostr, realtime
 from forum.ingest import kinds
 from forum.ingest.batch import BatchState
 from forum.ingest.outcome import Message
-from forum.models import Event, Post, Thread
+from forum.models import Author, Board, Event, Post, Thread
 
 
 @dataclass
@@ -84,19 +84,33 @@ def _deletion(parsed: nostr.Event, *, state: BatchState, at: datetime, out: Kind
         if target.deleted_at is None:
             target.deleted_at, target.deleted_by_ref = at, parsed.id
             state.event_changed(target)
+        # Rows as the batch primed them; board and author come from the batch's own maps, so
+        # no deletion reads a related row on its own.
+        board = _board(state, target.board_id)
+        author = state.author(target.pubkey, seen_at=at)
         if target.kind == nostr.KIND_THREAD:
             thread = state.thread(target_id)
             if thread is not None:
-                _thread_hide(thread, state=state, out=out)
+                _thread_hide(thread, board=board, author=author, state=state, out=out)
         else:
             post = state.post(target_id)
             if post is not None:
-                _post_hide(post, state=state, out=out)
+                _post_hide(post, board=board, author=author, state=state, out=out)
 
 
-def _thread_hide(thread: Thread, *, state: BatchState, out: KindsOutcome) -> None:
+def _board(state: BatchState, board_id: int | None) -> Board:
+    """The batch's own row of a board (every board is read once per batch)."""
+    for board in state.boards.values():
+        if board.pk == board_id:
+            return board
+    raise LookupError(f"board {board_id} is not in this batch's boards")
+
+
+def _thread_hide(
+    thread: Thread, *, board: Board, author: Author, state: BatchState, out: KindsOutcome
+) -> None:
     thread_id = thread.event.event_id
-    out.boards.add(thread.board.slug)
+    out.boards.add(board.slug)
     out.threads.add(thread_id)
     if thread.is_hidden:
         return
@@ -105,40 +119,39 @@ def _thread_hide(thread: Thread, *, state: BatchState, out: KindsOutcome) -> Non
         state.hidden_threads[thread.pk] = thread
     # As `moderation.hide`: the opening post and its visible replies leave the board's count.
     replies = state.counter_value(thread, "reply_count")
-    state.add(thread.board, thread_count=-1, post_count=-(1 + replies))
-    state.add(thread.author, thread_count=-1)
+    state.add(board, thread_count=-1, post_count=-(1 + replies))
+    state.add(author, thread_count=-1)
     state.touched_threads.discard(thread.pk)
     payload = {"event_id": thread_id, "thread": thread_id, "number": 0}
-    out.messages.extend(_hidden_messages(thread, payload))
+    out.messages.extend(_hidden_messages(thread_id, board.slug, payload))
 
 
-def _post_hide(post: Post, *, state: BatchState, out: KindsOutcome) -> None:
+def _post_hide(
+    post: Post, *, board: Board, author: Author, state: BatchState, out: KindsOutcome
+) -> None:
     thread = post.thread
-    out.boards.add(thread.board.slug)
-    out.threads.add(thread.event.event_id)
+    thread_id = thread.event.event_id
+    out.boards.add(board.slug)
+    out.threads.add(thread_id)
     if post.is_hidden:
         return
     post.is_hidden = True
     if post.pk is not None:
         state.hidden_posts[post.pk] = post
     state.add(thread, reply_count=-1)
-    state.add(post.author, reply_count=-1)
+    state.add(author, reply_count=-1)
     if not thread.is_hidden:
-        state.add(thread.board, post_count=-1)
-    payload = {
-        "event_id": post.event.event_id,
-        "thread": thread.event.event_id,
-        "number": post.number,
-    }
-    out.messages.extend(_hidden_messages(thread, payload))
+        state.add(board, post_count=-1)
+    payload = {"event_id": post.event.event_id, "thread": thread_id, "number": post.number}
+    out.messages.extend(_hidden_messages(thread_id, board.slug, payload))
 
 
-def _hidden_messages(thread: Thread, payload: dict) -> list[Message]:
+def _hidden_messages(thread_id: str, board_slug: str, payload: dict) -> list[Message]:
     """The same `post.hidden` message a moderator's hide sends (open pages remove the post)."""
     message = {"type": "post.hidden", "payload": payload}
     return [
-        (realtime.thread_group(thread.event.event_id), message),
-        (realtime.board_group(thread.board.slug), message),
+        (realtime.thread_group(thread_id), message),
+        (realtime.board_group(board_slug), message),
     ]
 
 
@@ -159,7 +172,7 @@ def _edit(
         thread = row.thread if row is not None else None
     if row is None or thread is None:
         return
-    out.boards.add(thread.board.slug)
+    out.boards.add(_board(state, target.board_id).slug)
     out.threads.add(thread.event.event_id)
     if not kinds.newer(parsed.created_at, parsed.id, (row.edited_created_at, row.edited_ref)):
         return  # an older edit paid late: in the history, not shown
