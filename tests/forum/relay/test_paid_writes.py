@@ -285,3 +285,32 @@ def test_a_bolt11_invoice_funds_a_balance(relay_with_node, forum_node):
     except urllib.error.HTTPError as exc:
         assert exc.code == 400
         assert "amount_sats must be between 1" in json.loads(exc.read())["error"]
+
+
+def test_profiles_edits_and_deletions_ride_the_same_write_path(relay_with_node, forum_node):
+    """Every kind the forum publishes is accepted over the relay when the verdict accepts it:
+    a kind 0 profile, a kind 1010 edit and a kind 5 deletion, each paid from the balance at its
+    own price (docs/protocol.md)."""
+    from forum.models import Author, SiteSettings
+
+    make_board(thread_price_msat=1_000, reply_price_msat=1_000)
+    site = SiteSettings.current()
+    prices = (site.profile_price_msat, site.edit_price_msat, site.deletion_price_msat)
+    fund(forum_node, PUB, 50_000)
+    root = nostr.thread_event(SECRET, board="general", title="Mine", content="first words")
+    profile = nostr.sign_event(SECRET, kind=0, tags=[], content=json.dumps({"name": "relay-ann"}))
+    edit = nostr.sign_event(SECRET, kind=1010, tags=[["e", root.id]], content="better words")
+    deletion = nostr.sign_event(SECRET, kind=5, tags=[["e", root.id]], content="changed my mind")
+
+    assert send_all(relay_with_node, [root, profile, edit]) == [(True, "")] * 3
+    assert Author.objects.get(pubkey=PUB).profile_name == "relay-ann"
+    assert "better words" in page(relay_with_node, f"/t/{root.id}/")
+    assert send_all(relay_with_node, [deletion]) == [(True, "")]
+    assert Thread.objects.get(event__event_id=root.id).is_hidden
+    spent = list(
+        LedgerEntry.objects.filter(pubkey=PUB, purpose="spend")
+        .order_by("settle_index", "pk")
+        .values_list("amount_msat", flat=True)
+    )
+    assert spent == [1_000, prices[0], prices[1], prices[2]]
+    assert balance_of(PUB).balance_msat == 50_000 - sum(spent)
