@@ -218,7 +218,7 @@ def phases_timed() -> dict[str, float]:
     reconcile._Run._prime = timed("prime", reconcile._Run._prime)
     reconcile._Run._row = timed("rows", reconcile._Run._row)
     batch.BatchState.flush = timed("flush", batch.BatchState.flush)
-    reconcile._Run._report = timed("report", reconcile._Run._report)
+    reconcile._Run.report = timed("report", reconcile._Run.report)
     return spent
 
 

@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
-from django.db.models import Max, Model
+from django.db.models import Case, DateTimeField, Max, Model, Q, Value, When
 from django.utils import timezone
 
 from forum.ingest.lookups import board_settings_at, site_changes_after, site_settings_at
-from forum.ingest.tags import event_tag_rows
+from forum.ingest.rows import rows_insert, values_insert
+from forum.ingest.tags import indexed_keys
 from forum.models import (
     Author,
     Ban,
@@ -60,6 +61,7 @@ class BatchState:
 
     def __init__(self) -> None:
         self.boards: dict[str, Board] = {b.slug: b for b in Board.objects.all()}
+        self._board_pks: dict[int, Board] = {}
         self._board_changes: dict[str, list[ModerationAction]] = defaultdict(list)
         self._changes_since: datetime | None = None
         self._events: dict[str, Event | None] = {}
@@ -78,7 +80,8 @@ class BatchState:
         self.new_posts: list[Post] = []
         self.new_parts: list[MessagePart] = []
         self.new_rejections: list[Rejection] = []
-        self.new_tags: list[EventTag] = []  # the relay's tag index of published events
+        # The relay's tag index of published events (see `forum.relay.index`): (event, key).
+        self.new_tags: list[tuple[Event, str]] = []
         self.new_notes: list[Notification] = []  # inbox rows (`publish.notifications_build`)
         self._resolutions: list[tuple[list[str], datetime, str, Event | None, str]] = []
         self._deltas: dict[type[Model], dict[int, dict[str, int]]] = defaultdict(
@@ -110,12 +113,12 @@ class BatchState:
         """Read what the batch will ask about; anything missed is read on demand later."""
         ids = sorted(set(event_ids) - self._events.keys())
         if ids:
-            found = {e.event_id: e for e in Event.objects.select_related("board").filter(
-                event_id__in=ids
-            )}  # fmt: skip
+            found = {e.event_id: e for e in Event.objects.filter(event_id__in=ids)}
+            for event in found.values():
+                self._board_attach(event)
             for event_id in ids:
                 self._events[event_id] = found.get(event_id)
-            self._prime_published(ids)
+            self._prime_published(ids, {e.pk: e for e in found.values()})
         locked = sorted(set(reply_threads))
         if locked:
             # The threads that take replies in this batch, locked in id order (moderation's
@@ -131,13 +134,27 @@ class BatchState:
         if earliest is not None:
             self._prime_board_changes(earliest)
 
-    def _prime_published(self, ids: list[str]) -> None:
-        threads = Thread.objects.select_related("event", "board").filter(event__event_id__in=ids)
-        found_threads = {t.event.event_id: t for t in threads}
-        posts = Post.objects.select_related("event", "thread__event").filter(
-            event__event_id__in=ids
-        )
-        found_posts = {p.event.event_id: p for p in posts}
+    def _prime_published(self, ids: list[str], events: dict[int, Event]) -> None:
+        """The threads and posts of `ids`, joined in memory to the event and board objects
+        this batch already holds (one row object per row: fewer objects, and a change made
+        through one is seen through all)."""
+        found_threads: dict[str, Thread] = {}
+        by_pk: dict[int, Thread] = {}
+        for thread in Thread.objects.filter(event_id__in=events):
+            thread.event = events[thread.event_id]
+            self._board_attach(thread)
+            found_threads[thread.event.event_id] = by_pk[thread.pk] = thread
+        posts = list(Post.objects.filter(event_id__in=events))
+        other = {p.thread_id for p in posts} - by_pk.keys()
+        if other:  # a parent reply's thread that no reply of this batch names as its root
+            for thread in Thread.objects.select_related("event").filter(pk__in=other):
+                self._board_attach(thread)
+                by_pk[thread.pk] = thread
+        found_posts: dict[str, Post] = {}
+        for post in posts:
+            post.event, post.thread = events[post.event_id], by_pk[post.thread_id]
+            self._board_attach(post)
+            found_posts[post.event.event_id] = post
         for event_id in ids:
             self._threads.setdefault(event_id, found_threads.get(event_id))
             self._posts.setdefault(event_id, found_posts.get(event_id))
@@ -158,13 +175,14 @@ class BatchState:
     def _prime_authors(self, pubkeys: Iterable[str], earliest: datetime | None) -> None:
         wanted = sorted(set(pubkeys) - self._authors.keys())
         if wanted:
-            # INSERT ... ON CONFLICT DO NOTHING, then read: every author has a row (and a pk).
-            now = timezone.now()
-            Author.objects.bulk_create(
-                [Author(pubkey=p, first_seen_at=now) for p in wanted], ignore_conflicts=True
-            )
             for author in Author.objects.filter(pubkey__in=wanted):
                 self._authors[author.pubkey] = author
+            missing = [p for p in wanted if p not in self._authors]
+            if missing:
+                # Usually made already by `authors_ensure` before the batch took the sequencer.
+                authors_ensure(missing)
+                for author in Author.objects.filter(pubkey__in=missing):
+                    self._authors[author.pubkey] = author
         self._prime_bans(pubkeys)
         since = (earliest or timezone.now()) - timedelta(seconds=self._longest_window())
         self._prime_accepted(pubkeys, since)
@@ -200,6 +218,22 @@ class BatchState:
 
     def _longest_window(self) -> int:
         return max((b.escalation_window_seconds for b in self.boards.values()), default=0) + 60
+
+    def _board_attach(self, row: Event | Thread | Post) -> None:
+        """Point a row read without its board at this batch's board object (boards are few and
+        read once per batch)."""
+        if row.board_id is None:
+            return
+        board = self._boards_by_pk().get(row.board_id)
+        if board is None:  # created after this batch read the boards
+            board = Board.objects.get(pk=row.board_id)
+            self.boards[board.slug] = board
+        row.board = board
+
+    def _boards_by_pk(self) -> dict[int, Board]:
+        if len(self._board_pks) != len(self.boards):
+            self._board_pks = {b.pk: b for b in self.boards.values()}
+        return self._board_pks
 
     def _prime_parts(self, part_ids: Iterable[str]) -> None:
         wanted = sorted(set(part_ids) - self._parts.keys())
@@ -310,7 +344,7 @@ class BatchState:
 
     def tags_add(self, event: Event, tags: Iterable[Sequence[Any]]) -> None:
         """The relay's index rows of a published event (see `forum.relay.index`)."""
-        self.new_tags.extend(event_tag_rows(event, tags))
+        self.new_tags.extend((event, key) for key in indexed_keys(tags))
 
     def notes_add(self, rows: Iterable[Notification]) -> None:
         self.new_notes.extend(rows)
@@ -376,8 +410,7 @@ class BatchState:
 
     def flush(self) -> None:
         """Write the batch: inserts in dependency order, then one UPDATE per counter table."""
-        if self.new_events:
-            Event.objects.bulk_create(self.new_events)
+        rows_insert(Event, self.new_events)
         dirty = [e for pk, e in self.dirty_events.items()]
         if dirty:
             Event.objects.bulk_update(dirty, EVENT_FIELDS)
@@ -389,27 +422,18 @@ class BatchState:
             thread.hot = hot_score(
                 sats_msat=thread.sats_msat, replies=thread.reply_count, at=thread.settled_at
             )
-        if self.new_threads:
-            Thread.objects.bulk_create(self.new_threads)
+        rows_insert(Thread, self.new_threads)
         self._posts_insert()
         if self.new_notes:
             Notification.objects.bulk_create(self.new_notes, ignore_conflicts=True)
-        if self.new_tags:
-            EventTag.objects.bulk_create(self.new_tags, ignore_conflicts=True)
-        if self.new_parts:
-            MessagePart.objects.bulk_create(self.new_parts)
-        if self.new_rejections:
-            Rejection.objects.bulk_create(self.new_rejections)
-        for reasons, at, resolution, event, ref in self._resolutions:
-            rows = Rejection.objects.filter(reason__in=reasons, resolved_at__isnull=True)
-            rows = rows.filter(event=event) if event is not None else rows.filter(event_ref=ref)
-            rows.exclude(pk__in=[r.pk for r in self.new_rejections]).update(
-                resolved_at=at, resolution=resolution
-            )
+        values_insert(EventTag, ("event_id", "key"), [(e.pk, key) for e, key in self.new_tags])
+        rows_insert(MessagePart, self.new_parts)
+        rows_insert(Rejection, self.new_rejections)
+        self._resolutions_write()
         for model in set(self._deltas) | set(self._latest):
             _counters_update(model, self._deltas.get(model, {}), self._latest.get(model, {}))
-        self._kinds_flush()
         threads_hot_refresh(self.touched_threads)
+        self._kinds_flush()
 
     def _kinds_flush(self) -> None:
         """The writes of kinds 0/5/1010: a few set-based statements per batch, none per row."""
@@ -425,6 +449,27 @@ class BatchState:
         if self.edited_posts:
             Post.objects.bulk_update(self.edited_posts.values(), edit_fields)
 
+    def _resolutions_write(self) -> None:
+        """Standing rejections resolved by this batch: one UPDATE per kind of resolution, each
+        row stamped with the time of the payment that resolved it (the first, if several)."""
+        groups: dict[tuple[tuple[str, ...], str], list[tuple[datetime, Event | None, str]]] = {}
+        for reasons, at, resolution, event, ref in self._resolutions:
+            groups.setdefault((tuple(reasons), resolution), []).append((at, event, ref))
+        fresh = [r.pk for r in self.new_rejections]
+        for (reasons, resolution), items in groups.items():
+            whens = [
+                When(event_id=event.pk, then=Value(at))
+                if event is not None
+                else When(event_ref=ref, then=Value(at))
+                for at, event, ref in items
+            ]
+            which = Q(event_id__in=[e.pk for _, e, _ in items if e is not None]) | Q(
+                event_ref__in=[ref for _, e, ref in items if e is None]
+            )
+            Rejection.objects.filter(which, reason__in=reasons, resolved_at__isnull=True).exclude(
+                pk__in=fresh
+            ).update(resolved_at=Case(*whens, output_field=DateTimeField()), resolution=resolution)
+
     def _posts_insert(self) -> None:
         """Posts whose parent is inserted in this batch go in a later round (they need its id)."""
         remaining = list(self.new_posts)
@@ -432,8 +477,17 @@ class BatchState:
             ready = [p for p in remaining if p.parent is None or p.parent.pk is not None]
             if not ready:  # cannot happen: a parent is always published before its replies
                 raise RuntimeError("reply parents form a cycle")
-            Post.objects.bulk_create(ready)
+            rows_insert(Post, ready)
             remaining = [p for p in remaining if p.pk is None]
+
+
+def authors_ensure(pubkeys: Iterable[str]) -> None:
+    """Every pubkey gets an author row (INSERT ... ON CONFLICT DO NOTHING). Harmless outside
+    the sequencer, so a worker does it for its next batch while another batch is written."""
+    now = timezone.now()
+    Author.objects.bulk_create(
+        [Author(pubkey=p, first_seen_at=now) for p in sorted(set(pubkeys))], ignore_conflicts=True
+    )
 
 
 def _thread_key(thread: Thread) -> object:

@@ -33,9 +33,9 @@ from django.utils import timezone
 
 from forum import nostr, protocol
 from forum.ingest import kinds, publish, verdict
-from forum.ingest.batch import BatchState
+from forum.ingest.batch import BatchState, authors_ensure
 from forum.ingest.kinds_publish import KindsOutcome, kind_publish
-from forum.ingest.ledger import entry_records
+from forum.ingest.ledger import records_from_json
 from forum.ingest.outcome import Message, Reconciled, StatusNote
 from forum.ingest.rejections import reason_for_code, rejection_build
 from forum.ingest.spend import spend_apply
@@ -85,8 +85,12 @@ Decoded = protocol.Message | protocol.ProtocolError | None
 
 
 def _decode(entry: LedgerEntry) -> Decoded:
+    return _decode_records(entry.custom_records)
+
+
+def _decode_records(records: dict[str, str] | None) -> Decoded:
     try:
-        return protocol.decode_records(entry_records(entry))
+        return protocol.decode_records(records_from_json(records or {}))
     except protocol.ProtocolError as exc:
         return exc
 
@@ -99,12 +103,19 @@ def reconcile_batch(*, limit: int | None = None) -> Reconciled:
     limit = limit or batch_size()
     ahead = _decode_ahead(limit)
     with sequenced():
-        rows = list(_pending().select_for_update()[:limit])
+        # The records were read by the look-ahead; only the rows it missed read them again.
+        rows = list(_pending().select_for_update().defer("custom_records")[:limit])
         if not rows:
             return Reconciled()
-        decoded = [(row, ahead[row.pk] if row.pk in ahead else _decode(row)) for row in rows]
-        run = _apply_or_isolate(decoded)
+        missed = [row.pk for row in rows if row.pk not in ahead]
+        if missed:
+            records = LedgerEntry.objects.filter(pk__in=missed).values_list("pk", "custom_records")
+            ahead.update((pk, _decode_records(value)) for pk, value in records)
+        run = _apply_or_isolate([(row, ahead[row.pk]) for row in rows])
         more = len(rows) == limit
+    # Statuses and realtime messages are built after commit: outside the sequencer, so the
+    # next batch's writes overlap them, and the totals they read are the committed ones.
+    run.report()
     return run.outcome(more=more)
 
 
@@ -126,9 +137,11 @@ def _decode_ahead(limit: int) -> dict[int, Decoded]:
     if connection.vendor != "postgresql":
         return {}
     with transaction.atomic():
-        pending = _pending().select_for_update(skip_locked=True).only("pk", "custom_records")
+        pending = _pending().select_for_update(skip_locked=True).values_list("pk", "custom_records")
         rows = list(pending[:limit])
-    return {row.pk: _decode(row) for row in rows}
+    decoded = {pk: _decode_records(records) for pk, records in rows}
+    authors_ensure(m.event.pubkey for m in decoded.values() if isinstance(m, protocol.EventMessage))
+    return decoded
 
 
 def _apply_or_isolate(decoded: list[tuple[LedgerEntry, Decoded]]) -> _Run:
@@ -147,7 +160,7 @@ def _apply_or_isolate(decoded: list[tuple[LedgerEntry, Decoded]]) -> _Run:
 
 def _isolated(decoded: list[tuple[LedgerEntry, Decoded]]) -> _Run:
     """Each row on its own (a savepoint each): a row that fails alone is marked `error`."""
-    total = _Run()
+    total = _Run(reported=True)  # each row reported on its own
     for row, message in decoded:
         try:
             with transaction.atomic():
@@ -164,6 +177,7 @@ def _isolated(decoded: list[tuple[LedgerEntry, Decoded]]) -> _Run:
             )
             total.errors += 1
             continue
+        run.report()
         total.merge(run)
     return total
 
@@ -196,6 +210,7 @@ class _Run:
     boards_changed: set[str] = field(default_factory=set)  # public pages to re-render
     threads_changed: set[str] = field(default_factory=set)
     kinds: KindsOutcome = field(default_factory=KindsOutcome)  # profiles, deletions, edits
+    reported: bool = False
 
     # -- driving ------------------------------------------------------------------------------
 
@@ -212,7 +227,6 @@ class _Run:
             reconciled_at=now,
         )
         self.rows = len(decoded)
-        self._report()
 
     def _prime(self, decoded: list[tuple[LedgerEntry, Decoded]]) -> None:
         event_ids: set[str] = set()
@@ -242,13 +256,37 @@ class _Run:
             {m.event.id for _, m in decoded if isinstance(m, protocol.EventMessage)} | part_ids
         )
         times = [row.settled_at for row, _ in decoded if row.settled_at is not None]
+        earliest = min(times, default=None)
         self.state.prime(
             event_ids=event_ids,
             pubkeys=pubkeys,
             part_ids=part_ids,
             reply_threads=reply_threads,
-            earliest=min(times, default=None),
+            earliest=earliest,
         )
+        if part_ids:  # the authors of part sets this batch completes (known once joined)
+            authors = self._part_set_authors(decoded)
+            self.state.prime(
+                event_ids=(), pubkeys=authors, part_ids=(), reply_threads=(), earliest=earliest
+            )
+
+    def _part_set_authors(self, decoded: list[tuple[LedgerEntry, Decoded]]) -> set[str]:
+        """A hint for priming only: `_part` decides what each part set really becomes."""
+        arriving: dict[str, list[protocol.PartMessage]] = {}
+        for _, message in decoded:
+            if isinstance(message, protocol.PartMessage):
+                arriving.setdefault(message.event_id, []).append(message)
+        authors: set[str] = set()
+        for event_id, parts in arriving.items():
+            stored = [
+                protocol.PartMessage(p.event_id, p.index, p.count, bytes(p.data))
+                for p in self.state.parts(event_id).values()
+            ]
+            try:
+                authors.add(protocol.join_parts([*stored, *parts]).pubkey)
+            except (protocol.ProtocolError, nostr.EventError):
+                continue  # incomplete or bad: no author to prime
+        return authors
 
     def _row(self, row: LedgerEntry, message: Decoded) -> None:
         if isinstance(message, protocol.ProtocolError):
@@ -746,8 +784,12 @@ class _Run:
 
     # -- reporting ------------------------------------------------------------------------------
 
-    def _report(self) -> None:
-        """Statuses and realtime messages, from what this batch did (rows have ids now)."""
+    def report(self) -> None:
+        """Statuses and realtime messages, from what this batch did (rows have ids now).
+        Once per run (a merged run of isolated rows was reported row by row)."""
+        if self.reported:
+            return
+        self.reported = True
         where: dict[str, tuple[str, int]] = {}
         self.messages.extend(publish.inbox_messages(self.state.new_notes))
         for event, thread, post in self.published:
@@ -882,5 +924,5 @@ def orphans_attach_ready(*, limit: int = 1000) -> Reconciled:
                 event, nostr.parse_event(event.raw_json), author=author, entry=entry, at=at
             )
         run.state.flush()
-        run._report()
+        run.report()
     return run.outcome(more=len(ready) == limit)

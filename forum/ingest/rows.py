@@ -49,6 +49,25 @@ def rows_insert(model: type[Model], objs: Sequence[Model]) -> None:
                 copy.write_row([get(obj) for get in getters])
 
 
+def values_insert(model: type[Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Insert plain rows (values in the order of `fields`, by attname) that nobody needs as
+    objects afterwards: no model instance is made for them on PostgreSQL."""
+    if not rows:
+        return
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_create(
+            [model(**dict(zip(fields, row, strict=True))) for row in rows]
+        )
+        return
+    meta = model._meta
+    quote = connection.ops.quote_name
+    columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
+    copy_sql = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(copy_sql) as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
 def _getter(field: Field) -> Getter:
     attname = field.attname
     if isinstance(field, ForeignKey):
