@@ -142,7 +142,7 @@ def _code_blocks(page_html: str) -> dict[str, str]:
 
 def test_how_to_post_commands_work_as_written(forum_server, project_dir):
     blocks = _code_blocks(forum_server.get("/how-to-post/"))
-    assert set(blocks) == {"cmd-client", "cmd-lncli"}
+    assert set(blocks) == {"cmd-client", "cmd-lncli", "cmd-invoice"}
 
     ran = _shell(blocks["cmd-client"], project_dir)
     assert ran.returncode == 0, ran.stdout + ran.stderr
@@ -166,6 +166,11 @@ def test_how_to_post_commands_work_as_written(forum_server, project_dir):
     again = _shell(blocks["cmd-client"], project_dir)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "exists: keeping it" in again.stdout and "published: " in again.stdout
+
+    # Paid by invoice (from the demo node here; any wallet could pay the printed invoice).
+    ran = _shell(blocks["cmd-invoice"], project_dir)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    assert "lnbcrt" in ran.stdout and "published: " in ran.stdout, ran.stdout
 
 
 def test_pay_from_my_own_node_box_works_as_shown(new_page, forum_server, project_dir):
