@@ -240,3 +240,12 @@ def test_hostile_bodies_get_a_reason_never_a_500(hold, board, client, body, stat
     assert answer.status_code == status and words in answer.json()["error"], answer.content
     assert client.get("/api/invoice").status_code == 405  # POST only
     assert not InvoiceIntent.objects.exists()
+
+
+def test_no_invoice_for_a_reply_whose_thread_is_not_published(hold, board, alice_key, client):
+    thread = nostr.thread_event(alice_key, board="general", title="Not yet", content="c")
+    reply = nostr.reply_event(alice_key, board="general", root=thread, content="too early")
+    answer = ask_invoice(client, reply)
+    assert answer.status_code == 409 and answer.json()["reason"] == "orphan"
+    assert "not published yet" in answer.json()["error"]
+    assert not InvoiceIntent.objects.exists()
