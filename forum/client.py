@@ -765,6 +765,59 @@ def cmd_room_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _pay_side_event(
+    forum: Forum, args: argparse.Namespace, event: nostr.Event, *, command: str, done: str
+) -> int:
+    """Quote, pay and follow a profile, deletion or edit; print `done` once applied."""
+    quote = forum.quote(board="", pubkey=event.pubkey, kind=event.kind)
+    retry = Retry(command, event_id=event.id)
+    status = pay_event(forum, args, event, quote=quote, label="", retry=retry)
+    if status is None:
+        return 0
+    if status.get("state") == "published":
+        print(done)
+        return 0
+    return report_outcome(forum, status, retry=retry, quote=quote)
+
+
+def cmd_profile(args: argparse.Namespace) -> int:
+    """Sign and pay a kind 0 profile (the newest one signed is the one shown)."""
+    forum = Forum(args.forum_url)
+    secret = read_key(args.key_file)
+    fields = {
+        name: value
+        for name in ("name", "about", "picture", "nip05", "lud16")
+        if (value := getattr(args, name)) is not None
+    }
+    event = nostr.sign_event(secret, kind=nostr.KIND_PROFILE, tags=[], content=json.dumps(fields))
+    npub = nostr.npub_encode(event.pubkey)
+    done = f"profile published: {forum.url.rstrip('/')}/a/{npub}/"
+    return _pay_side_event(forum, args, event, command="profile", done=done)
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    """Sign and pay a kind 5 deletion (NIP-09) of your own threads or replies."""
+    forum = Forum(args.forum_url)
+    secret = read_key(args.key_file)
+    tags = [["e", event_id.lower()] for event_id in args.event_ids]
+    event = nostr.sign_event(secret, kind=nostr.KIND_DELETION, tags=tags, content=args.reason or "")
+    done = f"deleted: {len(tags)} event(s) no longer shown (the deletion is {event.id})"
+    return _pay_side_event(forum, args, event, command="delete", done=done)
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    """Sign and pay a kind 1010 edit: the new text of one of your threads or replies."""
+    forum = Forum(args.forum_url)
+    secret = read_key(args.key_file)
+    tags = [["e", args.event_id.lower()]]
+    if args.title:
+        tags.append(["title", args.title])
+    event = nostr.sign_event(secret, kind=nostr.KIND_EDIT, tags=tags, content=read_content(args))
+    base = forum.url.rstrip("/")
+    done = f"edited: {base}/e/{args.event_id.lower()}/ (every version: {base}/e/{args.event_id.lower()}/history)"
+    return _pay_side_event(forum, args, event, command="edit", done=done)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     print(json.dumps(Forum(args.forum_url).status(args.key), indent=2))
     return 0
@@ -844,6 +897,33 @@ def parser() -> argparse.ArgumentParser:
     credit.add_argument("--amount-sats", type=int, required=True)
     _node_options(credit)
     credit.set_defaults(func=cmd_credit)
+    profile = sub.add_parser("profile", help="sign and pay your profile (kind 0)")
+    for name in ("name", "about", "picture", "nip05", "lud16"):
+        profile.add_argument(f"--{name}")
+    profile.add_argument("--key-file", required=True, help="hex secret key or nsec")
+    profile.add_argument("--amount-sats", type=int, help="pay this instead of the price")
+    profile.add_argument("--hops", type=int, default=3, help="route length to size parts for")
+    _node_options(profile)
+    profile.set_defaults(func=cmd_profile)
+    delete = sub.add_parser("delete", help="delete your own threads or replies (kind 5)")
+    delete.add_argument("event_ids", nargs="+", metavar="EVENT_ID")
+    delete.add_argument("--reason", help="why (kept in the signed deletion)")
+    delete.add_argument("--key-file", required=True, help="hex secret key or nsec")
+    delete.add_argument("--amount-sats", type=int, help="pay this instead of the price")
+    delete.add_argument("--hops", type=int, default=3, help="route length to size parts for")
+    _node_options(delete)
+    delete.set_defaults(func=cmd_delete)
+    edit = sub.add_parser("edit", help="replace the text of your thread or reply (kind 1010)")
+    edit.add_argument("event_id", metavar="EVENT_ID")
+    edit_body = edit.add_mutually_exclusive_group(required=True)
+    edit_body.add_argument("--content")
+    edit_body.add_argument("--content-file")
+    edit.add_argument("--title", help="a thread's new title")
+    edit.add_argument("--key-file", required=True, help="hex secret key or nsec")
+    edit.add_argument("--amount-sats", type=int, help="pay this instead of the price")
+    edit.add_argument("--hops", type=int, default=3, help="route length to size parts for")
+    _node_options(edit)
+    edit.set_defaults(func=cmd_edit)
     room = sub.add_parser("room", help="private rooms")
     room_sub = room.add_subparsers(dest="room_command", required=True)
     create = room_sub.add_parser("create", help="rent a private, self-destructing room")

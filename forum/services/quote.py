@@ -32,14 +32,42 @@ class QuoteError(ValueError):
         self.status = status
 
 
+# Profiles, deletions and edits: one price each for the whole forum (no board, no escalation).
+SIDE_KINDS = (nostr.KIND_PROFILE, nostr.KIND_DELETION, nostr.KIND_EDIT)
+_KINDS_TEXT = "kind must be 11 (thread), 1111 (reply), 0 (profile), 5 (deletion) or 1010 (edit)"
+
+
 def _kind(raw: str | int | None) -> int:
     try:
         kind = int(raw if raw not in (None, "") else nostr.KIND_THREAD)
     except (TypeError, ValueError):
-        raise QuoteError("kind", "kind must be 11 (thread) or 1111 (reply)") from None
-    if kind not in (nostr.KIND_THREAD, nostr.KIND_REPLY):
-        raise QuoteError("kind", "kind must be 11 (thread) or 1111 (reply)")
+        raise QuoteError("kind", _KINDS_TEXT) from None
+    if kind not in (nostr.KIND_THREAD, nostr.KIND_REPLY, *SIDE_KINDS):
+        raise QuoteError("kind", _KINDS_TEXT)
     return kind
+
+
+def _delivery() -> dict[str, Any]:
+    return {
+        **node_contact(),
+        "keysend_preimage_record": protocol.KEYSEND_PREIMAGE_TYPE,
+        "record_types": dict(protocol.RECORD_TYPES),
+        "protocol_version": protocol.PROTOCOL_VERSION,
+        "max_parts": protocol.MAX_PARTS,
+        "onion": onion_limits(),
+    }
+
+
+def side_quote(kind: int) -> dict[str, Any]:
+    """The price now of a profile, deletion or edit (`SiteSettings`), plus delivery facts."""
+    price_msat = pricing.side_price_msat(kind=kind)
+    return {
+        "board": None,
+        "kind": kind,
+        "price_msat": price_msat,
+        "price_sats": -(-price_msat // 1000),
+        **_delivery(),
+    }
 
 
 def onion_limits() -> dict[str, dict[str, int]]:
@@ -65,6 +93,8 @@ def node_contact() -> dict[str, Any]:
 
 def quote_for(*, board_slug: str, pubkey: str = "", kind: str | int | None = None) -> dict:
     """The price now for `pubkey` posting a `kind` event on `board_slug`, plus delivery facts."""
+    if kind not in (None, "") and _kind(kind) in SIDE_KINDS:
+        return side_quote(_kind(kind))
     board = Board.objects.filter(slug=board_slug or "", destroyed_at__isnull=True).first()
     if board is None:
         raise QuoteError("board", f"there is no board {board_slug!r}", status=404)
@@ -84,12 +114,7 @@ def quote_for(*, board_slug: str, pubkey: str = "", kind: str | int | None = Non
         "kind": kind_value,
         "pubkey": pubkey or None,
         **price.as_dict(),
-        **node_contact(),
-        "keysend_preimage_record": protocol.KEYSEND_PREIMAGE_TYPE,
-        "record_types": dict(protocol.RECORD_TYPES),
-        "protocol_version": protocol.PROTOCOL_VERSION,
-        "max_parts": protocol.MAX_PARTS,
-        "onion": onion_limits(),
+        **_delivery(),
         "limits": {
             "max_content_length": board.max_content_length,
             "thread_price_msat": board.thread_price_msat,
