@@ -383,7 +383,7 @@ class RelayConsumer(AsyncWebsocketConsumer):
                     )
                     return
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, 0.5)
+                pause = min(pause * 2, 0.25)
         except asyncio.CancelledError:
             raise
         except Exception:
