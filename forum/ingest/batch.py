@@ -484,9 +484,15 @@ class BatchState:
 def authors_ensure(pubkeys: Iterable[str]) -> None:
     """Every pubkey gets an author row (INSERT ... ON CONFLICT DO NOTHING). Harmless outside
     the sequencer, so a worker does it for its next batch while another batch is written."""
+    wanted = set(pubkeys)
+    if not wanted:
+        return
+    # Most authors have posted before: a read finds them, and only the new ones are written.
+    known = set(Author.objects.filter(pubkey__in=wanted).values_list("pubkey", flat=True))
     now = timezone.now()
     Author.objects.bulk_create(
-        [Author(pubkey=p, first_seen_at=now) for p in sorted(set(pubkeys))], ignore_conflicts=True
+        [Author(pubkey=p, first_seen_at=now) for p in sorted(wanted - known)],
+        ignore_conflicts=True,
     )
 
 
