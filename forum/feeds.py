@@ -36,7 +36,8 @@ class FeedMeta:
 
 
 def author_name(author: Author) -> str:
-    return author.alias or short_npub(author.pubkey)
+    # The same precedence as the pages' `author_name` filter: alias, profile name, npub.
+    return author.alias or author.profile_name or short_npub(author.pubkey)
 
 
 @dataclass(frozen=True)

@@ -62,7 +62,7 @@ class InboxItem:
     def actor_name(self) -> str:
         if self.actor is None:
             return "someone"
-        return self.actor.alias or short_npub(self.actor.pubkey)
+        return self.actor.alias or self.actor.profile_name or short_npub(self.actor.pubkey)
 
     @property
     def title(self) -> str:

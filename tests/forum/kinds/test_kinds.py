@@ -219,3 +219,9 @@ def test_editing_someone_elses_post_is_refused(poster, reply, bob_key):
     attempt = edit_event(bob_key, reply.id, "hijacked")
     assert_rejected(poster.post(attempt, EDIT_MSAT), "not_author", "blocked")
     assert Post.objects.get(event__event_id=reply.id).content == "a reply to delete"
+
+
+def test_profile_name_is_the_authors_name_in_feeds(client, poster, thread, alice_key):
+    poster.post(profile_event(alice_key, name="Feedname"), PROFILE_MSAT)
+    feed = client.get("/feed.atom").content.decode()
+    assert "<name>Feedname</name>" in feed
