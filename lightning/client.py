@@ -376,16 +376,18 @@ class LightningClient:
         memo: str = "",
         expiry: int = 3600,
         private: bool = False,
+        description_hash: bytes | None = None,
     ) -> Invoice:
         """An invoice whose preimage we keep: a payment leaves it ACCEPTED until
         ``settle_invoice`` (or ``cancel_invoice``) releases it. ``private``: lnd adds route
-        hints for the node's private channels."""
+        hints for the node's private channels; ``description_hash`` as in ``add_invoice``."""
         request = invoices_pb2.AddHoldInvoiceRequest(
             hash=_hash_bytes(payment_hash),
             value_msat=value_msat,
             memo=memo,
             expiry=expiry,
             private=private,
+            description_hash=description_hash or b"",
         )
         self._unary(self._invoices.AddHoldInvoice, request)
         return self.lookup_invoice(payment_hash)

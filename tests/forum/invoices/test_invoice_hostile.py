@@ -250,3 +250,29 @@ def test_no_invoice_for_a_reply_whose_thread_is_not_published(hold, board, alice
     assert answer.status_code == 409 and answer.json()["reason"] == "orphan"
     assert "not published yet" in answer.json()["error"]
     assert not InvoiceIntent.objects.exists()
+
+
+def test_a_hold_intent_may_carry_a_description_hash(hold, board, alice_key):
+    """LNURL-pay and zaps commit to a description by its hash: hold invoices can too."""
+    import hashlib as h
+
+    import bolt11
+
+    from forum import protocol
+    from forum.services.invoices import intent_issue
+
+    thread = nostr.thread_event(alice_key, board="general", title="Hashed", content="c")
+    described = h.sha256(b'[["text/plain","a post"]]').digest()
+    intent = intent_issue(
+        purpose=InvoiceIntent.Purpose.POST,
+        preimage_key=f"test:{thread.id}",
+        hold_invoice=True,
+        event_id=thread.id,
+        records=protocol.encode_event(thread),
+        amount_msat=10_000,
+        description_hash=described,
+    )
+    decoded = bolt11.decode(intent.payment_request)
+    assert decoded.description_hash == described.hex()
+    assert hold.client.lookup_invoice(intent.payment_hash).state == "OPEN"
+    hold.client.cancel_invoice(intent.payment_hash)
