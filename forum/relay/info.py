@@ -1,5 +1,5 @@
-"""What the relay tells clients about itself: its limits, its NIP-11 document, and the
-``blocked:`` answer that explains how to publish here (by Lightning keysend, at what price).
+"""What the relay tells clients about itself: its limits and its NIP-11 document. (What an
+EVENT is answered is `forum.relay.writes`: paid from a balance, or refused with a reason.)
 
 Limits come from ``settings.NOSTR_RELAY_LIMITS`` (a dict overriding any field of
 :class:`RelayLimits`), so an operator can tune them without code changes.
