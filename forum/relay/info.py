@@ -59,65 +59,6 @@ def software_version() -> str:
         return "unknown"
 
 
-def format_msat(msat: int) -> str:
-    """``10000`` -> ``10 sats (10000 msat)``: people think in sats, the protocol in msat."""
-    sats = f"{msat / 1000:.3f}".rstrip("0").rstrip(".")
-    return f"{sats} sat{'' if msat == 1000 else 's'} ({msat} msat)"
-
-
-def _price_range(values: list[int]) -> str:
-    low, high = min(values), max(values)
-    return format_msat(low) if low == high else f"{format_msat(low)} to {format_msat(high)}"
-
-
-def price_sentence(kind: int, board_slug: str | None, boards: list[BoardPrice]) -> str:
-    """The price of publishing ``kind`` on the board the event's ``h`` tag names, or the range."""
-    noun = "a kind 11 thread" if kind == KIND_THREAD else "a kind 1111 reply"
-
-    def price(board: BoardPrice) -> int:
-        return board.thread_price_msat if kind == KIND_THREAD else board.reply_price_msat
-
-    board = next((b for b in boards if b.slug == board_slug), None)
-    if board is not None:
-        minutes = max(1, board.escalation_window_seconds // 60)
-        return (
-            f"{noun} on board '{board.slug}' costs {format_msat(price(board))}"
-            f" (x{board.escalation_factor} for each of your posts there in the last"
-            f" {minutes} min)"
-        )
-    if not boards:
-        return f"{noun} is priced per board, and no board is open right now"
-    unknown = f"board '{board_slug}' is not open here; " if board_slug else ""
-    return (
-        f"{unknown}{noun} costs {_price_range([price(b) for b in boards])} depending on the board"
-    )
-
-
-def blocked_message(
-    *,
-    kind: int,
-    board_slug: str | None,
-    boards: list[BoardPrice],
-    node_pubkey: str | None,
-    how_to_url: str,
-) -> str:
-    """``OK false`` text for an EVENT sent over the websocket: NIP-01 ``blocked:`` prefix.
-
-    NIP-01 has no payment-required prefix; its own paid-relay example uses ``blocked:``.
-    """
-    if kind not in (KIND_THREAD, KIND_REPLY):
-        return (
-            f"blocked: this forum publishes only kind 11 threads and kind 1111 replies, each paid"
-            f" by Lightning keysend; see {how_to_url}"
-        )
-    to_node = f"to node {node_pubkey}" if node_pubkey else "to the forum's Lightning node"
-    return (
-        f"blocked: events are published by Lightning keysend, not over this socket: send the"
-        f" signed event in the keysend's custom records {to_node}; "
-        f"{price_sentence(kind, board_slug, boards)}; see {how_to_url}"
-    )
-
-
 def nip11_document(
     *,
     limits: RelayLimits,
