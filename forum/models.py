@@ -183,7 +183,8 @@ class Author(models.Model):
     spent_msat = models.BigIntegerField(default=0)  # everything this author paid for messages
     # The newest published kind 0 profile (by created_at, ties by lowest id): see
     # `forum.ingest.kinds`. Its fields are copied here so every page shows them without a join.
-    profile_ref = models.CharField(max_length=64, blank=True, default="")
+    # Indexed: the relay serves a kind 0 only while an author's row names it (one probe each).
+    profile_ref = models.CharField(max_length=64, blank=True, default="", db_index=True)
     profile_created_at = models.BigIntegerField(null=True, blank=True)
     profile_name = models.CharField(max_length=64, blank=True, default="")
     profile_about = models.TextField(blank=True, default="")
@@ -261,7 +262,7 @@ class Event(models.Model):
     # An edit (kind 1010): the id of the thread or reply it replaces (see `forum.ingest.kinds`).
     target_ref = models.CharField(max_length=64, blank=True, default="", db_index=True)
     # Retracted by its author: the kind 5 deletion (NIP-09) that did it, and its settle time.
-    deleted_by_ref = models.CharField(max_length=64, blank=True, default="")
+    deleted_by_ref = models.CharField(max_length=64, blank=True, default="", db_index=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:

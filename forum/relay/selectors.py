@@ -46,7 +46,8 @@ def _side_q(kinds: frozenset[int]) -> Q:
     kind 5 that retracted posts on listed boards; a kind 1010 whose post is served."""
     q = Q(pk__in=[])
     if KIND_PROFILE in kinds:
-        q |= Q(kind=KIND_PROFILE, event_id__in=Author.objects.values("profile_ref"))
+        current = Author.objects.filter(profile_ref=OuterRef("event_id"))
+        q |= Q(Exists(current), kind=KIND_PROFILE)  # one index probe per kind 0 row
     if KIND_DELETION in kinds:
         retracted = Event.objects.filter(
             deleted_by_ref=OuterRef("event_id"),
