@@ -35,6 +35,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from django.utils.cache import get_conditional_response
 from django.utils.safestring import SafeString, mark_safe
 
+from forum.selectors.pages import CardKey, card_key_of, posts_visible_get
 from forum.services.versions import Versions, page_cache
 
 log = logging.getLogger(__name__)
@@ -98,19 +99,16 @@ def ages_refresh(html: str) -> str:
 # --- post cards ------------------------------------------------------------------------------
 
 
-def _card_key(post) -> str:
-    # Everything a card shows that is not fixed by its signed event: sats (tips), whether the
-    # parent it quotes is hidden, its number and the author's alias (both rebuilt from the
-    # node by `rebuild_from_node`).
-    parent_hidden = bool(post.parent_id and post.parent.is_hidden)
-    parent_alias = post.parent.author.alias if post.parent_id else ""
-    what = f"{post.sats_msat}|{int(parent_hidden)}|{post.number}|{post.author.alias}|{parent_alias}"
-    # Kind 0 profiles and kind 1010 edits change a card without changing its event.
-    author = post.author
-    parent_name = post.parent.author.profile_name if post.parent_id else ""
-    what += f"|{author.profile_name}|{author.nip05_verified}|{parent_name}|{post.edited_ref}"
+def _card_key(key: CardKey) -> str:
+    # Everything in the card that its signed event does not fix (forum.selectors.pages.CardKey):
+    # sats (tips), whether the parent it quotes is hidden, its number, the names shown (the
+    # alias rebuilt from the node, kind 0 profiles) and an edit (kind 1010).
+    what = (
+        f"{key.sats_msat}|{int(key.parent_hidden)}|{key.number}|{key.alias}|{key.parent_alias}"
+        f"|{key.profile_name}|{key.nip05_verified}|{key.parent_profile_name}|{key.edited_ref}"
+    )
     digest = hashlib.sha256(what.encode()).hexdigest()[:16]
-    return f"card:{code_fingerprint()}:{post.event.event_id}:{digest}"
+    return f"card:{code_fingerprint()}:{key.event_id}:{digest}"
 
 
 def cards_render(posts: Iterable) -> list[SafeString]:
@@ -119,7 +117,7 @@ def cards_render(posts: Iterable) -> list[SafeString]:
     from forum.templatetags.forum_tags import post_card
 
     posts = list(posts)
-    keys = [_card_key(post) for post in posts]
+    keys = [_card_key(card_key_of(post)) for post in posts]
     cache = page_cache()
     found = _quietly(lambda: cache.get_many(keys), {}) if keys else {}
     fresh: dict[str, str] = {}
@@ -131,6 +129,29 @@ def cards_render(posts: Iterable) -> list[SafeString]:
         cards.append(mark_safe(html))  # noqa: S308 - rendered by post_card, which escapes
     if fresh:
         _quietly(lambda: cache.set_many(fresh, timeout=CARD_SECONDS), None)
+    return cards
+
+
+def cards_for_keys(card_keys: Iterable[CardKey]) -> list[SafeString]:
+    """The cards of a page of public replies known by their card keys: from the cache (one
+    round trip); only the replies whose card is missing (after a publish, the new one) are
+    read with their relations (one query) and rendered."""
+    card_keys = list(card_keys)
+    keys = [_card_key(key) for key in card_keys]
+    found = _quietly(lambda: page_cache().get_many(keys), {}) if keys else {}
+    missing = [key.pk for key, name in zip(card_keys, keys, strict=True) if name not in found]
+    fresh: dict[int, SafeString] = {}
+    if missing:
+        posts = posts_visible_get(missing)
+        present = [pk for pk in missing if pk in posts]  # hidden meanwhile: left out
+        fresh = dict(zip(present, cards_render([posts[pk] for pk in present]), strict=True))
+    cards = []
+    for key, cache_key in zip(card_keys, keys, strict=True):
+        html = found.get(cache_key)
+        if html is not None:
+            cards.append(mark_safe(html))  # noqa: S308 - stored by cards_render
+        elif key.pk in fresh:
+            cards.append(fresh[key.pk])
     return cards
 
 

@@ -33,7 +33,7 @@ from forum.selectors import pages as sel
 from forum.services import identity
 from forum.services.demo import demo_node_flags
 from forum.services.versions import versions_read
-from forum.views.page_cache import cached_page, cards_render, public
+from forum.views.page_cache import cached_page, cards_for_keys, cards_render, public
 from forum.views.room_access import room_redirect
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
@@ -158,12 +158,12 @@ def thread(request: HttpRequest, event_id: str) -> HttpResponseBase:
             thread = sel.thread_get(key)
         except Http404:
             return _room_redirect(request, event_id, target="thread")  # never cached
-        page = sel.thread_posts_page(thread, page=request.GET.get("page", 1))
+        page = sel.thread_card_keys_page(thread, page=request.GET.get("page", 1))
         context = {
             "board": thread.board,
             "thread": thread,
             "page": page,
-            "cards": cards_render(page),
+            "cards": cards_for_keys(page),
             "links": _page_links(page),
             "public_page": True,
             **composer_context(),

@@ -161,6 +161,27 @@ def test_post_cards_are_cached_by_event_and_sats(client, backend):
     assert "77 sats" in client.get(reverse("thread", args=[root.id])).content.decode()
 
 
+def test_after_a_new_reply_only_its_card_is_rendered(client, backend, monkeypatch):
+    from forum.templatetags import forum_tags
+
+    _, thread, root, _ = _thread_with_replies(5)
+    rendered: list[int] = []
+    real = forum_tags.post_card
+    monkeypatch.setattr(
+        forum_tags, "post_card", lambda post: rendered.append(post.number) or real(post)
+    )
+    url = reverse("thread", args=[root.id])
+    assert client.get(url).content.decode().count('<article class="post') == 6  # the OP + 5
+    assert rendered == [1, 2, 3, 4, 5]
+    f.replies(thread, root, 1, content="the newest")
+    from forum.services.versions import versions_bump
+
+    versions_bump(thread=root.id)  # what publishing does
+    html = client.get(url).content.decode()
+    assert "the newest" in html and html.count('<article class="post') == 7
+    assert rendered == [1, 2, 3, 4, 5, 6]  # the five others came from the cache
+
+
 # --- through the real payment path ----------------------------------------------------------
 
 
