@@ -27,6 +27,6 @@ def _limit(value: str):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("forum", "0019_thread_hidden_index")]
+    dependencies = [("forum", "0020_kinds_ref_indexes")]
 
     operations = [migrations.RunPython(_limit("256"), _limit(""))]
