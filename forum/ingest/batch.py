@@ -506,9 +506,11 @@ def _counters_update(
     deltas: dict[int, dict[str, int]],
     latest: dict[int, dict[str, datetime]],
 ) -> None:
-    """One set-based UPDATE ... FROM (VALUES ...): each row gets its own deltas, added to what
-    the row holds now (so they commute with other writers' deltas), and each "last activity"
-    moves forward only."""
+    """One set-based UPDATE: each row gets its own deltas, added to what the row holds now (so
+    they commute with other writers' deltas), and each "last activity" moves forward only.
+
+    On PostgreSQL the rows travel as one array per column (`unnest`): a VALUES list of
+    thousands of placeholders cost more to prepare on the client than the update itself."""
     pks = sorted(set(deltas) | set(latest))
     if not pks:
         return
@@ -519,22 +521,10 @@ def _counters_update(
     table = ops.quote_name(meta.db_table)
     pk = ops.quote_name(meta.pk.column)
     columns = {name: ops.quote_name(meta.get_field(name).column) for name in (*added, *moved)}
-    postgres = connection.vendor == "postgresql"
-    cast_int = "::bigint" if postgres else ""
-    cast_time = "::timestamptz" if postgres else ""
-    holders = ", ".join(
-        ["%s" + cast_int] + ["%s" + cast_int] * len(added) + ["%s" + cast_time] * len(moved)
-    )
-    values: list[Any] = []
-    for key in pks:
-        values.append(key)
-        values.extend(deltas.get(key, {}).get(name, 0) for name in added)
-        for name in moved:
-            at = latest.get(key, {}).get(name)
-            values.append(ops.adapt_datetimefield_value(at) if at is not None else None)
     names = ["id", *(f"d_{n}" for n in added), *(f"t_{n}" for n in moved)]
-    # VALUES names its columns column1, column2, ... on both PostgreSQL and SQLite.
-    select = ", ".join(f"column{i} AS {name}" for i, name in enumerate(names, start=1))
+    data: list[list[Any]] = [pks]
+    data += [[deltas.get(key, {}).get(name, 0) for key in pks] for name in added]
+    data += [[latest.get(key, {}).get(name) for key in pks] for name in moved]
     sets = [f"{columns[n]} = {table}.{columns[n]} + v.d_{n}" for n in added]
     sets += [
         f"{columns[n]} = CASE WHEN v.t_{n} IS NULL THEN {table}.{columns[n]} "
@@ -542,10 +532,22 @@ def _counters_update(
         f"ELSE {table}.{columns[n]} END"
         for n in moved
     ]
-    rows = ", ".join(f"({holders})" for _ in pks)
-    sql = (
-        f"UPDATE {table} SET {', '.join(sets)} "
-        f"FROM (SELECT {select} FROM (VALUES {rows}) AS x) AS v WHERE {table}.{pk} = v.id"
-    )
+    if connection.vendor == "postgresql":
+        types = ["bigint"] * (1 + len(added)) + ["timestamptz"] * len(moved)
+        arrays = ", ".join(f"%s::{t}[]" for t in types)
+        source = f"unnest({arrays}) AS v({', '.join(names)})"
+        values: list[Any] = data
+    else:
+        # VALUES names its columns column1, column2, ... on SQLite.
+        select = ", ".join(f"column{i} AS {name}" for i, name in enumerate(names, start=1))
+        holders = ", ".join(["%s"] * len(names))
+        rows = ", ".join(f"({holders})" for _ in pks)
+        source = f"(SELECT {select} FROM (VALUES {rows}) AS x) AS v"
+        values = [
+            ops.adapt_datetimefield_value(value) if isinstance(value, datetime) else value
+            for row in zip(*data, strict=True)
+            for value in row
+        ]
+    sql = f"UPDATE {table} SET {', '.join(sets)} FROM {source} WHERE {table}.{pk} = v.id"
     with connection.cursor() as cursor:
         cursor.execute(sql, values)
