@@ -33,7 +33,14 @@ from forum.wsframes import FrameWriter, text_frame, writer_for
 log = logging.getLogger(__name__)
 
 # Messages the browser is sent (channel-layer message type -> what it is told).
-_RELAYED = {"post.published", "post.hidden", "message.status", "thread.updated", "inbox.new"}
+_RELAYED = {
+    "post.published",
+    "post.hidden",
+    "post.edited",  # an author's kind 1010 edit (forum.ingest.kinds_publish)
+    "message.status",
+    "thread.updated",
+    "inbox.new",
+}
 
 # The home page's "latest" feed follows every published event (the relay's group) and keeps
 # only what a public, listed board shows; the hub filters once per process, not per socket.

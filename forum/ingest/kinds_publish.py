@@ -25,6 +25,7 @@ from forum.ingest import kinds
 from forum.ingest.batch import BatchState
 from forum.ingest.outcome import Message
 from forum.models import Author, Board, Event, Post, Thread
+from forum.selectors.pages import board_in_feed
 
 
 @dataclass
@@ -123,7 +124,7 @@ def _thread_hide(
     state.add(author, thread_count=-1)
     state.touched_threads.discard(thread.pk)
     payload = {"event_id": thread_id, "thread": thread_id, "number": 0}
-    out.messages.extend(_hidden_messages(thread_id, board.slug, payload))
+    out.messages.extend(_hidden_messages(thread_id, board, payload))
 
 
 def _post_hide(
@@ -143,16 +144,17 @@ def _post_hide(
     if not thread.is_hidden:
         state.add(board, post_count=-1)
     payload = {"event_id": post.event.event_id, "thread": thread_id, "number": post.number}
-    out.messages.extend(_hidden_messages(thread_id, board.slug, payload))
+    out.messages.extend(_hidden_messages(thread_id, board, payload))
 
 
-def _hidden_messages(thread_id: str, board_slug: str, payload: dict) -> list[Message]:
-    """The same `post.hidden` message a moderator's hide sends (open pages remove the post)."""
+def _hidden_messages(thread_id: str, board: Board, payload: dict) -> list[Message]:
+    """The same `post.hidden` messages a moderator's hide sends: open thread, board and home
+    pages remove the post (a thread, its replies)."""
     message = {"type": "post.hidden", "payload": payload}
-    return [
-        (realtime.thread_group(thread_id), message),
-        (realtime.board_group(board_slug), message),
-    ]
+    groups = [realtime.thread_group(thread_id), realtime.board_group(board.slug)]
+    if board_in_feed(board):
+        groups.append(realtime.PUBLIC_FEED_GROUP)
+    return [(group, message) for group in groups]
 
 
 def _edit(
@@ -182,3 +184,11 @@ def _edit(
     row.edited_ref, row.edited_created_at, row.edited_at = parsed.id, parsed.created_at, at
     if row.pk is not None:
         (state.edited_threads if isinstance(row, Thread) else state.edited_posts)[row.pk] = row
+    if isinstance(row, Thread) and row.pk is not None:
+        state.touched_threads.add(row.pk)  # its board row (title) is sent again, re-rendered
+    # Open thread pages swap the card for the new version (or say the opening post changed).
+    number = row.number if isinstance(row, Post) else 0
+    payload = {"event_id": edit.target, "thread": thread.event.event_id, "number": number}
+    out.messages.append(
+        (realtime.thread_group(thread.event.event_id), {"type": "post.edited", "payload": payload})
+    )

@@ -106,6 +106,19 @@
       } else if (msg.type === "post.hidden" && msg.event_id) {
         const el = byEvent(list, msg.event_id);
         if (el) el.remove();
+      } else if (msg.type === "post.edited" && msg.thread === threadId) {
+        // The author replaced the text (a kind 1010 edit): swap in the card the server renders.
+        if (!msg.number) {
+          showNotice(list, "The opening post was edited: reload the page to read the new version.");
+          return;
+        }
+        const old = byEvent(list, msg.event_id);
+        if (!old) return;
+        const el = await fragment(msg.event_id);
+        if (el && old.isConnected) {
+          old.replaceWith(el);
+          flash(el);
+        }
       }
     });
   }
