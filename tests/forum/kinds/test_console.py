@@ -3,6 +3,7 @@ time), what authors deleted, and the names of the forum's own nostr.json."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -67,3 +68,25 @@ def test_a_moderator_gives_a_key_a_name_here(mod_client, client, alice_key):
     assert ModerationAction.objects.filter(action="author.nip05", target_id=pubkey).exists()
     page = mod_client.get(f"/mod/authors/{pubkey}/").content.decode()
     assert 'value="alice"' in page
+
+
+def test_board_form_keeps_and_changes_the_deletion_setting(mod_client, board):
+    page = mod_client.get("/mod/boards/general/").content.decode()
+    [box] = re.findall(r'<input[^>]*name="allow_deletions"[^>]*>', page)
+    assert "checked" in box  # on by default
+    form = {
+        "title": "General",
+        "description": "",
+        "thread_price_msat": "10",
+        "reply_price_msat": "2",
+        "escalation_window_seconds": "600",
+        "escalation_factor": "2",
+        "max_content_length": "5000",
+        "position": "0",
+        "is_listed": "on",
+    }  # no allow_deletions: the box unticked
+    assert mod_client.post("/mod/boards/general/", form).status_code == 302
+    board.refresh_from_db()
+    assert board.allow_deletions is False
+    change = ModerationAction.objects.filter(action="board.update").latest("created_at")
+    assert change.details["before"] == {"allow_deletions": True}
