@@ -73,8 +73,8 @@ _SENTENCES: dict[str, str] = {
     Reason.DELETIONS_OFF: "board {slug!r} does not let authors delete their posts. Ask a "
     "moderator to hide it instead.",
     # An EVENT sent to the relay, paid from the author's balance (docs/relay.md); nothing taken.
-    Reason.INSUFFICIENT_BALANCE: "your balance is {balance_msat} msat, this costs {price_msat} "
-    "msat; top up by {fund}. Nothing was charged.",
+    Reason.INSUFFICIENT_BALANCE: "not enough balance: balance {balance_msat} msat, this costs "
+    "{price_msat} msat; top up by {fund}. Nothing was charged.",
 }
 
 # Hold mode cancels instead of keeping the sats: no top-up can complete a cancelled payment.

@@ -79,7 +79,9 @@ def test_too_little_balance_charges_nothing_and_says_how_to_top_up(forum_node):
     assert row.amount_msat == 0
     rejection = Rejection.objects.get(ledger_entry=row)
     assert rejection.reason == "insufficient_balance"
-    assert rejection.message.startswith("blocked: your balance is 4000 msat, this costs 10000")
+    assert rejection.message.startswith(
+        "blocked: not enough balance: balance 4000 msat, this costs 10000 msat; top up by"
+    )
     assert forum_node.pubkey in rejection.message
     assert balance_of(PUB).balance_msat == 4_000
     assert not Event.objects.filter(event_id=event.id, state="published").exists()

@@ -314,3 +314,76 @@ def test_profiles_edits_and_deletions_ride_the_same_write_path(relay_with_node, 
     )
     assert spent == [1_000, prices[0], prices[1], prices[2]]
     assert balance_of(PUB).balance_msat == 50_000 - sum(spent)
+
+
+def test_two_sockets_racing_for_the_last_sats_one_is_refused_for_nothing(
+    relay_with_node, forum_node
+):
+    """Whether the second EVENT is refused at the first look or by the verdict at its place,
+    it is refused with the balance it found, and only the first is charged."""
+    make_board(thread_price_msat=10_000, escalation_factor=1)
+    fund(forum_node, PUB, 15_000)
+    events = [
+        nostr.thread_event(SECRET, board="general", title=f"race {i}", content=str(i))
+        for i in range(2)
+    ]
+    answers: list[list[tuple[bool, str]]] = [[], []]
+
+    def one(i: int) -> None:
+        answers[i] = send_all(relay_with_node, [events[i]])
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    outcomes = sorted(answer[0] for answer in answers)
+    assert outcomes[1] == (True, "")
+    refused, why = outcomes[0]
+    assert not refused
+    # The same words whether the first look or the verdict at its place refused it.
+    assert why.startswith("blocked: not enough balance: balance 5000 msat, this costs 10000 msat")
+    assert balance_of(PUB).balance_msat == 5_000
+    assert Thread.objects.count() == 1
+
+
+def test_a_charge_waits_for_the_listeners_batch_and_sorts_after_it(forum_node):
+    """The charge's place in the order: while the listener's transaction holds the cursor (it
+    has recorded a payment and moved the cursor, not yet committed), a charge waits, then takes
+    the new settle index, after that payment."""
+    need(connection.vendor == "postgresql", "the cursor row lock needs PostgreSQL")
+    from django.db import connections, transaction
+
+    from forum.ingest import ledger
+    from forum.ingest.balance import spend_record
+
+    invoice = forum_node.keysend({}, 1_000)
+    ledger.cursor_ensure(node_pubkey=forum_node.pubkey)
+    event = nostr.thread_event(SECRET, board="general", title="t", content="c")
+    holding, charged = threading.Event(), {}
+
+    def listener_batch() -> None:
+        try:
+            with transaction.atomic():
+                ledger.ledger_record_invoices(invoices=[invoice], node_pubkey=forum_node.pubkey)
+                holding.set()
+                time.sleep(1.0)  # the batch's transaction is still open
+        finally:
+            connections.close_all()
+
+    def charge() -> None:
+        try:
+            holding.wait(10)
+            charged["row"] = spend_record(event, node_pubkey=forum_node.pubkey)
+        finally:
+            connections.close_all()
+
+    workers = [threading.Thread(target=listener_batch), threading.Thread(target=charge)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(30)
+    payment = LedgerEntry.objects.get(payment_hash=invoice.payment_hash)
+    spend = charged["row"]
+    assert spend.settle_index == payment.settle_index == invoice.settle_index
+    assert spend.pk > payment.pk  # same index: after it, by row
