@@ -149,7 +149,8 @@ def test_deletion_retracts_a_reply_from_the_page_and_the_relay(
 
 def test_deleting_a_thread_hides_it_and_its_replies(client, poster, thread, reply, alice_key):
     poster.post(deletion_event(alice_key, thread.id), DELETION_MSAT)
-    assert client.get(thread_url(thread.id)).status_code == 404
+    gone = client.get(thread_url(thread.id))
+    assert gone.status_code == 404 and "its author deleted it" in gone.content.decode()
     assert relay_ids(kinds=[11, 1111]) == []
     board = Board.objects.get(slug="general")
     assert (board.thread_count, board.post_count) == (0, 0)
