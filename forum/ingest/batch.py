@@ -113,7 +113,7 @@ class BatchState:
         """Read what the batch will ask about; anything missed is read on demand later."""
         ids = sorted(set(event_ids) - self._events.keys())
         if ids:
-            found = {e.event_id: e for e in Event.objects.filter(event_id__in=ids)}
+            found = {e.event_id: e for e in Event.objects.filter(event_id__any=ids)}
             for event in found.values():
                 self._board_attach(event)
             for event_id in ids:
@@ -125,7 +125,7 @@ class BatchState:
             # hide and lock take the same row locks, so their counter deltas never interleave).
             list(
                 Thread.objects.select_for_update(of=("self",))
-                .filter(event__event_id__in=locked)
+                .filter(event__event_id__any=locked)
                 .order_by("pk")
                 .values_list("pk", flat=True)
             )
@@ -140,14 +140,14 @@ class BatchState:
         through one is seen through all)."""
         found_threads: dict[str, Thread] = {}
         by_pk: dict[int, Thread] = {}
-        for thread in Thread.objects.filter(event_id__in=events):
+        for thread in Thread.objects.filter(event_id__any=list(events)):
             thread.event = events[thread.event_id]
             self._board_attach(thread)
             found_threads[thread.event.event_id] = by_pk[thread.pk] = thread
-        posts = list(Post.objects.filter(event_id__in=events))
+        posts = list(Post.objects.filter(event_id__any=list(events)))
         other = {p.thread_id for p in posts} - by_pk.keys()
         if other:  # a parent reply's thread that no reply of this batch names as its root
-            for thread in Thread.objects.select_related("event").filter(pk__in=other):
+            for thread in Thread.objects.select_related("event").filter(pk__any=other):
                 self._board_attach(thread)
                 by_pk[thread.pk] = thread
         found_posts: dict[str, Post] = {}
@@ -164,7 +164,7 @@ class BatchState:
         }
         if pks:
             last = dict(
-                Post.objects.filter(thread_id__in=pks)
+                Post.objects.filter(thread_id__any=pks)
                 .values("thread_id")
                 .annotate(n=Max("number"))
                 .values_list("thread_id", "n")
@@ -175,13 +175,13 @@ class BatchState:
     def _prime_authors(self, pubkeys: Iterable[str], earliest: datetime | None) -> None:
         wanted = sorted(set(pubkeys) - self._authors.keys())
         if wanted:
-            for author in Author.objects.filter(pubkey__in=wanted):
+            for author in Author.objects.filter(pubkey__any=wanted):
                 self._authors[author.pubkey] = author
             missing = [p for p in wanted if p not in self._authors]
             if missing:
                 # Usually made already by `authors_ensure` before the batch took the sequencer.
                 authors_ensure(missing)
-                for author in Author.objects.filter(pubkey__in=missing):
+                for author in Author.objects.filter(pubkey__any=missing):
                     self._authors[author.pubkey] = author
         self._prime_bans(pubkeys)
         since = (earliest or timezone.now()) - timedelta(seconds=self._longest_window())
@@ -193,7 +193,7 @@ class BatchState:
             return
         for pubkey in wanted:
             self._bans[pubkey] = []
-        for ban in Ban.objects.filter(pubkey__in=wanted, lifted_at__isnull=True):
+        for ban in Ban.objects.filter(pubkey__any=wanted, lifted_at__isnull=True):
             self._bans[ban.pubkey].append(ban)
 
     def _prime_accepted(self, pubkeys: Iterable[str], since: datetime) -> None:
@@ -207,7 +207,7 @@ class BatchState:
                 self._accepted_since[pubkey] = since
         for until, group in ranges.items():
             rows = Event.objects.filter(
-                pubkey__in=group, accepted_at__gte=since, board__isnull=False
+                pubkey__any=group, accepted_at__gte=since, board__isnull=False
             )
             if until is not None:
                 rows = rows.filter(accepted_at__lt=until)
@@ -241,7 +241,7 @@ class BatchState:
             return
         for event_id in wanted:
             self._parts[event_id] = {}
-        for part in MessagePart.objects.select_related("ledger_entry").filter(event_id__in=wanted):
+        for part in MessagePart.objects.select_related("ledger_entry").filter(event_id__any=wanted):
             self._parts[part.event_id].setdefault(part.index, part)
 
     def _prime_board_changes(self, earliest: datetime) -> None:
@@ -463,8 +463,8 @@ class BatchState:
                 else When(event_ref=ref, then=Value(at))
                 for at, event, ref in items
             ]
-            which = Q(event_id__in=[e.pk for _, e, _ in items if e is not None]) | Q(
-                event_ref__in=[ref for _, e, ref in items if e is None]
+            which = Q(event_id__any=[e.pk for _, e, _ in items if e is not None]) | Q(
+                event_ref__any=[ref for _, e, ref in items if e is None]
             )
             Rejection.objects.filter(which, reason__in=reasons, resolved_at__isnull=True).exclude(
                 pk__in=fresh
@@ -488,7 +488,7 @@ def authors_ensure(pubkeys: Iterable[str]) -> None:
     if not wanted:
         return
     # Most authors have posted before: a read finds them, and only the new ones are written.
-    known = set(Author.objects.filter(pubkey__in=wanted).values_list("pubkey", flat=True))
+    known = set(Author.objects.filter(pubkey__any=wanted).values_list("pubkey", flat=True))
     now = timezone.now()
     Author.objects.bulk_create(
         [Author(pubkey=p, first_seen_at=now) for p in sorted(wanted - known)],

@@ -109,7 +109,7 @@ def reconcile_batch(*, limit: int | None = None) -> Reconciled:
             return Reconciled()
         missed = [row.pk for row in rows if row.pk not in ahead]
         if missed:
-            records = LedgerEntry.objects.filter(pk__in=missed).values_list("pk", "custom_records")
+            records = LedgerEntry.objects.filter(pk__any=missed).values_list("pk", "custom_records")
             ahead.update((pk, _decode_records(value)) for pk, value in records)
         run = _apply_or_isolate([(row, ahead[row.pk]) for row in rows])
         more = len(rows) == limit
@@ -220,7 +220,7 @@ class _Run:
             self._row(row, message)
         self.state.flush()
         now = timezone.now()
-        LedgerEntry.objects.filter(pk__in=[row.pk for row, _ in decoded]).update(
+        LedgerEntry.objects.filter(pk__any=[row.pk for row, _ in decoded]).update(
             reconcile_state=State.DONE,
             reconcile_attempts=F("reconcile_attempts") + 1,
             reconcile_error="",
@@ -586,7 +586,7 @@ class _Run:
         stored = (
             Event.objects.select_related("board")
             .filter(state=Event.State.PENDING, waiting_for="parent")
-            .filter(Q(root_ref__in=fresh) | Q(parent_ref__in=fresh))
+            .filter(Q(root_ref__any=fresh) | Q(parent_ref__any=fresh))
         )
         for event in stored:
             self._wait(self.state.event_known(event))
@@ -806,7 +806,7 @@ class _Run:
         threads = {thread.event.event_id for _, thread, _ in self.published} | self.kinds.threads
         self.messages.extend(self.kinds.messages)
         if touched:
-            for thread in Thread.objects.select_related("event", "board").filter(pk__in=touched):
+            for thread in Thread.objects.select_related("event", "board").filter(pk__any=touched):
                 self.messages.extend(publish.thread_updated_messages(thread))
                 boards.add(thread.board.slug)
                 threads.add(thread.event.event_id)
