@@ -250,6 +250,13 @@ NIP05_TIMEOUT_SECONDS = float(os.environ.get("NIP05_TIMEOUT_SECONDS", "5"))
 NIP05_MAX_BYTES = int(os.environ.get("NIP05_MAX_BYTES", "65536"))
 NIP05_RECHECK_SECONDS = int(os.environ.get("NIP05_RECHECK_SECONDS", str(24 * 3600)))
 NIP05_ALLOW_HTTP = os.environ.get("NIP05_ALLOW_HTTP", "").lower() in ("1", "true", "yes")
+# NIP-57: zap receipts also go to the relays the zap request named (best effort, once each).
+ZAP_RELAY_PUBLISH = env_bool("ZAP_RELAY_PUBLISH", True)
+ZAP_RELAY_TIMEOUT_SECONDS = float(os.environ.get("ZAP_RELAY_TIMEOUT_SECONDS", "5"))
+CELERY_BEAT_SCHEDULE["forum-zap-receipts-relays"] = {
+    "task": "forum.zap_receipts_publish_due",
+    "schedule": UPKEEP_INTERVAL_SECONDS,
+}
 CELERY_BEAT_SCHEDULE["forum-nip05-recheck"] = {
     "task": "forum.nip05_recheck_due",
     "schedule": UPKEEP_INTERVAL_SECONDS * 20,

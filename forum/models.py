@@ -680,6 +680,10 @@ class ZapReceipt(models.Model):
     amount_msat = models.BigIntegerField()
     created_at = models.BigIntegerField(db_index=True)  # unix seconds: when it was paid
     raw_json = models.TextField()
+    # NIP-57: the receipt also goes to the relays the zap request named (best effort,
+    # `forum.services.zap_publish`); when that was done, and what each relay answered.
+    relays_sent_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    relays_result = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"zap receipt {self.receipt_id[:12]}"

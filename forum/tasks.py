@@ -86,6 +86,11 @@ def reconciled_handle(outcome: Reconciled) -> None:
         # remote domain's timeout must not hold up the listener thread that reconciles).
         for pubkey in outcome.extra.get("nip05", ()):
             nip05_verify.delay(pubkey)
+        # New zap receipts go to the relays their requests named (NIP-57); embedded, the
+        # upkeep timer sends them (a remote relay must not hold up the listener thread).
+        for _group, message in outcome.messages:
+            if message.get("type") == "zap.receipt" and message["payload"].get("id"):
+                zap_receipt_publish.delay(message["payload"]["id"])
     with realtime.batch():
         # Rendered here once (a reply's card, its board row, its feed item), not in every web
         # process that relays the message.
@@ -248,6 +253,25 @@ def nip05_recheck_due() -> int:
     return len(due)
 
 
+@shared_task(name="forum.zap_receipt_publish", acks_late=True, ignore_result=True)
+def zap_receipt_publish(receipt_id: str) -> int:
+    """Send one zap receipt to the relays its zap request named (once, best effort)."""
+    from forum.services.zap_publish import zap_receipt_publish as publish
+
+    return len(publish(receipt_id=receipt_id))
+
+
+@shared_task(name="forum.zap_receipts_publish_due", acks_late=True, ignore_result=True)
+def zap_receipts_publish_due() -> int:
+    """Periodic: queue the zap receipts not yet sent to their relays."""
+    from forum.services.zap_publish import zap_receipts_due
+
+    due = zap_receipts_due()
+    for receipt_id in due:
+        zap_receipt_publish.delay(receipt_id)
+    return len(due)
+
+
 @shared_task(name="forum.rooms_destroy_expired", acks_late=True, ignore_result=True)
 def rooms_destroy_expired() -> int:
     """Periodic: destroy the private rooms past their expiry (idempotent by slug)."""
@@ -321,7 +345,12 @@ def upkeep_loop(*, stop: threading.Event, interval: float | None = None) -> None
     Celery); both are idempotent, so a beat and this thread running at once do the work once."""
     interval = interval or float(getattr(settings, "UPKEEP_INTERVAL_SECONDS", 30))
     while not stop.wait(interval):
-        for job in (rooms_destroy_expired, tips_forward_due, nip05_recheck_due):
+        for job in (
+            rooms_destroy_expired,
+            tips_forward_due,
+            nip05_recheck_due,
+            zap_receipts_publish_due,
+        ):
             try:
                 job()
             except Exception:

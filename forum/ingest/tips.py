@@ -145,5 +145,5 @@ def zap_receipt_message(receipt: ZapReceipt) -> Message:
     """The relay's live message for a new receipt (`RelayConsumer.zap_receipt`)."""
     return (
         realtime.PUBLIC_FEED_GROUP,
-        {"type": "zap.receipt", "payload": {"raw": receipt.raw_json}},
+        {"type": "zap.receipt", "payload": {"id": receipt.receipt_id, "raw": receipt.raw_json}},
     )

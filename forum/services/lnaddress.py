@@ -37,7 +37,7 @@ def _allow_private() -> bool:
     return bool(getattr(settings, "LNURL_ALLOW_PRIVATE", False))
 
 
-def _private(host: str) -> bool:
+def host_is_private(host: str) -> bool:
     """Whether `host` is, or resolves to, an address the forum must not fetch."""
     try:
         infos = socket.getaddrinfo(host, None)
@@ -57,7 +57,7 @@ def _check_url(url: str) -> None:
     host = parts.hostname or ""
     if not host:
         raise AddressError(f"not a URL: {url[:100]!r}")
-    private = _private(host)
+    private = host_is_private(host)
     if private and not _allow_private():
         raise AddressError(f"the address's server {host} is on a private network")
     if parts.scheme != "https" and not (parts.scheme == "http" and private):
@@ -101,7 +101,7 @@ def address_url(address: str) -> str:
     if not name or not domain or "/" in domain or "/" in name:
         raise AddressError(f"{address[:100]!r} is not a Lightning Address (name@domain)")
     host = urllib.parse.urlsplit(f"//{domain}").hostname or ""
-    scheme = "http" if _allow_private() and host and _private(host) else "https"
+    scheme = "http" if _allow_private() and host and host_is_private(host) else "https"
     return f"{scheme}://{domain}/.well-known/lnurlp/{urllib.parse.quote(name)}"
 
 
