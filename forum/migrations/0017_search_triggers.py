@@ -11,7 +11,6 @@ PostgreSQL adds columns in place and keeps its generated columns: nothing to do 
 from django.db import migrations
 
 
-
 def _search_triggers(apps, schema_editor):
     if schema_editor.connection.vendor != "sqlite":
         return
