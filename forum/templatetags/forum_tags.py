@@ -248,8 +248,9 @@ def post_card(post) -> SafeString:
 
 
 @register.simple_tag
-def thread_row(thread) -> SafeString:
-    """One line of a board: flags, title, author, age, replies, sats."""
+def thread_row(thread, with_board: bool = False) -> SafeString:
+    """One line of a board: flags, title, author, age, replies, sats (and, in a list across
+    boards, the thread's board)."""
     flags = format_html(
         "{}{}",
         mark_safe('<span class="tag tag-pin" title="Pinned">pinned</span>')
@@ -263,7 +264,7 @@ def thread_row(thread) -> SafeString:
     return format_html(
         '<li class="thread-row{}" data-event-id="{}">\n'
         '  <div class="thread-title">{}<a href="{}">{}</a></div>\n'
-        '  <div class="thread-meta">{} <span class="age">{}</span></div>\n'
+        '  <div class="thread-meta">{}{} <span class="age">{}</span></div>\n'
         '  <div class="thread-nums"><span class="replies" title="replies">{} {}</span>'
         ' <span class="sats" title="sats paid for this thread and its replies">{}</span></div>\n'
         "</li>",
@@ -272,6 +273,13 @@ def thread_row(thread) -> SafeString:
         flags,
         thread_url(thread.event.event_id),
         thread.title,
+        format_html(
+            '<a class="board-name" href="{}">{}</a> · ',
+            _url("board", thread.board.slug),
+            thread.board.title,
+        )
+        if with_board
+        else "",
         _author_link(thread.author),
         _time(thread.settled_at),
         replies,

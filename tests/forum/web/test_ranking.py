@@ -65,6 +65,8 @@ def test_top_keeps_to_its_period_on_a_board_and_across_the_forum(client):
         "Unlisted today"
     ]
     assert client.get("/top/?period=fortnight").status_code == 200  # unknown: a week
+    across = client.get("/top/?period=month").content.decode()
+    assert '<a class="board-name" href="/b/other/">Other</a>' in across  # which board, forum-wide
 
 
 @pytest.mark.django_db
