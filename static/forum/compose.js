@@ -259,7 +259,9 @@
         line.textContent = "Your WebLN wallet will ask you to confirm a keysend to the forum's node.";
       } else {
         payButton.hidden = true;
-        line.textContent = "No WebLN wallet in this browser: pay from your own node instead.";
+        line.textContent = invoiceWallet()
+          ? "Your WebLN wallet pays invoices, not keysends: press Pay by invoice."
+          : "No WebLN wallet in this browser: pay by invoice with any wallet (scan the QR code), or from your own node.";
       }
     }
 

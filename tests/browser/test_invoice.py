@@ -108,3 +108,36 @@ def test_invoice_refused_for_an_invalid_post_says_why(new_page, forum_server):
     text = page.inner_text("#compose .status-text")
     assert text.startswith("No invoice:") and "limit" in text and "Nothing was paid" in text, text
     assert page.locator("#compose .invoice-box").is_hidden()
+
+
+# A WebLN wallet that pays invoices and cannot keysend (as many do), installed before the
+# page's scripts; it pays through the demo node so the test needs no real wallet. The demo
+# wallet is kept out, so the page must find this one.
+INVOICE_ONLY_WALLET = """
+Object.defineProperty(window, "forumDemoWallet", { get() { return undefined; }, set(v) {} });
+window.webln = {
+  enable: async () => {},
+  sendPayment: async (paymentRequest) => {
+    window.__paidWith = paymentRequest;
+    const r = await window.ForumHttp.postJSON("/demo/pay-invoice", { paymentRequest });
+    return { preimage: r.preimage };
+  },
+};
+"""
+
+
+def test_a_webln_wallet_that_only_pays_invoices_posts_by_sendpayment(new_page, forum_server):
+    page = new_page()
+    page.add_init_script(INVOICE_ONLY_WALLET)
+    page.goto(forum_server.url + "/b/meta/")
+    title = f"WebLN sendPayment {uuid.uuid4().hex[:6]}"
+    _compose(page, "No keysend in this wallet.", title=title)
+    assert page.locator("#compose .compose-pay").is_hidden()
+    assert "pays invoices, not keysends" in page.inner_text("#compose .wallet-line")
+    shown = _invoice(page)
+    pay = page.locator("#compose .invoice-pay")
+    assert pay.inner_text() == "Pay 10 sats with my wallet"
+    pay.click()
+    page.wait_for_selector("#compose .status-box[data-state=published]", timeout=60_000)
+    assert page.evaluate("window.__paidWith") == shown["text"]
+    assert page.js_errors == []
