@@ -153,3 +153,32 @@ def test_the_revenue_page_shows_credits_apart(forum_node, client, django_user_mo
     # The 50 sats came in for the balance; 10 of them are revenue, spent on a post.
     assert "50 credited to relay balances" in html
     assert "<strong>10 sats</strong> net" in html
+
+
+def test_count_includes_zap_receipts_like_req(db):
+    """COUNT answers for every filter REQ serves: the forum's events and the relay's zap
+    receipts (kind 9735), each counted once however many filters match it."""
+    from forum.models import ZapReceipt
+    from forum.relay.filters import parse_filter
+    from forum.relay.selectors import count_for_filters, events_for_filters
+    from forum.relay_key import relay_pubkey
+    from tests.forum.relay.factories import store, thread
+
+    board = make_board()
+    root = thread(created_at=1_000)
+    store(root, board)
+    ZapReceipt.objects.create(
+        payment_hash="aa" * 32,
+        receipt_id="bb" * 32,
+        pubkey=relay_pubkey(),
+        recipient=root.pubkey,
+        zapped_event_id=root.id,
+        sender=PUB,
+        amount_msat=21_000,
+        created_at=1_001,
+        raw_json="{}",
+    )
+    filters = [parse_filter(f) for f in ({"kinds": [9735]}, {"#p": [root.pubkey]}, {"kinds": [11]})]
+    served = events_for_filters([(flt, 100) for flt in filters])
+    assert count_for_filters(filters) == len(served) == 2
+    assert count_for_filters([parse_filter({"kinds": [9735], "#e": ["cc" * 32]})]) == 0
