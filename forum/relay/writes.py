@@ -46,7 +46,7 @@ def fund_hint(*, pubkey: str, node_pubkey: str | None, base_url: str) -> str:
     node = f"node {node_pubkey}" if node_pubkey else "the forum's Lightning node"
     return (
         f"a keysend to {node} with the credit record ({CREDIT_RECORD}) naming your pubkey"
-        f" (see {base_url}/how-to-post/), or an invoice: POST {{pubkey, amount_sats}} to"
+        f" (see {base_url}/how-to-post/#balance), or an invoice: POST {{pubkey, amount_sats}} to"
         f" {base_url}/api/balance/invoice; your balance: {base_url}/api/balance?pubkey={pubkey}"
     )
 

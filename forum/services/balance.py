@@ -63,7 +63,7 @@ def balance_report(pubkey: str) -> dict[str, Any]:
                 str(protocol.RECORD_TYPES["version"]): str(protocol.PROTOCOL_VERSION),
                 str(CREDIT_RECORD): record_value,
             },
-            "how_to": "/how-to-post/",
+            "how_to": "/how-to-post/#balance",
             # POST {"pubkey", "amount_sats"} here for a BOLT11 invoice that funds it.
             "invoice_url": "/api/balance/invoice",
         },
