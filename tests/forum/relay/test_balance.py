@@ -182,3 +182,19 @@ def test_count_includes_zap_receipts_like_req(db):
     served = events_for_filters([(flt, 100) for flt in filters])
     assert count_for_filters(filters) == len(served) == 2
     assert count_for_filters([parse_filter({"kinds": [9735], "#e": ["cc" * 32]})]) == 0
+
+
+def test_an_event_waiting_underpaid_is_completed_from_the_balance(forum_node):
+    """A keysend paid 4 of 10 sats (kept, waiting for a top-up); the same event sent to the
+    relay takes only the missing 6 sats from the balance and is published."""
+    make_board(thread_price_msat=10_000)
+    event = nostr.thread_event(ALICE, board="general", title="Short", content="paid in part")
+    invoice = forum_node.keysend(protocol.encode_event(event), 4_000)
+    record_invoice(invoice, forum_node.pubkey)
+    assert Event.objects.get(event_id=event.id).waiting_for == "underpaid"
+    fund(forum_node, PUB, 50_000)
+    row = charge(event, forum_node.pubkey)
+    assert row.amount_msat == 6_000
+    assert Thread.objects.get(event__event_id=event.id).title == "Short"
+    assert balance_of(PUB).balance_msat == 44_000
+    assert writes.spend_outcome(row.payment_hash) == writes.Answer(True, "")
