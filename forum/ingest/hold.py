@@ -766,6 +766,11 @@ class HoldReviewer:
             if hashlib.sha256(preimage).hexdigest() != invoice.payment_hash:
                 # lnd checks this before holding; a node that did not cannot be settled by us.
                 log.warning("hold: %s carries no matching preimage", invoice.payment_hash)
+                if not invoice.is_keysend:
+                    # Our own invoice, issued under another SECRET_KEY: it can never settle, so
+                    # the payer gets the HTLC back now rather than when its CLTV runs out.
+                    log.error("hold: SECRET_KEY changed since invoice %s", invoice.payment_hash)
+                    self._cancel([invoice], Verdict(Finding(Reason.HOLD_EXPIRED)))
                 continue
             try:
                 self.client.settle_invoice(bytes(preimage))

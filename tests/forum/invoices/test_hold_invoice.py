@@ -73,3 +73,23 @@ def test_post_invalid_when_paid_is_cancelled_and_costs_nothing(listening, board,
     status = client.get(f"/api/status/{body['payment_hash']}").json()
     assert status["state"] == "rejected" and status["charged"] is False
     assert not Event.objects.filter(event_id=thread.id, state="published").exists()
+
+
+def test_an_invoice_issued_under_another_secret_key_fails_back_at_once(
+    listening, board, alice_key, client, settings
+):
+    """Its preimage cannot be derived any more: the payer gets the sats back now, not when the
+    HTLC's CLTV runs out hours later; the attempt stays on record as not charged."""
+    thread = nostr.thread_event(alice_key, board="general", title="Rotated", content="x")
+    body = ask_invoice(client, thread).json()
+    settings.SECRET_KEY = "rotated " + settings.SECRET_KEY
+    before = listening.balances_msat("bob")
+    payment = pay_invoice(listening, body["payment_request"], sender="bob").result(timeout=20)
+    assert payment.status == "FAILED"
+    assert listening.balances_msat("bob") == before
+    entry = wait_for(
+        lambda: LedgerEntry.objects.filter(payment_hash=body["payment_hash"]).first(),
+        what="the attempt on record",
+    )
+    assert entry.status == LedgerEntry.Status.CANCELLED
+    assert Rejection.objects.get(ledger_entry=entry).reason == "hold_expired"
