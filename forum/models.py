@@ -71,7 +71,7 @@ class LedgerEntry(models.Model):
         CANCELLED = "cancelled", "cancelled, not charged"
 
     payment_hash = models.CharField(max_length=64, unique=True)
-    node_pubkey = models.CharField(max_length=66, db_index=True)
+    node_pubkey = models.CharField(max_length=66)
     direction = models.CharField(max_length=3, choices=Direction.choices, default=Direction.IN)
     purpose = models.CharField(max_length=12, choices=Purpose.choices, default=Purpose.OTHER)
     amount_msat = models.BigIntegerField()
@@ -83,13 +83,11 @@ class LedgerEntry(models.Model):
     # Every custom record as {"<type>": "<hex value>"}, exactly as the node reported it.
     custom_records = models.JSONField(default=dict, blank=True)
     # Derived at write time so reconciliation can order an author's messages without decoding.
-    pubkey = models.CharField(max_length=64, blank=True, default="", db_index=True)
-    event_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
-    status = models.CharField(
-        max_length=9, choices=Status.choices, default=Status.SETTLED, db_index=True
-    )
+    pubkey = models.CharField(max_length=64, blank=True, default="")
+    event_id = models.CharField(max_length=64, blank=True, default="")
+    status = models.CharField(max_length=9, choices=Status.choices, default=Status.SETTLED)
     reconcile_state = models.CharField(
-        max_length=8, choices=ReconcileState.choices, default=ReconcileState.PENDING, db_index=True
+        max_length=8, choices=ReconcileState.choices, default=ReconcileState.PENDING
     )
     reconcile_attempts = models.PositiveIntegerField(default=0)
     reconcile_error = models.TextField(blank=True, default="")
@@ -100,8 +98,12 @@ class LedgerEntry(models.Model):
 
     class Meta:
         ordering = ["settle_index", "id"]
+        # Every row is written once by the listener and once more when reconciled, so each
+        # index costs twice per payment: only the ones a query uses (no LIKE twins, none on
+        # the two-valued state columns; partial indexes find the few rows not done).
         indexes = [
             models.Index(fields=["pubkey", "settle_index"]),
+            models.Index(fields=["event_id"], name="ledger_event_id"),
             # The reconcile batches claim pending rows in settle order: only those, in order,
             # whatever the size of the ledger behind them.
             models.Index(
@@ -109,6 +111,7 @@ class LedgerEntry(models.Model):
                 condition=Q(reconcile_state="pending"),
                 name="ledger_pending_in_order",
             ),
+            models.Index(fields=["id"], condition=Q(reconcile_state="error"), name="ledger_error"),
         ]
 
     def __str__(self) -> str:
