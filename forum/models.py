@@ -236,16 +236,14 @@ class Event(models.Model):
         REJECTED = "rejected", "rejected"
 
     event_id = models.CharField(max_length=64, unique=True)
-    pubkey = models.CharField(max_length=64, db_index=True)
+    pubkey = models.CharField(max_length=64)
     kind = models.PositiveIntegerField()
     created_at = models.BigIntegerField()  # the event's own unix timestamp
     raw_json = models.TextField()  # canonical signed JSON, served verbatim for verification
     board = models.ForeignKey(
         Board, null=True, blank=True, on_delete=models.CASCADE, related_name="events"
     )
-    state = models.CharField(
-        max_length=10, choices=State.choices, default=State.PENDING, db_index=True
-    )
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     # Why it is waiting, while PENDING: "parts", "parent", "underpaid".
     waiting_for = models.CharField(max_length=12, blank=True, default="")
     paid_msat = models.BigIntegerField(default=0)  # sum of ledger entries for this event
@@ -256,20 +254,29 @@ class Event(models.Model):
     ln_node = models.CharField(max_length=66, blank=True, default="")  # refunds/tips go here
     received_at = models.DateTimeField(default=timezone.now)
     # A reply's NIP-22 root (thread) and parent event ids, so orphans are found when they arrive.
-    root_ref = models.CharField(max_length=64, blank=True, default="", db_index=True)
-    parent_ref = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    root_ref = models.CharField(max_length=64, blank=True, default="")
+    parent_ref = models.CharField(max_length=64, blank=True, default="")
     # When the event passed every check and was paid in full (its own settle, or the top-up's):
     # escalation counts these, by settle index, so the verdict never depends on task order.
     accepted_at = models.DateTimeField(null=True, blank=True)
     accepted_settle_index = models.BigIntegerField(null=True, blank=True)
     # An edit (kind 1010): the id of the thread or reply it replaces (see `forum.ingest.kinds`).
-    target_ref = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    target_ref = models.CharField(max_length=64, blank=True, default="")
     # Retracted by its author: the kind 5 deletion (NIP-09) that did it, and its settle time.
-    deleted_by_ref = models.CharField(max_length=64, blank=True, default="", db_index=True)
+    deleted_by_ref = models.CharField(max_length=64, blank=True, default="")
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["pubkey", "board", "accepted_settle_index"])]
+        # No LIKE twins (ids are matched whole) and no pubkey-only index (the first below
+        # serves it): every event row is inserted by a batch and updated as its state moves.
+        indexes = [
+            models.Index(fields=["pubkey", "board", "accepted_settle_index"]),
+            models.Index(fields=["state"], name="event_state"),
+            models.Index(fields=["root_ref"], name="event_root_ref"),
+            models.Index(fields=["parent_ref"], name="event_parent_ref"),
+            models.Index(fields=["target_ref"], name="event_target_ref"),
+            models.Index(fields=["deleted_by_ref"], name="event_deleted_by_ref"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind}:{self.event_id[:12]} {self.state}"
