@@ -352,6 +352,7 @@
         this.eventId = invoice.event_id;
         this.statusKey = invoice.payment_hash;
         this.invoice = invoice;
+        this.signed = signed;
         this.quoteBox.hidden = true;
         this.form.querySelectorAll("input, textarea").forEach((el) => { el.disabled = true; });
         this.manual = true;  // poll the status: nothing else tells this page about the payment
@@ -379,6 +380,7 @@
       const w = invoiceWallet();
       const pay = box.querySelector(".invoice-pay");
       pay.hidden = !w;
+      pay.disabled = false;
       if (w) pay.textContent = "Pay " + sats(invoice.amount_msat) + " with " + (w.isDemoWallet ? "the demo wallet" : "my wallet");
     }
 
@@ -523,6 +525,16 @@
       const missing = Math.max((st.price_msat || 0) - (st.paid_msat || 0), 1000);
       this.quoteBox.hidden = true;
       this.showStatus("rejected", "Rejected: " + humanReason(st, "paid less than the price") + " " + ADVICE.underpaid, "bad");
+      if (this.signed && this.invoice) {
+        // Paid by invoice: the same signed event asked for again is invoiced for what is missing.
+        const byInvoice = document.createElement("button");
+        byInvoice.type = "button";
+        byInvoice.className = "primary topup-invoice-button";
+        byInvoice.textContent = "Top up " + sats(missing) + " by invoice";
+        byInvoice.addEventListener("click", () => this.topUpByInvoice(byInvoice));
+        this.statusText.append(" ", byInvoice);
+        return;
+      }
       if (!wallet()) return;
       const button = document.createElement("button");
       button.type = "button";
@@ -530,6 +542,23 @@
       button.textContent = "Top up " + sats(missing);
       button.addEventListener("click", () => this.topUp(st.event_id || this.eventId, missing, button));
       this.statusText.append(" ", button);
+    }
+
+    async topUpByInvoice(button) {
+      button.disabled = true;
+      try {
+        const invoice = await postJSON(this.root.dataset.invoiceUrl, { event: this.signed });
+        this.finished = false;
+        this.invoice = invoice;
+        this.statusKey = invoice.payment_hash;
+        this.startWatching(invoice.event_id);
+        this.showInvoice(invoice);
+        this.step("published", "current");
+        this.showStatus("paid", "Pay the top-up invoice for " + sats(invoice.amount_msat) + "…");
+      } catch (err) {
+        button.disabled = false;
+        this.showStatus("rejected", "No top-up invoice: " + err.message, "bad");
+      }
     }
 
     async topUp(eventId, missingMsat, button) {
@@ -574,6 +603,7 @@
       this.eventId = null;
       this.statusKey = null;
       this.invoice = null;
+      this.signed = null;
     }
 
     step(name, state) {

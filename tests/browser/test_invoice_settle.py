@@ -1,0 +1,130 @@
+"""Paying by invoice with hold mode off (`HOLD_MODE=0`): the invoice settles at once and the
+forum judges the post afterwards, as it does a keysend. An underpaid post is kept, and the
+composer offers the missing sats as a new invoice for the same signed event."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.browser.conftest import ForumServer, free_port_range
+from tests.browser.test_invoice import _invoice
+from tests.browser.test_posting import _compose, _welcome_thread_url
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def settle_server(tmp_path_factory) -> Iterator[ForumServer]:
+    """The embedded default as `make run` starts it, with hold mode off."""
+    data_dir = tmp_path_factory.mktemp("forum-settle")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LND_", "REDIS_", "DATABASE_", "SIMNET", "DEMO_", "CELERY", "HOLD_"))
+    }
+    env.update(
+        FORUM_DATA_DIR=str(data_dir),
+        DATABASE_URL=f"sqlite:///{data_dir}/forum.sqlite3",
+        SIMNET_BASE_PORT=str(free_port_range(8)),
+        DEMO_MODE="1",
+        HOLD_MODE="0",
+        PYTHONPATH=str(ROOT),
+        PYTHONUNBUFFERED="1",
+    )
+    port = free_port_range(1)
+    log = data_dir / "server.log"
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=120,
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "runforum", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+    )
+    server = ForumServer(f"http://127.0.0.1:{port}", data_dir, proc, log)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"runforum exited early:\n{log.read_text()}")
+            try:
+                if "Welcome" in server.get("/b/general/"):
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the forum did not come up:\n{log.read_text()}")
+            time.sleep(0.3)
+        yield server
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@pytest.fixture
+def settle_page(browser, settle_server):
+    contexts = []
+
+    def make(context=None):
+        if context is None:
+            context = browser.new_context(viewport={"width": 1100, "height": 900})
+            contexts.append(context)
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.js_errors = errors
+        return page
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def test_underpaid_invoice_post_is_kept_and_topped_up_by_a_new_invoice(settle_page, settle_server):
+    stale = settle_page()
+    url = _welcome_thread_url(stale, settle_server)
+    fresh = settle_page(stale.context)  # the same browser key
+    fresh.goto(url)
+    text = f"Invoice first, price later {uuid.uuid4().hex[:6]}"
+    price = _compose(stale, text)
+    _invoice(stale)
+    _compose(fresh, f"Posted first {uuid.uuid4().hex[:6]}")
+    fresh.click("#compose .compose-pay")
+    fresh.wait_for_selector("#compose .status-box[data-state=published]", timeout=60_000)
+
+    # Paid at the old price: settled (hold mode off), then found short and kept waiting.
+    stale.click("#compose .invoice-pay")
+    top_up = stale.locator("#compose .topup-invoice-button")
+    top_up.wait_for(timeout=60_000)
+    status = stale.inner_text("#compose .status-text")
+    assert status.startswith("Rejected:") and "costs" in status, status
+    top_up.click()
+    shown = _invoice_shown(stale)
+    assert shown["amount"] == price  # it costs twice the quote now; the quote was paid
+    stale.click("#compose .invoice-pay")
+    stale.wait_for_selector("#compose .status-box[data-state=published]", timeout=60_000)
+    stale.locator("#post-list .post", has_text=text).wait_for(timeout=15_000)
+    assert stale.js_errors == [] and fresh.js_errors == []
+
+
+def _invoice_shown(page) -> dict:
+    page.wait_for_selector("#compose .invoice-box:not([hidden])")
+    return {"amount": page.inner_text("#compose .invoice-amount")}
