@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from forum import nostr
 from forum.models import Event, Post, Thread
@@ -17,6 +18,11 @@ class Version:
     title: str | None
     current: bool
     original: bool
+
+    @property
+    def signed_at(self) -> datetime:
+        """The date its author signed it (`created_at`), for people."""
+        return datetime.fromtimestamp(self.created_at, UTC)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ reader sees on the pages and what a Nostr client gets from /relay."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import timedelta
 
@@ -198,6 +199,7 @@ def test_edit_shows_the_new_text_with_the_history_one_click_away(
     assert f'href="{history_url}"' in page
     history = client.get(history_url).content.decode()
     assert history.index("a reply, corrected") < history.index("a reply to delete")
+    assert re.search(r'signed <time datetime="[^"]+">20\d\d-\d\d-\d\d', history)  # a date
     assert relay_ids(**{"kinds": [1010], "#e": [reply.id]}) == [edit.id]
     assert client.get(f"/e/{reply.id}.json").json()["content"] == "a reply to delete"  # signed
 
