@@ -57,8 +57,12 @@ def _side_q(kinds: frozenset[int]) -> Q:
         )
         q |= Q(Exists(retracted), kind=KIND_DELETION)
     if KIND_EDIT in kinds:
-        posts = Event.objects.filter(_posts_q(), state=Event.State.PUBLISHED)
-        q |= Q(kind=KIND_EDIT, target_ref__in=posts.values("event_id"))
+        # Correlated (one probe of the unique event id per edit row), never a list of every
+        # visible post built for each query.
+        served = Event.objects.filter(
+            _posts_q(), state=Event.State.PUBLISHED, event_id=OuterRef("target_ref")
+        )
+        q |= Q(Exists(served), kind=KIND_EDIT)
     return q
 
 
