@@ -8,6 +8,7 @@ listener, reconciliation, websockets.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import socket
@@ -68,9 +69,10 @@ class ForumServer:
         return _get(self.url + path)
 
 
-@pytest.fixture(scope="session")
-def forum_server(tmp_path_factory) -> Iterator[ForumServer]:
-    data_dir = tmp_path_factory.mktemp("forum-server")
+@contextlib.contextmanager
+def running_forum(data_dir: Path, **extra_env: str) -> Iterator[ForumServer]:
+    """`manage.py runforum` on its own SQLite file and free ports, up once its demo seed is
+    published; `extra_env` on top of the embedded default (e.g. HOLD_MODE="0")."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -84,6 +86,7 @@ def forum_server(tmp_path_factory) -> Iterator[ForumServer]:
         SWEEP_INTERVAL_SECONDS="5",
         PYTHONPATH=str(ROOT),
         PYTHONUNBUFFERED="1",
+        **extra_env,
     )
     web_port = free_port_range(1)
     log = data_dir / "server.log"
@@ -123,6 +126,12 @@ def forum_server(tmp_path_factory) -> Iterator[ForumServer]:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="session")
+def forum_server(tmp_path_factory) -> Iterator[ForumServer]:
+    with running_forum(tmp_path_factory.mktemp("forum-server")) as server:
+        yield server
 
 
 # Module scope, not session: Playwright's sync API keeps an event loop running on this thread

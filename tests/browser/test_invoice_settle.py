@@ -4,19 +4,14 @@ composer offers the missing sats as a new invoice for the same signed event."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.conftest import ForumServer, free_port_range
+from tests.browser.conftest import ForumServer, running_forum
 from tests.browser.test_invoice import _invoice
 from tests.browser.test_posting import _compose, _welcome_thread_url
-from tests.conftest import ROOT
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -24,58 +19,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def settle_server(tmp_path_factory) -> Iterator[ForumServer]:
     """The embedded default as `make run` starts it, with hold mode off."""
-    data_dir = tmp_path_factory.mktemp("forum-settle")
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("LND_", "REDIS_", "DATABASE_", "SIMNET", "DEMO_", "CELERY", "HOLD_"))
-    }
-    env.update(
-        FORUM_DATA_DIR=str(data_dir),
-        DATABASE_URL=f"sqlite:///{data_dir}/forum.sqlite3",
-        SIMNET_BASE_PORT=str(free_port_range(8)),
-        DEMO_MODE="1",
-        HOLD_MODE="0",
-        PYTHONPATH=str(ROOT),
-        PYTHONUNBUFFERED="1",
-    )
-    port = free_port_range(1)
-    log = data_dir / "server.log"
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-        cwd=ROOT,
-        env=env,
-        check=True,
-        timeout=120,
-    )
-    proc = subprocess.Popen(
-        [sys.executable, "manage.py", "runforum", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-    )
-    server = ForumServer(f"http://127.0.0.1:{port}", data_dir, proc, log)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"runforum exited early:\n{log.read_text()}")
-            try:
-                if "Welcome" in server.get("/b/general/"):
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"the forum did not come up:\n{log.read_text()}")
-            time.sleep(0.3)
+    with running_forum(tmp_path_factory.mktemp("forum-settle"), HOLD_MODE="0") as server:
         yield server
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture
