@@ -261,3 +261,36 @@ async def test_what_the_worker_rendered_reaches_each_page_without_rendering_agai
     assert await feed_socket.receive_nothing(timeout=0.3)  # the room's was dropped
     for socket in (thread_socket, board_socket, feed_socket):
         await socket.disconnect()
+
+
+async def test_messages_waiting_in_redis_reach_a_page_together(settings, redis_url):
+    """The hub's reader takes every waiting message in one round trip, so a batch the worker
+    delivered at once leaves in one frame, not one frame (and four round trips) per message."""
+    from asgiref.sync import sync_to_async
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": "fanout-test"},
+        }
+    }
+    channel_layers.backends.clear()
+    [socket] = await _open("/ws/thread/batch/", 1)
+    group = realtime.thread_group("batch")
+    messages = [
+        (group, {"type": "post.hidden", "payload": {"event_id": f"{n:064x}", "number": n}})
+        for n in range(1, 9)
+    ]
+    await sync_to_async(realtime.send_batch)(messages)  # one delivery, as a batch's broadcast
+    frames, numbers = 0, []
+    while len(numbers) < 8:
+        frame = await socket.receive_json_from(timeout=5)
+        frames += 1
+        numbers += [
+            m["number"] for m in (frame["messages"] if frame["type"] == "batch" else [frame])
+        ]
+    assert numbers == list(range(1, 9))
+    assert frames <= 2  # the first may leave alone, while the reader takes the rest
+    await socket.disconnect()
+    channel_layers.backends.clear()
