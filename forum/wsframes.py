@@ -66,21 +66,29 @@ class FrameWriter:
     def write(self, frame: bytes) -> bool:
         """Queue `frame` on the socket; False if it cannot take one now (send it the ASGI way:
         that path knows how to report a closed socket)."""
+        # Read with defaults: autobahn and Twisted are not pinned here (daphne is), and an
+        # attribute that moved must mean "the ordinary way", never a lost message.
         protocol = self.protocol
         if (
-            protocol.state != protocol.STATE_OPEN
-            or protocol.send_state != protocol.SEND_STATE_GROUND
-            or protocol._perMessageCompress is not None
+            getattr(protocol, "state", None) != getattr(protocol, "STATE_OPEN", 0)
+            or getattr(protocol, "send_state", None) != getattr(protocol, "SEND_STATE_GROUND", 0)
+            or getattr(protocol, "_perMessageCompress", True) is not None
         ):
             return False
-        transport = protocol.transport
-        if transport is None or not transport.connected or transport.disconnecting:
+        transport = getattr(protocol, "transport", None)
+        if (
+            transport is None
+            or not getattr(transport, "connected", False)
+            or getattr(transport, "disconnecting", True)
+        ):
             return False
+        sock = getattr(transport, "socket", None)
         if (
             getattr(transport, "TLS", True)
-            or transport.dataBuffer
-            or transport._tempDataBuffer
-            or transport.offset
+            or sock is None
+            or getattr(transport, "dataBuffer", b"?")
+            or getattr(transport, "_tempDataBuffer", [b"?"])
+            or getattr(transport, "offset", 1)
         ):
             transport.write(frame)  # behind what Twisted already holds, or through TLS
             return True
@@ -88,7 +96,7 @@ class FrameWriter:
         # watch the socket and write on the next turn (two epoll changes and a callback per
         # socket, most of a fan-out's cost). What the socket does not take, Twisted keeps.
         try:
-            sent = transport.socket.send(frame)
+            sent = sock.send(frame)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError:  # reset or closed under us: Twisted sees it on its next read
