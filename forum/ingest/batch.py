@@ -284,6 +284,14 @@ class BatchState:
             self._posts.setdefault(event_id, None)
         return self._posts[event_id]
 
+    def thread_rows(self) -> dict[int, Thread]:
+        """The saved threads this batch holds, by primary key (named, or a primed post's)."""
+        rows = {t.pk: t for t in self._threads.values() if t is not None and t.pk is not None}
+        for post in self._posts.values():
+            if post is not None and post.thread.pk is not None:
+                rows.setdefault(post.thread.pk, post.thread)
+        return rows
+
     def active_ban(self, pubkey: str, at: datetime) -> Ban | None:
         self._prime_bans([pubkey])
         active = [

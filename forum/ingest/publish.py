@@ -88,6 +88,17 @@ def published_payload(
     }
 
 
+# The thread columns `thread.updated` reports (a batch re-reads just these after commit).
+THREAD_UPDATED_FIELDS = (
+    "reply_count",
+    "sats_msat",
+    "last_activity_at",
+    "is_hidden",
+    "is_locked",
+    "is_pinned",
+)
+
+
 def thread_updated_payload(thread: Thread) -> dict[str, Any]:
     return {
         "thread": thread.event.event_id,

@@ -806,7 +806,20 @@ class _Run:
         threads = {thread.event.event_id for _, thread, _ in self.published} | self.kinds.threads
         self.messages.extend(self.kinds.messages)
         if touched:
-            for thread in Thread.objects.select_related("event", "board").filter(pk__any=touched):
+            # The batch holds these threads; only their totals are read again (committed now).
+            rows = self.state.thread_rows()
+            missing = list(touched - rows.keys())
+            if missing:
+                rows.update(
+                    (t.pk, t)
+                    for t in Thread.objects.select_related("event", "board").filter(pk__any=missing)
+                )
+            fields = publish.THREAD_UPDATED_FIELDS
+            now = Thread.objects.filter(pk__any=list(touched)).values_list("pk", *fields)
+            for pk, *values in now:
+                thread = rows[pk]
+                for name, value in zip(fields, values, strict=True):
+                    setattr(thread, name, value)
                 self.messages.extend(publish.thread_updated_messages(thread))
                 boards.add(thread.board.slug)
                 threads.add(thread.event.event_id)
