@@ -108,7 +108,16 @@ def _check_tags(value: object) -> Tags:
         if not tag:
             # An empty tag has no name; nothing can index or interpret it.
             raise _malformed(f"tag {i} is empty")
-        tags.append(tuple(_check_text(item, f"tag {i} element {j}") for j, item in enumerate(tag)))
+        for j, item in enumerate(tag):
+            if not isinstance(item, str):
+                raise _malformed(f"tag {i} element {j} must be a string")
+        tags.append(tuple(tag))
+    # Every element in one scan (forbidden characters are single code points, so joining
+    # cannot make or hide one); element by element only to name the culprit.
+    if _FORBIDDEN_CHARS.search("".join(item for tag in tags for item in tag)):
+        for i, tag in enumerate(tags):
+            for j, item in enumerate(tag):
+                _check_text(item, f"tag {i} element {j}")
     return tuple(tags)
 
 
@@ -289,6 +298,14 @@ def verify_event(event: Event) -> None:
     expected = compute_id(event.pubkey, event.created_at, event.kind, event.tags, event.content)
     if event.id != expected:
         raise EventError("bad_id", f"id does not match the event's contents (expected {expected})")
+    signature_check(event)
+
+
+def signature_check(event: Event) -> None:
+    """Raise ``EventError`` ``bad_signature`` unless the signature is over ``event.id``.
+
+    Alone only for an event whose id was computed here from its contents
+    (:func:`assemble_event`); any other event needs :func:`verify_event`."""
     if not verify_signature(event.pubkey, bytes.fromhex(event.id), event.sig):
         raise EventError("bad_signature", "signature does not verify for this pubkey and id")
 
