@@ -432,8 +432,7 @@ class BatchState:
             )
         rows_insert(Thread, self.new_threads)
         self._posts_insert()
-        if self.new_notes:
-            Notification.objects.bulk_create(self.new_notes, ignore_conflicts=True)
+        rows_insert(Notification, self.new_notes, ignore_conflicts=True)
         values_insert(EventTag, ("event_id", "key"), [(e.pk, key) for e, key in self.new_tags])
         rows_insert(MessagePart, self.new_parts)
         rows_insert(Rejection, self.new_rejections)

@@ -14,6 +14,7 @@ batch's reads of a thousand ids at a time.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -26,12 +27,20 @@ from psycopg.types.json import Jsonb
 Getter = Callable[[Model], Any]
 
 
-def rows_insert(model: type[Model], objs: Sequence[Model]) -> None:
-    """Insert `objs` (unsaved instances of `model`) and give each its primary key."""
+def rows_insert(
+    model: type[Model], objs: Sequence[Model], *, ignore_conflicts: bool = False
+) -> None:
+    """Insert `objs` (unsaved instances of `model`) and give each its primary key.
+
+    `ignore_conflicts`: rows that break a unique constraint are skipped, and (as with
+    `bulk_create`) no object gets its primary key."""
     if not objs:
         return
     if connection.vendor != "postgresql":
-        model._default_manager.bulk_create(objs)
+        model._default_manager.bulk_create(objs, ignore_conflicts=ignore_conflicts)
+        return
+    if ignore_conflicts:
+        _insert_skipping_conflicts(model, objs)
         return
     meta = model._meta
     quote = connection.ops.quote_name
@@ -52,6 +61,26 @@ def rows_insert(model: type[Model], objs: Sequence[Model]) -> None:
         with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
             for obj in objs:
                 copy.write_row([get(obj) for get in getters])
+
+
+def _insert_skipping_conflicts(model: type[Model], objs: Sequence[Model]) -> None:
+    """INSERT ... SELECT FROM unnest(one array per column) ... ON CONFLICT DO NOTHING."""
+    meta = model._meta
+    quote = connection.ops.quote_name
+    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    getters = [_getter(f) for f in fields]
+    columns = [[get(obj) for obj in objs] for get in getters]
+    for values, f in zip(columns, fields, strict=True):
+        if isinstance(f, JSONField):  # arrays of json text, cast below
+            values[:] = [None if v is None else json.dumps(v.obj) for v in values]
+    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+    names = ", ".join(quote(f.column) for f in fields)
+    sql = (
+        f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT * FROM unnest({arrays}) "
+        "ON CONFLICT DO NOTHING"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, columns)
 
 
 def values_insert(model: type[Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
