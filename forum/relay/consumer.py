@@ -174,29 +174,55 @@ class RelayConsumer(AsyncWebsocketConsumer):
         else:
             await self.notice(f"unsupported: message type {verb[:20]!r} is not supported")
 
+    async def _subid(self, message: list[Any]) -> str | None:
+        """The subscription id of a REQ or COUNT, or None once the client is told why not."""
+        verb = message[0]
+        if len(message) < 2 or not isinstance(message[1], str) or not message[1]:
+            await self.notice(f"invalid: {verb} needs a non-empty string subscription id")
+            return None
+        subid: str = message[1]
+        limit = self.limits.max_subid_length
+        if len(subid) > limit:
+            await self.closed(subid, f"invalid: subscription id longer than {limit} characters")
+            return None
+        return subid
+
+    async def _raw_filters(self, subid: str, message: list[Any]) -> list[Any] | None:
+        """The filters of a REQ or COUNT, at least one and at most the limit, or None once
+        the client is told why not."""
+        verb = message[0]
+        raw_filters = message[2:]
+        if not raw_filters:
+            await self.closed(subid, f"invalid: {verb} needs at least one filter")
+            return None
+        max_filters = self.limits.max_filters
+        if len(raw_filters) > max_filters:
+            await self.closed(
+                subid,
+                f"invalid: {len(raw_filters)} filters in one {verb}, the limit is {max_filters}",
+            )
+            return None
+        return raw_filters
+
+    async def _parse_filters(self, subid: str, raw_filters: list[Any]) -> list[Filter] | None:
+        """The parsed filters, or None once the client is told which one is wrong."""
+        max_values = self.limits.max_filter_values
+        try:
+            return [parse_filter(raw, max_values=max_values) for raw in raw_filters]
+        except FilterError as exc:
+            await self.closed(subid, str(exc))
+            return None
+
     async def handle_req(self, message: list[Any]) -> None:
         limits = self.limits
-        if len(message) < 2 or not isinstance(message[1], str) or not message[1]:
-            await self.notice("invalid: REQ needs a non-empty string subscription id")
-            return
-        subid: str = message[1]
-        if len(subid) > limits.max_subid_length:
-            await self.closed(
-                subid, f"invalid: subscription id longer than {limits.max_subid_length} characters"
-            )
+        subid = await self._subid(message)
+        if subid is None:
             return
         # A REQ with an id already in use replaces that subscription (NIP-01), so it does not
         # count against the limit; if the new one is refused the old one is gone as well.
         previous = self.subscriptions.pop(subid, None)
-        raw_filters = message[2:]
-        if not raw_filters:
-            await self.closed(subid, "invalid: REQ needs at least one filter")
-            return
-        if len(raw_filters) > limits.max_filters:
-            await self.closed(
-                subid,
-                f"invalid: {len(raw_filters)} filters in one REQ, the limit is {limits.max_filters}",
-            )
+        raw_filters = await self._raw_filters(subid, message)
+        if raw_filters is None:
             return
         if previous is None and len(self.subscriptions) >= limits.max_subscriptions:
             await self.closed(
@@ -205,12 +231,8 @@ class RelayConsumer(AsyncWebsocketConsumer):
                 " connection; CLOSE one first",
             )
             return
-        try:
-            filters = [
-                parse_filter(raw, max_values=limits.max_filter_values) for raw in raw_filters
-            ]
-        except FilterError as exc:
-            await self.closed(subid, str(exc))
+        filters = await self._parse_filters(subid, raw_filters)
+        if filters is None:
             return
 
         subscription = Subscription(filters)
@@ -260,32 +282,14 @@ class RelayConsumer(AsyncWebsocketConsumer):
         """NIP-45: ``["COUNT", id, filter…]`` -> ``["COUNT", id, {"count": n}]``, over the
         filters a REQ takes (the same parsing and limits), every matching event counted once."""
         limits = self.limits
-        if len(message) < 2 or not isinstance(message[1], str) or not message[1]:
-            await self.notice("invalid: COUNT needs a non-empty string subscription id")
+        subid = await self._subid(message)
+        if subid is None:
             return
-        subid: str = message[1]
-        if len(subid) > limits.max_subid_length:
-            await self.closed(
-                subid, f"invalid: subscription id longer than {limits.max_subid_length} characters"
-            )
+        raw_filters = await self._raw_filters(subid, message)
+        if raw_filters is None:
             return
-        raw_filters = message[2:]
-        if not raw_filters:
-            await self.closed(subid, "invalid: COUNT needs at least one filter")
-            return
-        if len(raw_filters) > limits.max_filters:
-            await self.closed(
-                subid,
-                f"invalid: {len(raw_filters)} filters in one COUNT, the limit is"
-                f" {limits.max_filters}",
-            )
-            return
-        try:
-            filters = [
-                parse_filter(raw, max_values=limits.max_filter_values) for raw in raw_filters
-            ]
-        except FilterError as exc:
-            await self.closed(subid, str(exc))
+        filters = await self._parse_filters(subid, raw_filters)
+        if filters is None:
             return
         try:
             count = await relay_read(
