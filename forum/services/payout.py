@@ -10,12 +10,17 @@ guessing, and a deterministic preimage (tips) makes a second send of the same pa
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from django.utils import timezone
 
 from forum.models import LedgerEntry
 from forum.services import identity, node
 from lightning.types import LightningError, LightningUnavailable, Payment, PaymentAlreadyExists
+
+if TYPE_CHECKING:
+    from lightning.client import LightningClient
 
 
 def keysend_send(
@@ -30,28 +35,12 @@ def keysend_send(
     A payment hash the node already knows (paid before, or still in flight) is not an error:
     the node's record of that payment is the answer, so retrying a payout is always safe.
     """
-    payment_hash = hashlib.sha256(preimage).hexdigest()
-    try:
-        client = node.client()
-    except node.NodeNotConfigured as exc:
-        return None, str(exc)
-    try:
-        payment = client.keysend(
+    return _send_or_track(
+        hashlib.sha256(preimage).hexdigest(),
+        lambda client: client.keysend(
             destination, amount_msat, {}, preimage=preimage, fee_limit_msat=fee_limit_msat
-        )
-    except (LightningUnavailable, PaymentAlreadyExists) as exc:
-        # The HTLC may be out (or long settled): ask the node how the payment ended.
-        try:
-            payment = client.track_payment(payment_hash)
-        except LightningError:
-            return None, f"node unreachable ({exc}); check payment {payment_hash} on the node"
-    except LightningError as exc:
-        return None, str(exc) or exc.__class__.__name__
-    if payment.succeeded:
-        return payment, ""
-    if payment.status in ("IN_FLIGHT", "INITIATED"):
-        return None, f"still in flight; check payment {payment_hash} on the node"
-    return None, payment.failure_reason or payment.status
+        ),
+    )
 
 
 def invoice_send(
@@ -60,13 +49,25 @@ def invoice_send(
     """Pay a BOLT 11 invoice (a Lightning Address's) and return (payment, failure text), as
     `keysend_send` does: an invoice the node already paid, or is paying, is answered from the
     node's record of that payment, so a retry never pays twice."""
+    return _send_or_track(
+        payment_hash,
+        lambda client: client.pay_invoice(payment_request, fee_limit_msat=fee_limit_msat),
+    )
+
+
+def _send_or_track(
+    payment_hash: str, send: Callable[[LightningClient], Payment]
+) -> tuple[Payment | None, str]:
+    """Run ``send`` on the node's client; when the node cannot say, or already knows this
+    payment hash, ask it how that payment ended. Returns (payment, failure text)."""
     try:
         client = node.client()
     except node.NodeNotConfigured as exc:
         return None, str(exc)
     try:
-        payment = client.pay_invoice(payment_request, fee_limit_msat=fee_limit_msat)
+        payment = send(client)
     except (LightningUnavailable, PaymentAlreadyExists) as exc:
+        # The HTLC may be out (or long settled): ask the node how the payment ended.
         try:
             payment = client.track_payment(payment_hash)
         except LightningError:
