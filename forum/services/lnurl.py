@@ -40,15 +40,11 @@ from forum.services.moderation import throttle
 POST_KINDS = (nostr.KIND_THREAD, nostr.KIND_REPLY)
 
 
-class TipError(ValueError):
-    """No invoice: `reason` for programs, `message` for people, `status` for HTTP."""
+class TipError(invoices.InvoiceError):
+    """No tip invoice: `reason` for programs, `message` for people, `status` for HTTP."""
 
     def __init__(self, message: str, *, reason: str, status: int = 400, retry_after: int = 0):
-        super().__init__(message)
-        self.message = message
-        self.reason = reason
-        self.status = status
-        self.retry_after = retry_after
+        super().__init__(message, reason=reason, status=status, retry_after=retry_after)
 
 
 @dataclass(frozen=True)

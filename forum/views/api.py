@@ -13,7 +13,7 @@ from forum.selectors.status import message_status, status_unknown
 from forum.services import balance as balances
 from forum.services import invoices
 from forum.services.quote import QuoteError, quote_for
-from forum.views.jsonbody import BadBody, json_object
+from forum.views.jsonbody import BadBody, json_object, refusal
 
 _KEY = re.compile(r"[0-9a-fA-F]{64}")
 
@@ -79,10 +79,7 @@ def invoice(request: HttpRequest) -> JsonResponse:
     except BadBody as exc:
         return exc.response()
     except invoices.InvoiceError as exc:
-        response = JsonResponse({"error": exc.message, "reason": exc.reason}, status=exc.status)
-        if exc.retry_after:
-            response["Retry-After"] = str(exc.retry_after)
-        return response
+        return refusal(exc)
     response = JsonResponse(issued.as_dict(), status=200 if issued.reused else 201)
     response["Cache-Control"] = "no-store"
     return response
@@ -106,7 +103,7 @@ def balance_invoice(request: HttpRequest) -> JsonResponse:
         status = 429 if str(exc).startswith("rate-limited") else 400
         return JsonResponse({"error": str(exc)}, status=status)
     except invoices.InvoiceError as exc:
-        return JsonResponse({"error": exc.message, "reason": exc.reason}, status=exc.status)
+        return refusal(exc)
     response = JsonResponse(issued, status=201)
     response["Cache-Control"] = "no-store"
     return response

@@ -1,4 +1,5 @@
-"""Reading a JSON request body: the one parser every JSON endpoint uses.
+"""Reading a JSON request body: the one parser every JSON endpoint uses; and the one
+`{error, reason}` answer of an endpoint that issues an invoice and was refused one (`refusal`).
 
 A hostile body must get a 400 with a reason, never a 500: `Infinity`, `NaN` and duplicate keys
 are refused by `nostr.loads_strict` (the same strict parser that reads signed events), nesting
@@ -13,6 +14,7 @@ from typing import Any
 from django.http import HttpRequest, JsonResponse
 
 from forum import nostr
+from forum.services.invoices import InvoiceError
 
 # Every bitcoin there will ever be, in msat: no amount a client sends can be larger.
 MAX_MSAT = 21_000_000 * 100_000_000 * 1000
@@ -28,6 +30,14 @@ class BadBody(ValueError):
 
     def response(self) -> JsonResponse:
         return JsonResponse({"error": self.reason}, status=self.status)
+
+
+def refusal(exc: InvoiceError) -> JsonResponse:
+    """`{error, reason}` with the refusal's status, and `Retry-After` when it says when."""
+    response = JsonResponse({"error": exc.message, "reason": exc.reason}, status=exc.status)
+    if exc.retry_after:
+        response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 def json_object(request: HttpRequest, *, max_bytes: int) -> dict[str, Any]:

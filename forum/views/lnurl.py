@@ -13,6 +13,7 @@ allows any origin (LUD-01: wallets in browsers fetch it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -23,7 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 from forum import zaps
 from forum.services import lnurl
 from forum.services.invoices import intent_dict
-from forum.views.jsonbody import BadBody, json_object
+from forum.views.jsonbody import BadBody, json_object, refusal
 
 
 def _json(body: dict[str, Any], status: int = 200) -> JsonResponse:
@@ -62,14 +63,21 @@ def _callback(request: HttpRequest, target: lnurl.PayTarget) -> JsonResponse:
     return _json({"pr": intent.payment_request, "routes": []})
 
 
-@require_GET
-def address(request: HttpRequest, name: str) -> JsonResponse:
+def _pay_info(
+    request: HttpRequest, key: str, target_of: Callable[[str], lnurl.PayTarget], callback_url: str
+) -> JsonResponse:
+    """The LUD-06 first answer for the pay endpoint `key` names (an npub or a post's id)."""
     try:
-        target = lnurl.author_target(name)
+        target = target_of(key)
     except lnurl.TipError as exc:
         return _error(exc)
-    callback = request.build_absolute_uri(reverse("lnurlp-address-callback", args=[name]))
+    callback = request.build_absolute_uri(reverse(callback_url, args=[key]))
     return _json(lnurl.pay_info(target, callback=callback, host=request.get_host()))
+
+
+@require_GET
+def address(request: HttpRequest, name: str) -> JsonResponse:
+    return _pay_info(request, name, lnurl.author_target, "lnurlp-address-callback")
 
 
 @require_GET
@@ -90,12 +98,7 @@ def address_callback(request: HttpRequest, name: str) -> JsonResponse:
 
 @require_GET
 def post(request: HttpRequest, event_id: str) -> JsonResponse:
-    try:
-        target = lnurl.post_target(event_id)
-    except lnurl.TipError as exc:
-        return _error(exc)
-    callback = request.build_absolute_uri(reverse("lnurlp-post-callback", args=[event_id]))
-    return _json(lnurl.pay_info(target, callback=callback, host=request.get_host()))
+    return _pay_info(request, event_id, lnurl.post_target, "lnurlp-post-callback")
 
 
 @require_GET
@@ -129,10 +132,7 @@ def tip(request: HttpRequest) -> JsonResponse:
     except BadBody as exc:
         return exc.response()
     except lnurl.TipError as exc:
-        response = JsonResponse({"error": exc.message, "reason": exc.reason}, status=exc.status)
-        if exc.retry_after:
-            response["Retry-After"] = str(exc.retry_after)
-        return response
+        return refusal(exc)
     body = intent_dict(intent)
     body["qr_url"] = reverse("api-invoice-qr", args=[intent.payment_hash])
     body["status_url"] = reverse("api-status", args=[intent.payment_hash])
