@@ -8,6 +8,7 @@ Limits come from ``settings.NOSTR_RELAY_LIMITS`` (a dict overriding any field of
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -63,11 +64,13 @@ def nip11_document(
     *,
     limits: RelayLimits,
     boards: list[BoardPrice],
+    side_prices: Mapping[int, int],
     max_content_length: int | None,
     node_pubkey: str | None,
     how_to_url: str,
 ) -> dict[str, Any]:
-    """The NIP-11 relay information document. Fees are the default (first listed) board's."""
+    """The NIP-11 relay information document. Fees are the default (first listed) board's
+    for threads and replies, and `side_prices` (kind -> msat, on no board) for the rest."""
     limitation: dict[str, Any] = {
         "max_message_length": limits.max_message_length,
         "max_subscriptions": limits.max_subscriptions,
@@ -90,7 +93,8 @@ def nip11_document(
             " paid from the author's balance (funded by a keysend with a credit record; see"
             " payments_url and balance_url). Boards are NIP-29 style h tags."
         ),
-        "supported_nips": [1, 11, 45, 50],
+        # 9: an author's deletion (kind 5) is served, and what it deletes no longer is.
+        "supported_nips": [1, 9, 11, 45, 50],
         "software": SOFTWARE,
         "version": software_version(),
         "limitation": limitation,
@@ -98,12 +102,19 @@ def nip11_document(
         # Not a NIP-11 field: a pubkey's balance for EVENTs sent here (append the hex pubkey).
         "balance_url": how_to_url.removesuffix(HOW_TO_POST_PATH) + "/api/balance?pubkey=",
     }
+    prices = dict(side_prices)
     if boards:
         default = boards[0]
+        prices = {
+            KIND_THREAD: default.thread_price_msat,
+            KIND_REPLY: default.reply_price_msat,
+            **prices,
+        }
+    if prices:
         document["fees"] = {
             "publication": [
-                {"kinds": [KIND_THREAD], "amount": default.thread_price_msat, "unit": "msats"},
-                {"kinds": [KIND_REPLY], "amount": default.reply_price_msat, "unit": "msats"},
+                {"kinds": [kind], "amount": amount, "unit": "msats"}
+                for kind, amount in prices.items()
             ]
         }
     if node_pubkey:

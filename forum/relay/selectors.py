@@ -22,7 +22,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
-from forum.models import Author, Board, Event, EventTag
+from forum.models import Author, Board, Event, EventTag, SiteSettings
 from forum.nostr import KIND_DELETION, KIND_EDIT, KIND_PROFILE, KIND_REPLY, KIND_THREAD
 from forum.relay.filters import Filter
 from forum.relay.index import tag_key
@@ -269,6 +269,17 @@ class BoardPrice:
     reply_price_msat: int
     escalation_window_seconds: int
     escalation_factor: int
+
+
+def side_prices() -> dict[int, int]:
+    """The console's prices now of a profile, a deletion and an edit (kind -> msat), which
+    belong to no board. One query."""
+    site = SiteSettings.current()
+    return {
+        KIND_PROFILE: site.profile_price_msat,
+        KIND_DELETION: site.deletion_price_msat,
+        KIND_EDIT: site.edit_price_msat,
+    }
 
 
 def listed_board_prices() -> list[BoardPrice]:

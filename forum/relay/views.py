@@ -47,6 +47,7 @@ def relay_info(request: HttpRequest) -> HttpResponse:
         document = nip11_document(
             limits=RelayLimits.from_settings(),
             boards=selectors.listed_board_prices(),
+            side_prices=selectors.side_prices(),
             max_content_length=selectors.max_content_length(),
             node_pubkey=selectors.forum_node_pubkey(),
             how_to_url=how_to_url,

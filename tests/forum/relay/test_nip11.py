@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from forum.models import SiteSettings
 from forum.relay import selectors
 from tests.forum.relay.factories import make_board
 
@@ -23,6 +24,7 @@ def node(monkeypatch):
 
 def test_document_with_limitation_and_publication_fees(client, settings):
     settings.NOSTR_RELAY_LIMITS = {"max_subscriptions": 7}
+    SiteSettings.objects.create(pk=1, profile_price_msat=7_000, edit_price_msat=2_500)
     make_board("general", position=0, thread_price_msat=12_000, reply_price_msat=3_000)
     make_board("big", position=1, thread_price_msat=99_000, max_content_length=50_000)
     response = client.get("/relay", HTTP_ACCEPT=NOSTR_JSON)
@@ -31,7 +33,8 @@ def test_document_with_limitation_and_publication_fees(client, settings):
     assert response["Access-Control-Allow-Origin"] == "*"
     assert response["Vary"] == "Accept"
     document = json.loads(response.content)
-    assert {1, 11, 45, 57} <= set(document["supported_nips"])
+    # 9: authors' deletions (kind 5) are served, and what they delete is not.
+    assert {1, 9, 11, 45, 57} <= set(document["supported_nips"])
     assert document["software"] == "lnforum"
     assert document["version"] == "0.1.0"
     assert document["name"]
@@ -48,11 +51,15 @@ def test_document_with_limitation_and_publication_fees(client, settings):
         "payment_required": False,
         "restricted_writes": True,
     }
-    # Fees are the default board's (the first listed one).
+    # Posts cost the default board's prices (the first listed one); profiles, deletions and
+    # edits the console's, which belong to no board.
     assert document["fees"] == {
         "publication": [
             {"kinds": [11], "amount": 12_000, "unit": "msats"},
             {"kinds": [1111], "amount": 3_000, "unit": "msats"},
+            {"kinds": [0], "amount": 7_000, "unit": "msats"},
+            {"kinds": [5], "amount": 1_000, "unit": "msats"},
+            {"kinds": [1010], "amount": 2_500, "unit": "msats"},
         ]
     }
     assert document["payments_url"] == "http://testserver/how-to-post/"
@@ -64,7 +71,14 @@ def test_document_without_boards_or_node(client, monkeypatch):
     monkeypatch.setattr(selectors, "forum_node_pubkey", lambda: None)
     response = client.get("/relay", HTTP_ACCEPT=f"{NOSTR_JSON}, application/json;q=0.5")
     document = json.loads(response.content)
-    assert "fees" not in document
+    # No board to post on; a profile, deletion or edit still has its price (the defaults here).
+    assert document["fees"] == {
+        "publication": [
+            {"kinds": [0], "amount": 5_000, "unit": "msats"},
+            {"kinds": [5], "amount": 1_000, "unit": "msats"},
+            {"kinds": [1010], "amount": 2_000, "unit": "msats"},
+        ]
+    }
     assert "lightning_node" not in document
     assert "max_content_length" not in document["limitation"]
 

@@ -228,7 +228,7 @@ def test_nip11_document_parses_with_the_peer_library(live_relay, settings):
         assert response.headers["Content-Type"].startswith("application/nostr+json")
 
     document = ns.RelayInformationDocument.from_json(body)
-    assert {1, 11, 45, 57} <= set(document.supported_nips())
+    assert {1, 9, 11, 45, 57} <= set(document.supported_nips())
     limitation = document.limitation()
     assert limitation.max_subid_length == RelayLimits().max_subid_length
     assert limitation.restricted_writes is True
@@ -237,4 +237,7 @@ def test_nip11_document_parses_with_the_peer_library(live_relay, settings):
     assert [(fee.kinds, fee.amount, fee.unit) for fee in publication] == [
         ([11], 10_000, "msats"),
         ([1111], 1_000, "msats"),
+        ([0], 5_000, "msats"),
+        ([5], 1_000, "msats"),
+        ([1010], 2_000, "msats"),
     ]
