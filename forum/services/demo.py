@@ -18,11 +18,17 @@ from __future__ import annotations
 import logging
 import shlex
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
+
+if TYPE_CHECKING:
+    from lightning.client import LightningClient
+    from lightning.types import Payment
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +68,6 @@ def demo_keysend(
     *, destination: str, amount_sat: int, custom_records: dict[int, str]
 ) -> DemoPayment:
     """Pay the forum node from the demo user's node; raises DemoWalletError with lnd's reason."""
-    from forum.services import node
-    from lightning.types import LightningError
-
     if not settings.DEMO_MODE:
         raise DemoWalletError("demo mode is off")
     if destination != _forum_node_pubkey():
@@ -73,15 +76,7 @@ def demo_keysend(
     if not 0 < amount_sat <= MAX_DEMO_PAYMENT_SAT:
         raise DemoWalletError(f"amount must be between 1 and {MAX_DEMO_PAYMENT_SAT:,} sats")
     records = {record_type: value.encode("utf-8") for record_type, value in custom_records.items()}
-    try:
-        payment = node.client(DEMO_WALLET_NODE).keysend(destination, amount_sat * 1000, records)
-    except LightningError as exc:
-        raise DemoWalletError(f"payment failed: {exc.message}") from exc
-    except Exception as exc:  # node not configured / simnet not running
-        raise DemoWalletError(f"the demo wallet is not available: {exc}") from exc
-    if not payment.succeeded:
-        raise DemoWalletError(f"payment failed: {payment.failure_reason}")
-    return DemoPayment(payment.payment_hash, payment.preimage, payment.fee_msat)
+    return _demo_pay(lambda client: client.keysend(destination, amount_sat * 1000, records))
 
 
 def demo_pay_invoice(*, payment_request: str) -> DemoPayment:
@@ -90,9 +85,7 @@ def demo_pay_invoice(*, payment_request: str) -> DemoPayment:
 
     A hold invoice for a post stays in flight until the forum settles or cancels it.
     """
-    from forum.services import node
     from lightning.simnet import bolt11
-    from lightning.types import LightningError
 
     if not settings.DEMO_MODE:
         raise DemoWalletError("demo mode is off")
@@ -104,8 +97,16 @@ def demo_pay_invoice(*, payment_request: str) -> DemoPayment:
         raise DemoWalletError("the demo wallet only pays the forum's own node")
     if not 0 < decoded.amount_msat <= MAX_DEMO_PAYMENT_SAT * 1000:
         raise DemoWalletError(f"amount must be between 1 and {MAX_DEMO_PAYMENT_SAT:,} sats")
+    return _demo_pay(lambda client: client.pay_invoice(payment_request))
+
+
+def _demo_pay(send: Callable[[LightningClient], Payment]) -> DemoPayment:
+    """Run `send` on the demo user's node; DemoWalletError with lnd's reason when it fails."""
+    from forum.services import node
+    from lightning.types import LightningError
+
     try:
-        payment = node.client(DEMO_WALLET_NODE).pay_invoice(payment_request)
+        payment = send(node.client(DEMO_WALLET_NODE))
     except LightningError as exc:
         raise DemoWalletError(f"payment failed: {exc.message}") from exc
     except Exception as exc:  # node not configured / simnet not running
