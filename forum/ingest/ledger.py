@@ -24,6 +24,7 @@ from django.utils import timezone
 from forum import protocol
 from forum.ingest.invoices import intent_records, intents_by_hash, intents_settled
 from forum.ingest.outcome import Message, Recorded
+from forum.ingest.rows import rows_insert
 from forum.ingest.status import status_paid
 from forum.models import InvoiceIntent, LedgerEntry, ListenerCursor
 from forum.protocol import records_from_json, records_to_json  # noqa: F401 (the ledger API)
@@ -204,7 +205,7 @@ def ledger_record_invoices(
     with transaction.atomic():
         known = set(
             LedgerEntry.objects.filter(
-                payment_hash__in=[i.payment_hash for i in unique]
+                payment_hash__any=[i.payment_hash for i in unique]
             ).values_list("payment_hash", flat=True)
         )
         new = [i for i in unique if i.payment_hash not in known]
@@ -222,7 +223,7 @@ def ledger_record_invoices(
                 lease_holder=lease_holder,
                 lease_seconds=lease_seconds,
             )
-    for entry in created:
+    for entry in created if log.isEnabledFor(logging.INFO) else ():
         log.info(
             "ledger.settled %s",
             json.dumps(
@@ -258,7 +259,7 @@ def _insert(rows: list[LedgerEntry]) -> list[LedgerEntry]:
         return []
     try:
         with transaction.atomic():
-            LedgerEntry.objects.bulk_create(rows)
+            rows_insert(LedgerEntry, rows)
         return rows
     except IntegrityError:
         created = []

@@ -57,8 +57,10 @@ def rows_insert(
         fields = list(meta.concrete_fields)
         getters = [_getter(f) for f in fields]
         columns = ", ".join(quote(f.column) for f in fields)
-        # The psycopg cursor under Django's wrapper: COPY is psycopg's own API.
-        with cursor.cursor.copy(f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
+        # The psycopg cursor under Django's wrapper: COPY is psycopg's own API, so its errors
+        # are turned into Django's here (IntegrityError, OperationalError: what callers catch).
+        copy_sql = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
+        with connection.wrap_database_errors, cursor.cursor.copy(copy_sql) as copy:
             for obj in objs:
                 copy.write_row([get(obj) for get in getters])
 
@@ -97,7 +99,11 @@ def values_insert(model: type[Model], fields: Sequence[str], rows: Sequence[Sequ
     quote = connection.ops.quote_name
     columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
     copy_sql = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
-    with connection.cursor() as cursor, cursor.cursor.copy(copy_sql) as copy:
+    with (
+        connection.cursor() as cursor,
+        connection.wrap_database_errors,
+        cursor.cursor.copy(copy_sql) as copy,
+    ):
         for row in rows:
             copy.write_row(row)
 

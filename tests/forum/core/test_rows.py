@@ -72,3 +72,13 @@ def test_any_lookup_is_in() -> None:
     }
     assert not Event.objects.filter(event_id__any=[]).exists()
     assert Event.objects.filter(board_id__any=[board.pk]).count() == 4
+
+
+def test_a_refused_row_raises_djangos_integrity_error() -> None:
+    """Callers catch Django's errors (the ledger's racing writers, the batch's transient
+    retry): COPY's must arrive as those, not as the driver's."""
+    from django.db import IntegrityError, transaction
+
+    Author.objects.create(pubkey="03" * 32, first_seen_at=AT)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        rows_insert(Author, [Author(pubkey="03" * 32, first_seen_at=AT)])
