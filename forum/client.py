@@ -68,24 +68,7 @@ class Forum:
     def _get(self, path: str, params: dict[str, Any] | None = None) -> tuple[int, Any]:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
         request = urllib.request.Request(self.url.rstrip("/") + path + query)
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                code, body = response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            code, body = exc.code, exc.read()
-        except urllib.error.URLError as exc:
-            raise ClientError(f"cannot reach the forum at {self.url}: {exc.reason}") from None
-        except OSError as exc:  # a timeout or a reset connection mid-answer
-            raise ClientError(f"cannot reach the forum at {self.url}: {exc}") from None
-        try:
-            return code, json.loads(body)
-        except ValueError:
-            if code < 400:
-                raise ClientError(
-                    f"{self.url} did not answer like the forum (no JSON at {path}): "
-                    "check --forum-url"
-                ) from None
-            return code, {"error": body.decode(errors="replace")[:200]}
+        return self._answer(request, path)
 
     def _post(self, path: str, body: dict[str, Any]) -> tuple[int, Any]:
         data = json.dumps(body).encode()
@@ -94,6 +77,11 @@ class Forum:
             data=data,
             headers={"Content-Type": "application/json", "Accept": "application/json"},
         )
+        return self._answer(request, path)
+
+    def _answer(self, request: urllib.request.Request, path: str) -> tuple[int, Any]:
+        """(HTTP status, JSON body) of `request`; a refusal without JSON becomes `{error}`,
+        a success without JSON or no answer at all a `ClientError` saying so."""
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 code, raw = response.status, response.read()
@@ -101,11 +89,16 @@ class Forum:
             code, raw = exc.code, exc.read()
         except urllib.error.URLError as exc:
             raise ClientError(f"cannot reach the forum at {self.url}: {exc.reason}") from None
-        except OSError as exc:
+        except OSError as exc:  # a timeout or a reset connection mid-answer
             raise ClientError(f"cannot reach the forum at {self.url}: {exc}") from None
         try:
             return code, json.loads(raw)
         except ValueError:
+            if code < 400:
+                raise ClientError(
+                    f"{self.url} did not answer like the forum (no JSON at {path}): "
+                    "check --forum-url"
+                ) from None
             return code, {"error": raw.decode(errors="replace")[:200]}
 
     def invoice(self, event: nostr.Event) -> dict[str, Any]:

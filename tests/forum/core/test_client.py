@@ -146,3 +146,34 @@ def test_no_route_is_explained(live_server, simnet, board, tmp_path, capsys):
     assert code == 1
     line = _one_line_error(capsys)
     assert "FAILURE_REASON_NO_ROUTE" in line and f"no route to the forum's node {nowhere}" in line
+
+
+def test_a_site_that_is_not_the_forum_is_named_for_gets_and_posts():
+    """A --forum-url that answers 200 with a web page (not the forum's JSON): every call says
+    so, the POSTs that ask for an invoice as much as the GETs."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class NotTheForum(BaseHTTPRequestHandler):
+        def _page(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.end_headers()
+            self.wfile.write(b"<html>a blog</html>")
+
+        do_GET = do_POST = _page
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotTheForum)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    forum = forum_client.Forum(url=f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        with pytest.raises(forum_client.ClientError, match="did not answer like the forum"):
+            forum.quote(board="general", pubkey="ab" * 32, kind=11)
+        with pytest.raises(forum_client.ClientError, match=r"no JSON at /api/tip\)"):
+            forum.tip_invoice("cd" * 32, 21)
+    finally:
+        server.shutdown()
+        server.server_close()
