@@ -249,7 +249,7 @@ CELERY_BEAT_SCHEDULE["forum-tips-forward"] = {
 NIP05_TIMEOUT_SECONDS = float(os.environ.get("NIP05_TIMEOUT_SECONDS", "5"))
 NIP05_MAX_BYTES = int(os.environ.get("NIP05_MAX_BYTES", "65536"))
 NIP05_RECHECK_SECONDS = int(os.environ.get("NIP05_RECHECK_SECONDS", str(24 * 3600)))
-NIP05_ALLOW_HTTP = os.environ.get("NIP05_ALLOW_HTTP", "").lower() in ("1", "true", "yes")
+NIP05_ALLOW_HTTP = env_bool("NIP05_ALLOW_HTTP", False)
 # NIP-57: zap receipts also go to the relays the zap request named (best effort, once each).
 ZAP_RELAY_PUBLISH = env_bool("ZAP_RELAY_PUBLISH", True)
 ZAP_RELAY_TIMEOUT_SECONDS = float(os.environ.get("ZAP_RELAY_TIMEOUT_SECONDS", "5"))

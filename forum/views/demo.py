@@ -8,6 +8,8 @@ pays for real over gRPC from the demo user's simnet node to the forum node. It i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.http import Http404, HttpRequest, JsonResponse
 from django.views.decorators.http import require_GET, require_POST
@@ -41,13 +43,11 @@ def keysend(request: HttpRequest) -> JsonResponse:
         return exc.response()
     except (ValueError, KeyError, TypeError) as exc:
         return JsonResponse({"error": f"bad request: {exc}"}, status=400)
-    try:
-        result = demo.demo_keysend(
+    return _paid(
+        lambda: demo.demo_keysend(
             destination=destination, amount_sat=amount_sat, custom_records=custom_records
         )
-    except demo.DemoWalletError as exc:
-        return JsonResponse({"error": str(exc)}, status=400)
-    return JsonResponse({"preimage": result.preimage, "payment_hash": result.payment_hash})
+    )
 
 
 @require_POST
@@ -61,8 +61,13 @@ def pay_invoice(request: HttpRequest) -> JsonResponse:
         return exc.response()
     except (KeyError, TypeError) as exc:
         return JsonResponse({"error": f"bad request: {exc}"}, status=400)
+    return _paid(lambda: demo.demo_pay_invoice(payment_request=payment_request))
+
+
+def _paid(pay: Callable[[], demo.DemoPayment]) -> JsonResponse:
+    """WebLN's answer to a payment (`preimage`, `payment_hash`), or `{error}` saying why not."""
     try:
-        result = demo.demo_pay_invoice(payment_request=payment_request)
+        result = pay()
     except demo.DemoWalletError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
     return JsonResponse({"preimage": result.preimage, "payment_hash": result.payment_hash})
