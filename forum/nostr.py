@@ -586,6 +586,20 @@ def npub_decode(npub: str) -> str:
     return _key_decode("npub", npub)
 
 
+def pubkey_parse(text: str) -> str:
+    """The lowercase hex pubkey an ``npub1…`` or 64 hex characters (either case) stand for,
+    spaces around ignored; `EventError` saying what is wrong with anything else."""
+    text = text.strip()
+    if text.startswith("npub1"):
+        try:
+            return npub_decode(text)
+        except ValueError as exc:  # EventError included: a bad checksum, length or prefix
+            raise _malformed(f"not a valid npub: {getattr(exc, 'message', exc)}") from None
+    if _HEX64.fullmatch(text.lower()) is None:
+        raise _malformed("pubkey must be 64 hex characters (x-only, as in Nostr) or an npub")
+    return text.lower()
+
+
 def nsec_encode(secret_hex: str) -> str:
     """NIP-19 ``nsec1…`` (a secret: never log or store it server-side)."""
     return _key_encode("nsec", secret_hex, "secret key")

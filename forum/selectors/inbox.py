@@ -12,32 +12,16 @@ rows for their names), `unread_count()` one (pinned in tests/forum/inbox/test_in
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Q, QuerySet
 
-from forum import nostr
 from forum.models import Author, Notification, Post, Thread
 from forum.selectors.pages import short_npub
 
 INBOX_ITEMS = 30
 UNREAD_CAP = 99  # the bell says "99+" beyond it
-
-_HEX64 = re.compile(r"[0-9a-f]{64}")
-
-
-def pubkey_parse(key: str) -> str | None:
-    """A hex pubkey from an npub or 64 hex characters, else None."""
-    key = key.strip()
-    if key.startswith("npub1"):
-        try:
-            return nostr.npub_decode(key)
-        except ValueError:
-            return None
-    key = key.lower()
-    return key if _HEX64.fullmatch(key) else None
 
 
 @dataclass(frozen=True)

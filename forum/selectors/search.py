@@ -170,15 +170,10 @@ def fts5_query(text: str) -> str:
 
 
 def _author_pubkey(text: str) -> str | None:
-    text = text.strip()
-    if text.startswith("npub1"):
-        try:
-            return nostr.npub_decode(text)
-        except ValueError:
-            return None
-    if re.fullmatch(r"[0-9a-fA-F]{64}", text):
-        return text.lower()
-    return None
+    try:
+        return nostr.pubkey_parse(text)
+    except nostr.EventError:
+        return None
 
 
 # --- which rows may be found -----------------------------------------------------------------

@@ -3,7 +3,6 @@ them, and how to fund it (`GET /api/balance?pubkey=`, the author page). docs/rel
 
 from __future__ import annotations
 
-import re
 import secrets
 from typing import Any
 
@@ -14,7 +13,6 @@ from forum.services import invoices
 from forum.services.moderation import throttle
 from forum.services.quote import node_contact
 
-_HEX = re.compile(r"[0-9a-f]{64}")
 RECENT_ROWS = 20
 
 
@@ -24,15 +22,10 @@ class BalanceError(ValueError):
 
 def pubkey_parse(text: str) -> str:
     """A hex pubkey, or an npub; anything else raises `BalanceError` with what to send."""
-    text = (text or "").strip()
-    if text.startswith("npub1"):
-        try:
-            return nostr.npub_decode(text)
-        except Exception as exc:  # a bad checksum or length: say so, do not crash
-            raise BalanceError(f"not a valid npub: {exc}") from exc
-    if _HEX.fullmatch(text.lower()) is None:
-        raise BalanceError("pubkey must be 64 hex characters (x-only, as in Nostr) or an npub")
-    return text.lower()
+    try:
+        return nostr.pubkey_parse(text or "")
+    except nostr.EventError as exc:
+        raise BalanceError(exc.message) from None
 
 
 def balance_report(pubkey: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_GET
 
-from forum import feeds
+from forum import feeds, nostr
 from forum.selectors import inbox as sel
 from forum.selectors.pages import npub, short_npub
 from forum.services.versions import versions_read
@@ -25,10 +25,10 @@ from forum.views.page_cache import cached_page, public
 
 
 def _pubkey(key: str) -> str:
-    pubkey = sel.pubkey_parse(key)
-    if pubkey is None:
-        raise Http404("not an npub or a hex pubkey")
-    return pubkey
+    try:
+        return nostr.pubkey_parse(key)
+    except nostr.EventError:
+        raise Http404("not an npub or a hex pubkey") from None
 
 
 @require_GET

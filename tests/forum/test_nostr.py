@@ -499,6 +499,17 @@ def test_npub_uppercase_accepted() -> None:
     assert nostr.npub_decode(NIP19_NPUB.upper()) == NIP19_PUB
 
 
+def test_pubkey_parse_takes_an_npub_or_hex_either_case() -> None:
+    """What a person pastes for a pubkey (balance, inbox, search's author:): one reading."""
+    assert nostr.pubkey_parse(f"  {NIP19_NPUB}\n") == NIP19_PUB
+    assert nostr.pubkey_parse(NIP19_PUB.upper()) == NIP19_PUB
+    with pytest.raises(nostr.EventError, match="not a valid npub: bech32 checksum is wrong"):
+        nostr.pubkey_parse(NIP19_NPUB[:-1] + "q")
+    for bad in ("", NIP19_PUB[:-1], NIP19_PUB + "0", "g" * 64, NIP19_NSEC):
+        with pytest.raises(nostr.EventError, match="64 hex characters .* or an npub"):
+            nostr.pubkey_parse(bad)
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
