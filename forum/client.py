@@ -689,9 +689,10 @@ def cmd_credit(args: argparse.Namespace) -> int:
     """Fund a pubkey's relay balance (any Nostr client then posts over /relay, paying from it)."""
     forum = Forum(args.forum_url)
     if args.pubkey:
-        pubkey = args.pubkey.strip().lower()
-        if pubkey.startswith("npub1"):
-            pubkey = nostr.npub_decode(pubkey)
+        try:
+            pubkey = nostr.pubkey_parse(args.pubkey)
+        except nostr.EventError as exc:
+            raise ClientError(f"--pubkey: {exc.message}") from None
     elif args.key_file:
         pubkey = nostr.public_key(read_key(args.key_file))
     else:

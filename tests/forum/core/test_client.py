@@ -177,3 +177,14 @@ def test_a_site_that_is_not_the_forum_is_named_for_gets_and_posts():
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_credit_checks_the_pubkey_before_asking_anyone(capsys):
+    """A mistyped --pubkey is named at once, before the forum or a node is reached."""
+    nowhere = ["--forum-url", "http://127.0.0.1:9", "--lndconnect", "x", "--amount-sats", "5"]
+    assert forum_client.main(["credit", "--pubkey", "ab" * 31, *nowhere]) == 1
+    assert _one_line_error(capsys) == (
+        "error: --pubkey: pubkey must be 64 hex characters (x-only, as in Nostr) or an npub"
+    )
+    assert forum_client.main(["credit", "--pubkey", "npub1" + "q" * 58, *nowhere]) == 1
+    assert _one_line_error(capsys).startswith("error: --pubkey: not a valid npub: ")
