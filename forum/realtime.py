@@ -12,7 +12,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
@@ -283,6 +283,51 @@ def _send_many(messages: list[tuple[str, dict]]) -> None:
         _run_on_sender_loop(layer, messages)
     except Exception:
         log.exception("broadcast of %d messages failed", len(messages))
+
+
+_watch_clients: dict[tuple[int, str], Any] = {}
+
+
+def groups_watched(groups: Iterable[str]) -> set[str]:
+    """The groups that have a member now (an open page in some web process), so a batch
+    renders and sends only what someone will receive. One Redis round trip per shard (the
+    same membership `group_send` reads); the in-memory layer is asked directly. If Redis
+    cannot say, every group counts as watched (a send finds out for itself)."""
+    wanted = list(dict.fromkeys(groups))
+    layer = get_channel_layer()
+    if layer is None or not wanted:
+        return set()
+    if isinstance(layer, InMemoryChannelLayer):
+        return {group for group in wanted if layer.groups.get(group)}
+    if not isinstance(layer, RedisChannelLayer):
+        return set(wanted)
+    try:
+        since = int(time.time()) - layer.group_expiry
+        by_shard: dict[int, list[str]] = {}
+        for group in wanted:
+            by_shard.setdefault(layer.consistent_hash(group), []).append(group)
+        watched: set[str] = set()
+        for index, names in by_shard.items():
+            pipe = _watch_client(layer.hosts[index]["address"]).pipeline(transaction=False)
+            for group in names:
+                pipe.zcount(layer._group_key(group), since, "+inf")
+            for group, count in zip(names, pipe.execute(), strict=True):
+                if count:
+                    watched.add(group)
+        return watched
+    except Exception:
+        log.exception("reading which live groups are watched failed; sending to all")
+        return set(wanted)
+
+
+def _watch_client(address: str) -> Any:
+    key = (os.getpid(), address)  # a forked worker opens its own connection
+    client = _watch_clients.get(key)
+    if client is None:
+        import redis
+
+        client = _watch_clients[key] = redis.Redis.from_url(address)
+    return client
 
 
 def send_batch(messages: list[tuple[str, dict]]) -> None:

@@ -92,9 +92,13 @@ def reconciled_handle(outcome: Reconciled) -> None:
             if message.get("type") == "zap.receipt" and message["payload"].get("id"):
                 zap_receipt_publish.delay(message["payload"]["id"])
     with realtime.batch():
+        # Only for open pages: what no page watches is neither rendered nor sent (most of a
+        # busy forum's threads have no reader at the moment a reply lands).
+        watched = realtime.groups_watched(group for group, _ in outcome.messages)
+        messages = [(group, message) for group, message in outcome.messages if group in watched]
         # Rendered here once (a reply's card, its board row, its feed item), not in every web
         # process that relays the message.
-        realtime.send_batch(live.messages_render(outcome.messages))
+        realtime.send_batch(live.messages_render(messages))
         status_send(outcome.statuses)
     for tip_hash in outcome.tip_forwards:
         tip_forward.delay(tip_hash)

@@ -294,3 +294,23 @@ async def test_messages_waiting_in_redis_reach_a_page_together(settings, redis_u
     assert frames <= 2  # the first may leave alone, while the reader takes the rest
     await socket.disconnect()
     channel_layers.backends.clear()
+
+
+async def test_only_groups_with_an_open_page_count_as_watched(layer):
+    """A batch renders and sends only for open pages (`realtime.groups_watched`, read before
+    the worker renders): a thread nobody reads costs nothing, one being read is watched until
+    its last page closes."""
+    board = await sync_to_async(f.board)("general")
+    _, read_root = await sync_to_async(f.thread)(board, title="Read")
+    _, unread_root = await sync_to_async(f.thread)(board, title="Unread")
+    read, unread = realtime.thread_group(read_root.id), realtime.thread_group(unread_root.id)
+    sockets = await _open(f"/ws/thread/{read_root.id}/", 2)
+    watched = await sync_to_async(realtime.groups_watched)([read, unread, FEED_GROUP])
+    assert watched == {read}
+    for socket in sockets:
+        await socket.disconnect()
+    for _ in range(50):  # the hub leaves the group once its last socket is gone
+        if not await sync_to_async(realtime.groups_watched)([read]):
+            break
+        await asyncio.sleep(0.05)
+    assert await sync_to_async(realtime.groups_watched)([read, unread]) == set()
