@@ -817,6 +817,14 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _kind_payment_options(parser: argparse.ArgumentParser) -> None:
+    """What a profile, deletion or edit is signed with and paid by (kinds 0, 5, 1010)."""
+    parser.add_argument("--key-file", required=True, help="hex secret key or nsec")
+    parser.add_argument("--amount-sats", type=int, help="pay this instead of the price")
+    parser.add_argument("--hops", type=int, default=3, help="route length to size parts for")
+    _node_options(parser)
+
+
 def _node_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("your lnd (like lncli)")
     group.add_argument("--lndconnect", help="lndconnect:// URI")
@@ -894,18 +902,12 @@ def parser() -> argparse.ArgumentParser:
     profile = sub.add_parser("profile", help="sign and pay your profile (kind 0)")
     for name in ("name", "about", "picture", "nip05", "lud16"):
         profile.add_argument(f"--{name}")
-    profile.add_argument("--key-file", required=True, help="hex secret key or nsec")
-    profile.add_argument("--amount-sats", type=int, help="pay this instead of the price")
-    profile.add_argument("--hops", type=int, default=3, help="route length to size parts for")
-    _node_options(profile)
+    _kind_payment_options(profile)
     profile.set_defaults(func=cmd_profile)
     delete = sub.add_parser("delete", help="delete your own threads or replies (kind 5)")
     delete.add_argument("event_ids", nargs="+", metavar="EVENT_ID")
     delete.add_argument("--reason", help="why (kept in the signed deletion)")
-    delete.add_argument("--key-file", required=True, help="hex secret key or nsec")
-    delete.add_argument("--amount-sats", type=int, help="pay this instead of the price")
-    delete.add_argument("--hops", type=int, default=3, help="route length to size parts for")
-    _node_options(delete)
+    _kind_payment_options(delete)
     delete.set_defaults(func=cmd_delete)
     edit = sub.add_parser("edit", help="replace the text of your thread or reply (kind 1010)")
     edit.add_argument("event_id", metavar="EVENT_ID")
@@ -913,10 +915,7 @@ def parser() -> argparse.ArgumentParser:
     edit_body.add_argument("--content")
     edit_body.add_argument("--content-file")
     edit.add_argument("--title", help="a thread's new title")
-    edit.add_argument("--key-file", required=True, help="hex secret key or nsec")
-    edit.add_argument("--amount-sats", type=int, help="pay this instead of the price")
-    edit.add_argument("--hops", type=int, default=3, help="route length to size parts for")
-    _node_options(edit)
+    _kind_payment_options(edit)
     edit.set_defaults(func=cmd_edit)
     room = sub.add_parser("room", help="private rooms")
     room_sub = room.add_subparsers(dest="room_command", required=True)
