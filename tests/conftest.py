@@ -84,8 +84,15 @@ def _no_reconcile_queued() -> Iterator[None]:
 @pytest.fixture(autouse=True)
 def _eager_celery(settings) -> Iterator[None]:
     """Tasks run in-process unless a test starts a real worker (see `celery_worker`)."""
+    from celery.result import _set_task_join_will_block
+
     from config.celery import app
 
+    # An eager task runs under celery's `denied_join_result`, which saves and restores one
+    # process-wide flag: two threads running eager tasks at once (a test's listener thread
+    # and the test itself) can leave it set, and the next test's `result.get()` on a real
+    # worker then fails with "Never call result.get() within a task". No test is a task.
+    _set_task_join_will_block(False)
     previous = app.conf.task_always_eager
     app.conf.task_always_eager = True
     yield
