@@ -175,6 +175,16 @@ def message_status(*, key: str) -> dict[str, Any] | None:
             return _parts(status, entry.event_id)
         status["state"] = "paid"
         return status
+    # A payment of this event the ledger holds and has not judged yet is newer news than a
+    # refusal of an earlier attempt (hold mode cancels a refused one, and the same signed
+    # event may be paid again).
+    if (
+        LedgerEntry.objects.filter(event_id=key, direction=IN, status=LedgerEntry.Status.SETTLED)
+        .exclude(reconcile_state=LedgerEntry.ReconcileState.DONE)
+        .exists()
+    ):
+        status.update(state="paid", event_id=key)
+        return status
     rejection = Rejection.objects.filter(event_ref=key, resolved_at__isnull=True).first()
     if rejection is not None:
         return _from_rejection(status, rejection)

@@ -278,9 +278,14 @@
       this.finished = false;  // a new event: its status is news again (after a rejection too)
       this.statusKey = null;  // followed by event id (an invoice's by its payment hash)
       try {
+        // A new event each time, even within one second: the same text signed twice in one
+        // second is the same event id, and a retry after a refusal would then read back the
+        // refused attempt's status as its own.
+        const createdAt = Math.max(Math.floor(Date.now() / 1000), (this.lastCreatedAt || 0) + 1);
+        this.lastCreatedAt = createdAt;
         const unsigned = {
           kind: this.kind(),
-          created_at: Math.floor(Date.now() / 1000),
+          created_at: createdAt,
           tags: this.tags(title),
           content,
         };
