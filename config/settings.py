@@ -195,7 +195,7 @@ PARTS_TIMEOUT_SECONDS = int(os.environ.get("PARTS_TIMEOUT_SECONDS", "3600"))
 RECONCILE_MAX_ATTEMPTS = int(os.environ.get("RECONCILE_MAX_ATTEMPTS", "8"))
 # The pipeline's batches (docs/forum-core.md): ledger rows per reconcile transaction, and
 # settled invoices per listener transaction (group commit).
-RECONCILE_BATCH_SIZE = int(os.environ.get("RECONCILE_BATCH_SIZE", "500"))
+RECONCILE_BATCH_SIZE = int(os.environ.get("RECONCILE_BATCH_SIZE", "1000"))
 LISTENER_BATCH_SIZE = int(os.environ.get("LISTENER_BATCH_SIZE", "1000"))
 # The sweep compares the ledger with the node's latest N invoices (rebuild_from_node reads all).
 SWEEP_NODE_LOOKBACK = int(os.environ.get("SWEEP_NODE_LOOKBACK", "2000"))

@@ -21,6 +21,7 @@ import re
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from coincurve import PrivateKey, PublicKeyXOnly
@@ -172,6 +173,12 @@ class Event:
 
     def to_json(self) -> str:
         """Compact JSON, non-ASCII verbatim: the form the forum stores and links to."""
+        return self._compact_json
+
+    @cached_property
+    def _compact_json(self) -> str:
+        # Made once per event (frozen, so it cannot go stale): the reconciler's look-ahead
+        # makes it outside the sequencer, and the batch that stores the event finds it made.
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False)
 
     def tag_value(self, name: str) -> str | None:

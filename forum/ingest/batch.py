@@ -293,7 +293,8 @@ class BatchState:
         return rows
 
     def active_ban(self, pubkey: str, at: datetime) -> Ban | None:
-        self._prime_bans([pubkey])
+        if pubkey not in self._bans:  # asked once per row: primed already, almost always
+            self._prime_bans([pubkey])
         active = [
             ban
             for ban in self._bans.get(pubkey, ())
@@ -304,7 +305,9 @@ class BatchState:
     def accepted_times(
         self, pubkey: str, board_id: int, since: datetime
     ) -> list[tuple[datetime, int | None]]:
-        self._prime_accepted([pubkey], since)
+        primed = self._accepted_since.get(pubkey)
+        if primed is None or since < primed:
+            self._prime_accepted([pubkey], since)
         return self._accepted.get((pubkey, board_id), [])
 
     def site_as_of(self, at: datetime) -> SiteSettings:

@@ -4,6 +4,7 @@ or a tip causes, and the one builder of each realtime payload about them (`post.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import datetime
 from typing import Any
@@ -139,15 +140,22 @@ MAX_MENTIONS = 20
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
-def mentions(parsed: nostr.Event) -> list[str]:
+def mentions(parsed: nostr.Event) -> tuple[str, ...]:
     """Who an event mentions: its `p` tags, then `nostr:npub…`/`nprofile…` in its content."""
+    return _mentions(parsed.tags, parsed.content)
+
+
+@functools.lru_cache(maxsize=4096)
+def _mentions(tags: nostr.Tags, content: str) -> tuple[str, ...]:
+    # Cached: the reconciler's look-ahead scans the content outside the sequencer, and the
+    # batch that publishes the event finds the answer here.
     found: dict[str, None] = {}
-    for tag in parsed.tags:
+    for tag in tags:
         if len(tag) >= 2 and tag[0] == "p" and isinstance(tag[1], str) and _HEX64.fullmatch(tag[1]):
             found.setdefault(tag[1], None)
-    for pubkey in mentioned_pubkeys(parsed.content, limit=MAX_MENTIONS):
+    for pubkey in mentioned_pubkeys(content, limit=MAX_MENTIONS):
         found.setdefault(pubkey, None)
-    return list(found)[:MAX_MENTIONS]
+    return tuple(found)[:MAX_MENTIONS]
 
 
 def _public(board: Board | None) -> bool:

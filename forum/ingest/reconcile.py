@@ -39,6 +39,7 @@ from forum.ingest.ledger import records_from_json
 from forum.ingest.outcome import Message, Reconciled, StatusNote
 from forum.ingest.rejections import reason_for_code, rejection_build
 from forum.ingest.spend import spend_apply
+from forum.ingest.tags import indexed_keys
 from forum.ingest.tips import tip_forward_prepare, zap_receipt_message, zap_receipt_prepare
 from forum.ingest.verdict import Action
 from forum.models import Author, Board, Event, LedgerEntry, MessagePart, Post, Rejection, Thread
@@ -56,7 +57,7 @@ SEQUENCER_KEY = 0x4C4E464F52554D  # "LNFORUM": the advisory lock every reconcile
 
 
 def batch_size() -> int:
-    return int(getattr(settings, "RECONCILE_BATCH_SIZE", 500))
+    return int(getattr(settings, "RECONCILE_BATCH_SIZE", 1000))
 
 
 def max_attempts() -> int:
@@ -140,8 +141,19 @@ def _decode_ahead(limit: int) -> dict[int, Decoded]:
         pending = _pending().select_for_update(skip_locked=True).values_list("pk", "custom_records")
         rows = list(pending[:limit])
     decoded = {pk: _decode_records(records) for pk, records in rows}
-    authors_ensure(m.event.pubkey for m in decoded.values() if isinstance(m, protocol.EventMessage))
+    events = [m.event for m in decoded.values() if isinstance(m, protocol.EventMessage)]
+    for event in events:
+        _pure_work(event)
+    authors_ensure(event.pubkey for event in events)
     return decoded
+
+
+def _pure_work(event: nostr.Event) -> None:
+    """What publishing `event` computes from the event alone (its stored JSON, its tag index
+    keys, its mentions), made now so the batch under the sequencer finds it cached."""
+    event.to_json()
+    indexed_keys(event.tags)
+    publish.mentions(event)
 
 
 def _apply_or_isolate(decoded: list[tuple[LedgerEntry, Decoded]]) -> _Run:

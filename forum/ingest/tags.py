@@ -3,6 +3,7 @@ publishes it, so the pipeline owns the key function and the relay reads it."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -17,9 +18,22 @@ def tag_key(letter: str, value: str) -> str:
     return hashlib.sha256(text).hexdigest()[:32]
 
 
-def indexed_keys(tags: Iterable[Sequence[Any]]) -> set[str]:
+def indexed_keys(tags: Iterable[Sequence[Any]]) -> frozenset[str]:
     """The keys of an event's tags that filters can ask for (single ASCII letter names)."""
-    return {
+    if isinstance(tags, tuple):  # a parsed event's tags (tuples of strings): hashable
+        return _indexed_keys_cached(tags)
+    return _indexed_keys(tags)
+
+
+@functools.lru_cache(maxsize=4096)
+def _indexed_keys_cached(tags: tuple[tuple[str, ...], ...]) -> frozenset[str]:
+    # A digest per tag is the costliest part of publishing an event's rows: the reconciler's
+    # look-ahead computes them outside the sequencer, and its batch finds them here.
+    return _indexed_keys(tags)
+
+
+def _indexed_keys(tags: Iterable[Sequence[Any]]) -> frozenset[str]:
+    return frozenset(
         tag_key(tag[0], tag[1])
         for tag in tags
         if len(tag) >= 2
@@ -28,7 +42,7 @@ def indexed_keys(tags: Iterable[Sequence[Any]]) -> set[str]:
         and tag[0].isascii()
         and tag[0].isalpha()
         and isinstance(tag[1], str)
-    }
+    )
 
 
 def event_tag_rows(event: Event, tags: Iterable[Sequence[Any]]) -> list[EventTag]:
