@@ -41,7 +41,7 @@ def hot_score(*, sats_msat: int, replies: int, at: datetime) -> float:
 
 def threads_hot_refresh(pks: Iterable[int]) -> None:
     """Recompute the stored Hot rank of these threads from their totals now (two queries:
-    the totals, then one UPDATE ... FROM (VALUES ...); `bulk_update`'s CASE per row cost a
+    the totals, then one UPDATE from the new ranks; `bulk_update`'s CASE per row cost a
     publishing batch more than all its inserts)."""
     from django.db import connection
 
@@ -50,21 +50,36 @@ def threads_hot_refresh(pks: Iterable[int]) -> None:
     wanted = sorted(set(pks))
     if not wanted:
         return
-    totals = Thread.objects.filter(pk__in=wanted).values_list(
-        "id", "sats_msat", "reply_count", "settled_at"
-    )
-    values: list[object] = []
-    for pk, sats_msat, replies, at in totals:
-        values += [pk, hot_score(sats_msat=sats_msat, replies=replies, at=at)]
-    if not values:
-        return
-    casts = ("::bigint", "::double precision") if connection.vendor == "postgresql" else ("", "")
-    rows = ", ".join(f"(%s{casts[0]}, %s{casts[1]})" for _ in range(len(values) // 2))
     table = connection.ops.quote_name(Thread._meta.db_table)
-    # VALUES names its columns column1, column2 on both PostgreSQL and SQLite.
-    sql = (
-        f"UPDATE {table} SET hot = v.hot FROM (SELECT column1 AS id, column2 AS hot "
-        f"FROM (VALUES {rows}) AS x) AS v WHERE {table}.id = v.id"
-    )
+    postgres = connection.vendor == "postgresql"
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        if postgres:  # the ids as one array: a thousand placeholders cost more to quote
+            cursor.execute(
+                f"SELECT id, sats_msat, reply_count, settled_at FROM {table} WHERE id = ANY(%s)",
+                [wanted],
+            )
+            totals = cursor.fetchall()
+        else:
+            totals = list(
+                Thread.objects.filter(pk__in=wanted).values_list(
+                    "id", "sats_msat", "reply_count", "settled_at"
+                )
+            )
+        ids = [pk for pk, *_ in totals]
+        ranks = [
+            hot_score(sats_msat=sats_msat, replies=replies, at=at)
+            for _, sats_msat, replies, at in totals
+        ]
+        if not ids:
+            return
+        if postgres:
+            source = "unnest(%s::bigint[], %s::double precision[]) AS v(id, hot)"
+            values: list[object] = [ids, ranks]
+        else:
+            # VALUES names its columns column1, column2 on SQLite.
+            rows = ", ".join("(%s, %s)" for _ in ids)
+            source = f"(SELECT column1 AS id, column2 AS hot FROM (VALUES {rows}) AS x) AS v"
+            values = [value for pair in zip(ids, ranks, strict=True) for value in pair]
+        cursor.execute(
+            f"UPDATE {table} SET hot = v.hot FROM {source} WHERE {table}.id = v.id", values
+        )

@@ -20,7 +20,7 @@ from django.db.models import Case, DateTimeField, Max, Model, Q, Value, When
 from django.utils import timezone
 
 from forum.ingest.lookups import board_settings_at, site_changes_after, site_settings_at
-from forum.ingest.rows import rows_insert, values_insert
+from forum.ingest.rows import NoteRow, rows_insert, rows_update, values_insert
 from forum.ingest.tags import indexed_keys
 from forum.models import (
     Author,
@@ -82,7 +82,7 @@ class BatchState:
         self.new_rejections: list[Rejection] = []
         # The relay's tag index of published events (see `forum.relay.index`): (event, key).
         self.new_tags: list[tuple[Event, str]] = []
-        self.new_notes: list[Notification] = []  # inbox rows (`publish.notifications_build`)
+        self.new_notes: list[NoteRow] = []  # inbox rows (`publish.notifications_build`)
         self._resolutions: list[tuple[list[str], datetime, str, Event | None, str]] = []
         self._deltas: dict[type[Model], dict[int, dict[str, int]]] = defaultdict(
             lambda: defaultdict(lambda: defaultdict(int))
@@ -357,7 +357,7 @@ class BatchState:
         """The relay's index rows of a published event (see `forum.relay.index`)."""
         self.new_tags.extend((event, key) for key in indexed_keys(tags))
 
-    def notes_add(self, rows: Iterable[Notification]) -> None:
+    def notes_add(self, rows: Iterable[NoteRow]) -> None:
         self.new_notes.extend(rows)
 
     def post_add(self, post: Post) -> None:
@@ -424,7 +424,7 @@ class BatchState:
         rows_insert(Event, self.new_events)
         dirty = [e for pk, e in self.dirty_events.items()]
         if dirty:
-            Event.objects.bulk_update(dirty, EVENT_FIELDS)
+            rows_update(Event, dirty, EVENT_FIELDS)
         # Published when the batch is written (what readers and the ingest bench measure).
         now = timezone.now()
         for row in (*self.new_threads, *self.new_posts):
@@ -435,7 +435,12 @@ class BatchState:
             )
         rows_insert(Thread, self.new_threads)
         self._posts_insert()
-        rows_insert(Notification, self.new_notes, ignore_conflicts=True)
+        values_insert(
+            Notification,
+            NoteRow.FIELDS,
+            [note.values() for note in self.new_notes],
+            ignore_conflicts=True,
+        )
         values_insert(EventTag, ("event_id", "key"), [(e.pk, key) for e, key in self.new_tags])
         rows_insert(MessagePart, self.new_parts)
         rows_insert(Rejection, self.new_rejections)

@@ -11,6 +11,7 @@ from typing import Any
 
 from forum import nostr, realtime
 from forum.ingest.outcome import Message
+from forum.ingest.rows import NoteRow
 from forum.markdown_links import mentioned_pubkeys
 from forum.models import Author, Board, Event, LedgerEntry, Notification, Post, Thread
 from forum.ranking import hot_score
@@ -165,7 +166,7 @@ def _public(board: Board | None) -> bool:
 
 def notifications_build(
     *, event: Event, parsed: nostr.Event, thread: Thread, post: Post | None, at: datetime
-) -> list[Notification]:
+) -> list[NoteRow]:
     """The unsaved inbox rows a published thread (post None) or reply causes: the authors of
     the thread and of the post replied to, then everyone mentioned; never the author itself,
     one row per person (a reply outranks a mention)."""
@@ -182,39 +183,32 @@ def notifications_build(
         if recipient != actor:
             reasons.setdefault(recipient, Notification.Reason.MENTION)
     return [
-        Notification(
-            recipient=recipient,
-            reason=reason,
-            ref=event.event_id,
-            actor=actor,
-            thread=thread,
-            post=post,
-            created_at=at,
-        )
+        NoteRow(recipient, str(reason), event.event_id, thread, post, at, actor=actor)
         for recipient, reason in reasons.items()
     ]
 
 
 def tip_notification(
     *, event: Event, thread: Thread, post: Post | None, entry: LedgerEntry
-) -> list[Notification]:
+) -> list[NoteRow]:
     """The inbox row of a tip to `event` (a published thread or reply) paid by `entry`."""
     if not _public(event.board):
         return []
+    reason = str(Notification.Reason.TIP)
     return [
-        Notification(
-            recipient=event.pubkey,
-            reason=Notification.Reason.TIP,
-            ref=entry.payment_hash,
-            thread=thread,
-            post=post,
+        NoteRow(
+            event.pubkey,
+            reason,
+            entry.payment_hash,
+            thread,
+            post,
+            entry.settled_at,
             amount_msat=entry.amount_msat,
-            created_at=entry.settled_at,
-        )
+        )  # fmt: skip
     ]
 
 
-def inbox_messages(rows: list[Notification]) -> list[Message]:
+def inbox_messages(rows: list[NoteRow]) -> list[Message]:
     """One `inbox.new` per recipient of this batch: the browser asks for its unread count."""
     recipients = dict.fromkeys(row.recipient for row in rows)
     return [

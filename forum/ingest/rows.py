@@ -1,6 +1,6 @@
 """Writing a batch's new rows: `COPY` on PostgreSQL, `bulk_create` elsewhere.
 
-A batch of 500 ledger rows inserts a few thousand rows (events, threads, posts, tag index
+A batch of 1,000 ledger rows inserts a few thousand rows (events, threads, posts, tag index
 rows, rejections). Through `bulk_create` most of that time was Python: Django preparing every
 value of every field and psycopg quoting them into one long SQL text. `COPY ... FROM STDIN`
 sends the values as rows that psycopg's C adapters encode, and the ids come from one
@@ -16,13 +16,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.core.exceptions import EmptyResultSet
 from django.db import connection
 from django.db.models import Field, ForeignKey, ForeignObject, JSONField, Model
 from django.db.models.lookups import In
 from psycopg.types.json import Jsonb
+
+if TYPE_CHECKING:
+    from forum.models import Post, Thread
 
 Getter = Callable[[Model], Any]
 
@@ -66,36 +71,83 @@ def rows_insert(
 
 
 def _insert_skipping_conflicts(model: type[Model], objs: Sequence[Model]) -> None:
-    """INSERT ... SELECT FROM unnest(one array per column) ... ON CONFLICT DO NOTHING."""
-    meta = model._meta
-    quote = connection.ops.quote_name
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     getters = [_getter(f) for f in fields]
-    columns = [[get(obj) for obj in objs] for get in getters]
-    for values, f in zip(columns, fields, strict=True):
-        if isinstance(f, JSONField):  # arrays of json text, cast below
-            values[:] = [None if v is None else json.dumps(v.obj) for v in values]
-    arrays = ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+    _unnest_insert(model, fields, [[get(obj) for obj in objs] for get in getters])
+
+
+def _unnest_insert(model: type[Model], fields: Sequence[Field], columns: list[list[Any]]) -> None:
+    """INSERT ... SELECT FROM unnest(one array per column) ... ON CONFLICT DO NOTHING."""
+    quote = connection.ops.quote_name
     names = ", ".join(quote(f.column) for f in fields)
     sql = (
-        f"INSERT INTO {quote(meta.db_table)} ({names}) SELECT * FROM unnest({arrays}) "
-        "ON CONFLICT DO NOTHING"
+        f"INSERT INTO {quote(model._meta.db_table)} ({names}) "
+        f"SELECT * FROM unnest({_arrays(fields, columns)}) ON CONFLICT DO NOTHING"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, columns)
 
 
-def values_insert(model: type[Model], fields: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def _arrays(fields: Sequence[Field], columns: list[list[Any]]) -> str:
+    """The placeholders of one array parameter per column, cast to the column's type (JSON
+    values become their text, in place)."""
+    for values, f in zip(columns, fields, strict=True):
+        if isinstance(f, JSONField):  # arrays of json text, cast below
+            values[:] = [None if v is None else json.dumps(v.obj) for v in values]
+    return ", ".join(f"%s::{f.db_type(connection)}[]" for f in fields)
+
+
+def rows_update(model: type[Model], objs: Sequence[Model], fields: Sequence[str]) -> None:
+    """Write `fields` (names) of saved `objs` back to their rows.
+
+    On PostgreSQL one UPDATE ... FROM unnest(one array per column): `bulk_update` writes a
+    CASE per row and field, which Django builds and psycopg quotes on the client, and it cost
+    a batch more than all of its inserts."""
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        model._default_manager.bulk_update(objs, fields)
+        return
+    meta = model._meta
+    quote = connection.ops.quote_name
+    targets = [meta.get_field(name) for name in fields]
+    columns = [[obj.pk for obj in objs]] + [[_getter(f)(obj) for obj in objs] for f in targets]
+    names = ["id", *(f"c{i}" for i in range(len(targets)))]
+    table = quote(meta.db_table)
+    sets = ", ".join(f"{quote(f.column)} = v.c{i}" for i, f in enumerate(targets))
+    sql = (
+        f"UPDATE {table} SET {sets} FROM unnest({_arrays([meta.pk, *targets], columns)}) "
+        f"AS v({', '.join(names)}) WHERE {table}.{quote(meta.pk.column)} = v.id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, columns)
+
+
+def values_insert(
+    model: type[Model],
+    fields: Sequence[str],
+    rows: Sequence[Sequence[Any]],
+    *,
+    ignore_conflicts: bool = False,
+) -> None:
     """Insert plain rows (values in the order of `fields`, by attname) that nobody needs as
-    objects afterwards: no model instance is made for them on PostgreSQL."""
+    objects afterwards: no model instance is made for them on PostgreSQL.
+
+    `ignore_conflicts`: rows that break a unique constraint are skipped."""
     if not rows:
         return
     if connection.vendor != "postgresql":
         model._default_manager.bulk_create(
-            [model(**dict(zip(fields, row, strict=True))) for row in rows]
+            [model(**dict(zip(fields, row, strict=True))) for row in rows],
+            ignore_conflicts=ignore_conflicts,
         )
         return
     meta = model._meta
+    if ignore_conflicts:
+        by_attname = {f.attname: f for f in meta.concrete_fields}
+        columns = [[row[i] for row in rows] for i in range(len(fields))]
+        _unnest_insert(model, [by_attname[name] for name in fields], columns)
+        return
     quote = connection.ops.quote_name
     columns = ", ".join(quote(meta.get_field(name).column) for name in fields)
     copy_sql = f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN"
@@ -106,6 +158,34 @@ def values_insert(model: type[Model], fields: Sequence[str], rows: Sequence[Sequ
     ):
         for row in rows:
             copy.write_row(row)
+
+
+@dataclass(frozen=True, slots=True)
+class NoteRow:
+    """An inbox row (`Notification`) to insert with its batch: a plain record, because a model
+    instance per row cost the sequencer more than the row's insert. The thread and post are
+    the batch's objects: their ids are read when the batch writes (new ones have none yet)."""
+
+    recipient: str
+    reason: str
+    ref: str
+    thread: Thread
+    post: Post | None
+    created_at: datetime
+    actor: str = ""
+    amount_msat: int = 0
+
+    FIELDS: ClassVar[tuple[str, ...]] = (
+        "recipient", "reason", "ref", "actor", "thread_id", "post_id", "amount_msat", "created_at"
+    )  # fmt: skip
+
+    def values(self) -> tuple[Any, ...]:
+        """The row in the order of `FIELDS`."""
+        post_id = self.post.pk if self.post is not None else None
+        return (
+            self.recipient, self.reason, self.ref, self.actor, self.thread.pk, post_id,
+            self.amount_msat, self.created_at,
+        )  # fmt: skip
 
 
 def _getter(field: Field) -> Getter:
