@@ -116,7 +116,7 @@ def reconcile_batch(*, limit: int | None = None) -> Reconciled:
         more = len(rows) == limit
     # Statuses and realtime messages are built after commit: outside the sequencer, so the
     # next batch's writes overlap them, and the totals they read are the committed ones.
-    run.report()
+    run.report_safely()
     return run.outcome(more=more)
 
 
@@ -189,7 +189,7 @@ def _isolated(decoded: list[tuple[LedgerEntry, Decoded]]) -> _Run:
             )
             total.errors += 1
             continue
-        run.report()
+        run.report_safely()
         total.merge(run)
     return total
 
@@ -852,6 +852,24 @@ class _Run:
                 if key != what.get("event_id"):
                     payload["payment_hash"] = key
                 self.statuses.append(StatusNote((key,), key, payload))
+
+    def report_safely(self) -> None:
+        """`report`, for a batch already committed: if building its statuses or messages
+        fails (a bug), the failure is logged and the batch's composers still hear at once,
+        each status read back from the database; every page is re-rendered, and the messages
+        the rows made themselves (zap receipts) still go."""
+        messages, statuses = len(self.messages), len(self.statuses)
+        try:
+            self.report()
+        except Exception:
+            log.exception("building what %d committed rows did failed; read back", self.rows)
+            del self.messages[messages:]
+            del self.statuses[statuses:]
+            for event_id, keys in self.event_keys.items():
+                self.statuses.append(StatusNote(tuple(dict.fromkeys(keys)), event_id))
+            for keys, _ in self.payment_notes:
+                self.statuses.extend(StatusNote((k,)) for k in dict.fromkeys(keys) if k)
+            self.kinds.all_pages = True
 
     def _where(self, event: Event) -> tuple[str | None, int | None]:
         """Where an event published by an earlier batch is (for its status), from lookups."""

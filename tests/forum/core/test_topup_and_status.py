@@ -121,3 +121,35 @@ def test_broadcasts_after_commit(poster, board, alice_key, bob_key):
     states = [m["payload"]["state"] for m in got(realtime.payment_group(reply.id))]
     assert states[-1] == "published" and states[0] in ("paid", "published")
     assert entry.payment_hash
+
+
+def test_a_status_that_fails_to_build_is_read_back(poster, board, alice_key, monkeypatch):
+    """The batch is committed before its statuses are built: if building them fails (a bug),
+    the post stays published and its composer still hears it at once, read back."""
+    from asgiref.sync import async_to_sync
+    from channels.layers import get_channel_layer
+
+    from forum import realtime
+    from forum.ingest import reconcile
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in the status builder")
+
+    monkeypatch.setattr(reconcile, "event_status", broken)
+    layer = get_channel_layer()
+    event = nostr.thread_event(alice_key, board="general", title="Hi", content="c")
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(realtime.payment_group(event.id), channel)
+    poster.post(event, 10_000)
+    assert Event.objects.get(event_id=event.id).state == "published"
+
+    async def receive_all() -> list[dict]:
+        out = []
+        while True:
+            try:
+                out.append(await asyncio.wait_for(layer.receive(channel), timeout=0.2))
+            except TimeoutError:
+                return out
+
+    states = [m["payload"]["state"] for m in async_to_sync(receive_all)()]
+    assert states and states[-1] == "published"
