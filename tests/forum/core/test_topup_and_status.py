@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from forum import nostr
 from forum.models import Event, Rejection, Thread
+from tests.forum.group_messages import listen, received
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -75,36 +74,24 @@ def test_status_shapes(client, poster, board, alice_key):
 
 
 def test_broadcasts_after_commit(poster, board, alice_key, bob_key):
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
     from forum import realtime
 
-    layer = get_channel_layer()
     root = nostr.thread_event(alice_key, board="general", title="Hi", content="c")
     reply = nostr.reply_event(bob_key, board="general", root=root, content="r")
-    channels = {}
-    for group in (
-        realtime.board_group("general"),
-        realtime.thread_group(root.id),
-        realtime.PUBLIC_FEED_GROUP,
-        realtime.payment_group(reply.id),
-    ):
-        channels[group] = async_to_sync(layer.new_channel)()
-        async_to_sync(layer.group_add)(group, channels[group])
+    channels = {
+        group: listen(group)
+        for group in (
+            realtime.board_group("general"),
+            realtime.thread_group(root.id),
+            realtime.PUBLIC_FEED_GROUP,
+            realtime.payment_group(reply.id),
+        )
+    }
     poster.post(root, 10_000)
     entry = poster.post(reply, 2_000, sender="bob")
 
-    async def receive_all(channel: str) -> list[dict]:
-        out = []
-        while True:
-            try:
-                out.append(await asyncio.wait_for(layer.receive(channel), timeout=0.2))
-            except TimeoutError:
-                return out
-
     def got(group: str) -> list[dict]:
-        return async_to_sync(receive_all)(channels[group])
+        return received(*channels[group], quiet=0.2)
 
     board_msgs = got(realtime.board_group("general"))
     published = [m["payload"] for m in board_msgs if m["type"] == "post.published"]
@@ -126,9 +113,6 @@ def test_broadcasts_after_commit(poster, board, alice_key, bob_key):
 def test_a_status_that_fails_to_build_is_read_back(poster, board, alice_key, monkeypatch):
     """The batch is committed before its statuses are built: if building them fails (a bug),
     the post stays published and its composer still hears it at once, read back."""
-    from asgiref.sync import async_to_sync
-    from channels.layers import get_channel_layer
-
     from forum import realtime
     from forum.ingest import reconcile
 
@@ -136,20 +120,9 @@ def test_a_status_that_fails_to_build_is_read_back(poster, board, alice_key, mon
         raise RuntimeError("a bug in the status builder")
 
     monkeypatch.setattr(reconcile, "event_status", broken)
-    layer = get_channel_layer()
     event = nostr.thread_event(alice_key, board="general", title="Hi", content="c")
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(realtime.payment_group(event.id), channel)
+    layer, channel = listen(realtime.payment_group(event.id))
     poster.post(event, 10_000)
     assert Event.objects.get(event_id=event.id).state == "published"
-
-    async def receive_all() -> list[dict]:
-        out = []
-        while True:
-            try:
-                out.append(await asyncio.wait_for(layer.receive(channel), timeout=0.2))
-            except TimeoutError:
-                return out
-
-    states = [m["payload"]["state"] for m in async_to_sync(receive_all)()]
+    states = [m["payload"]["state"] for m in received(layer, channel, quiet=0.2)]
     assert states and states[-1] == "published"

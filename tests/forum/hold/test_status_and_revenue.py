@@ -3,49 +3,28 @@ moderators' rejected list, and revenue that leaves it out."""
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 
 import pytest
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from forum import nostr, realtime
 from forum.models import Event, LedgerEntry, Rejection
 from forum.selectors import moderation as mod_selectors
 from forum.services.moderation.refund import refund_blocker
+from tests.forum.group_messages import listen, received
 from tests.forum.hold.conftest import Hold, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _listen(group: str) -> tuple[object, str]:
-    layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(group, channel)
-    return layer, channel
-
-
-def _received(layer, channel: str) -> list[dict]:
-    async def drain() -> list[dict]:
-        out = []
-        while True:
-            try:
-                out.append(await asyncio.wait_for(layer.receive(channel), timeout=0.5))
-            except TimeoutError:
-                return out
-
-    return async_to_sync(drain)()
-
-
 def test_composer_is_told_rejected_and_not_charged(listening: Hold, board, alice_key, client):
     event = nostr.thread_event(alice_key, board="general", title="t", content="c")
-    layer, channel = _listen(realtime.payment_group(event.id))
+    layer, channel = listen(realtime.payment_group(event.id))
     payment = listening.result(listening.post(event, 4_000))  # the price is 10 sats
     assert payment.status == "FAILED"
 
-    statuses = [m["payload"] for m in _received(layer, channel) if m["type"] == "message.status"]
+    statuses = [m["payload"] for m in received(layer, channel) if m["type"] == "message.status"]
     assert statuses, "no message.status broadcast"
     final = statuses[-1]
     assert (final["state"], final["reason"], final["charged"]) == ("rejected", "underpaid", False)
