@@ -77,31 +77,23 @@ def _from_rejection(status: dict[str, Any], rejection: Rejection) -> dict[str, A
 
 
 def _from_event(status: dict[str, Any], event: Event) -> dict[str, Any]:
-    status.update(
-        event_id=event.event_id,
-        board=event.board.slug if event.board_id else None,
-        price_msat=event.price_msat,
-        paid_msat=event.paid_msat,
-    )
+    """`status` completed from `event` as stored (its thread or post, its latest standing
+    rejection: read here)."""
     if event.state == Event.State.PUBLISHED:
-        status["state"] = "published"
-        thread = getattr(event, "thread", None)
-        if thread is not None:
-            status.update(thread_event_id=event.event_id, number=0)
+        thread_event_id, number = None, None
+        if getattr(event, "thread", None) is not None:
+            thread_event_id, number = event.event_id, 0
         else:
             post = getattr(event, "post", None)  # None for a room-create event: no page of its own
             if post is not None:
-                status.update(thread_event_id=post.thread.event.event_id, number=post.number)
-        return status
+                thread_event_id, number = post.thread.event.event_id, post.number
+        return _event_fields(
+            status, event, rejection=None, thread_event_id=thread_event_id, number=number
+        )
     latest = event.rejections.filter(resolved_at__isnull=True).order_by("-id").first()
-    if event.state == Event.State.REJECTED:
-        if latest is not None:
-            return _from_rejection(status, latest)
-        status["state"] = "rejected"
-        return status
-    status.update(state="waiting", waiting_for=event.waiting_for)
-    if latest is not None and latest.reason == Rejection.Reason.UNDERPAID:
-        status.update(reason=latest.reason, message=latest.message)
+    _event_fields(status, event, rejection=latest, thread_event_id=None, number=None)
+    if event.state == Event.State.REJECTED and latest is not None:
+        return _from_rejection(status, latest)  # and whether hold mode charged it
     return status
 
 
@@ -117,7 +109,24 @@ def event_status(
     `rejection` is its latest standing rejection, if any; `thread_event_id`/`number` where it
     was published, if it was.
     """
-    status = status_unknown(event.event_id)
+    return _event_fields(
+        status_unknown(event.event_id),
+        event,
+        rejection=rejection,
+        thread_event_id=thread_event_id,
+        number=number,
+    )
+
+
+def _event_fields(
+    status: dict[str, Any],
+    event: Event,
+    *,
+    rejection: Rejection | None,
+    thread_event_id: str | None,
+    number: int | None,
+) -> dict[str, Any]:
+    """The one place an event's state becomes a status (read back or built by a batch)."""
     status.update(
         event_id=event.event_id,
         board=event.board.slug if event.board_id else None,
