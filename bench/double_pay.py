@@ -18,64 +18,28 @@ promise when every race cost exactly one price. The last line is
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-THREAD_PRICE_MSAT = 10_000
+from bench.sandbox import (  # noqa: E402 (after the path is set)
+    THREAD_PRICE_MSAT,
+    balance_msat,
+    listening_simnet,
+    setup_django,
+)
 
-
-def setup_django(data_dir: Path) -> None:
-    os.environ["DATABASE_URL"] = f"sqlite:///{data_dir / 'forum.sqlite3'}"
-    os.environ["REDIS_URL"] = ""  # eager tasks: the listener reconciles what it records
-    os.environ["SIMNET_DATA_DIR"] = str(data_dir / "simnet")
-    os.environ["HOLD_MODE"] = "1"
-    os.environ.setdefault("HOLD_SECONDS", "30")
-    os.environ.setdefault("HOLD_SCAN_SECONDS", "2")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-
-    call_command("migrate", verbosity=0)
-
-
-def start_simnet(data_dir: Path):
-    from django.conf import settings
-
-    from forum.services import node
+if TYPE_CHECKING:
     from lightning.simnet import SimNet
 
-    topology = json.loads((ROOT / "lightning/simnet/topology.json").read_text())
-    net = SimNet.start(data_dir, topology=topology)
-    node.write_simnet_nodes(net, data_dir)
-    # One settled invoice first: a listener whose cursor is at settle index 0 polls instead of
-    # streaming, and the reviewer hears of held payments through the stream.
-    net.network.set_keysend_hold(settings.LND_NODE_NAME, 0)
-    with net.nodes["alice"].client() as alice:
-        assert alice.keysend(net.nodes["forum"].pubkey, 1_000, {}).succeeded
-    net.network.set_keysend_hold(settings.LND_NODE_NAME, int(settings.HOLD_SECONDS))
-    return net
 
-
-def balance_msat(net, name: str) -> int:
-    with net.network.lock:
-        return sum(
-            chan.balance[name]
-            for chan in net.network.channels.values()
-            if name in (chan.node1, chan.node2)
-        )
-
-
-def race_once(net, forum_pubkey: str, copies: int, parts: int) -> tuple[int, int, str]:
+def race_once(net: SimNet, forum_pubkey: str, copies: int, parts: int) -> tuple[int, int, str]:
     """One race; returns (msat alice paid, msat the ledger settled for the event, event id)."""
     from forum import nostr, protocol
     from forum.services import node
@@ -140,35 +104,11 @@ def run(races: int, copies: int, parts: int) -> str:
     with tempfile.TemporaryDirectory(prefix="bench-double-pay-") as tmp:
         data_dir = Path(tmp)
         setup_django(data_dir)
-        from forum.ingest.listener import Listener
-        from forum.models import Board, Event
-        from forum.services import identity, node
-        from forum.tasks import recorded_handle
+        from forum.models import Event
 
-        net = start_simnet(data_dir / "simnet")
-        Board.objects.create(
-            slug="general",
-            title="General",
-            thread_price_msat=THREAD_PRICE_MSAT,
-            reply_price_msat=2_000,
-            escalation_window_seconds=600,
-            escalation_factor=2,
-            max_content_length=5_000,
-        )
-        node.reset_clients()
-        identity.forget()
-        forum_pubkey = net.nodes["forum"].pubkey
-        stop = threading.Event()
-        listener = Listener(
-            client=node.client(),
-            node_pubkey=forum_pubkey,
-            on_recorded=recorded_handle,
-            lease_seconds=5,
-        )
-        runner = threading.Thread(target=listener.run, args=(stop,), daemon=True)
-        runner.start()
         charged: list[int] = []
-        try:
+        with listening_simnet(data_dir) as net:
+            forum_pubkey = net.nodes["forum"].pubkey
             for n in range(races):
                 paid, recorded, event_id = race_once(net, forum_pubkey, copies, parts)
                 if paid != recorded:
@@ -181,11 +121,6 @@ def run(races: int, copies: int, parts: int) -> str:
                     time.sleep(0.05)
                 print(f"race {n + 1}: charged {paid} msat, published {published}")
                 charged.append(paid)
-        finally:
-            stop.set()
-            runner.join(timeout=15)
-            node.reset_clients()
-            net.stop()
     price = THREAD_PRICE_MSAT if not parts else -(-THREAD_PRICE_MSAT // parts) * parts
     return (
         f"double-pay: {races} races, charged per event min {min(charged)} / max {max(charged)} "

@@ -22,7 +22,6 @@ import argparse
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -30,11 +29,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.double_pay import (  # noqa: E402 (after the path is set)
+from bench.sandbox import (  # noqa: E402 (after the path is set)
     THREAD_PRICE_MSAT,
     balance_msat,
+    listening_simnet,
     setup_django,
-    start_simnet,
 )
 
 
@@ -75,34 +74,9 @@ def run(posts: int, concurrency: int, scan_seconds: float) -> str:
         from django.conf import settings
         from django.db import connection
 
-        from forum.ingest.listener import Listener
-        from forum.models import Board
-        from forum.services import identity, node
-        from forum.tasks import recorded_handle
-
         settings.INVOICE_MAX_PER_PUBKEY = settings.INVOICE_MAX_PER_CLIENT = posts + 1
+        # Set before the listener starts, so that even its hold reviewer's first scan keeps it.
         settings.HOLD_SCAN_SECONDS = scan_seconds
-        net = start_simnet(data_dir / "simnet")
-        Board.objects.create(
-            slug="general",
-            title="General",
-            thread_price_msat=THREAD_PRICE_MSAT,
-            reply_price_msat=2_000,
-            escalation_window_seconds=600,
-            escalation_factor=2,
-            max_content_length=5_000,
-        )
-        node.reset_clients()
-        identity.forget()
-        stop = threading.Event()
-        listener = Listener(
-            client=node.client(),
-            node_pubkey=net.nodes["forum"].pubkey,
-            on_recorded=recorded_handle,
-            lease_seconds=5,
-        )
-        runner = threading.Thread(target=listener.run, args=(stop,), daemon=True)
-        runner.start()
 
         def timed(n: int) -> tuple[float, float]:
             try:
@@ -110,16 +84,11 @@ def run(posts: int, concurrency: int, scan_seconds: float) -> str:
             finally:
                 connection.close()  # each worker thread's own connection
 
-        try:
+        with listening_simnet(data_dir) as net:
             before = balance_msat(net, "alice")
             with ThreadPoolExecutor(concurrency) as pool:
                 results = list(pool.map(timed, range(posts)))
             charged = before - balance_msat(net, "alice")
-        finally:
-            stop.set()
-            runner.join(timeout=15)
-            node.reset_clients()
-            net.stop()
     issue = [r[0] * 1000 for r in results]
     published = [r[1] * 1000 for r in results]
     print(

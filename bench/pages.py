@@ -27,11 +27,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
-import socket
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -39,11 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from bench.sandbox import daphne_server, own_forum  # noqa: E402 (after the path is set)
 
 
 def populate(replies: int) -> tuple[str, str]:
@@ -135,40 +127,10 @@ def main() -> None:
     parser.add_argument("--replies", type=int, default=1000)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="bench-pages-") as tmp:
-        # The bench's own database and settings; nothing from the caller's environment leaks in.
-        for name in list(os.environ):
-            if name.startswith(("DATABASE_", "REDIS_", "LND_", "SIMNET", "DEBUG")):
-                del os.environ[name]
-        os.environ.update(
-            DJANGO_SETTINGS_MODULE="bench.pages_settings",
-            FORUM_DATA_DIR=tmp,
-            DATABASE_URL=f"sqlite:///{tmp}/forum.sqlite3",
-            SIMNET="0",
-            DEMO_MODE="0",
-            LOG_LEVEL="WARNING",
-            PYTHONPATH=str(ROOT),
-        )
+    with own_forum("bench-pages-", settings_module="bench.pages_settings") as tmp:
         thread_id, slug = populate(args.replies)
-        port = free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "config.asgi:application",
-            ],
-            cwd=ROOT,
-            env=dict(os.environ),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_ready(port)
+        with daphne_server(tmp) as port:
+            wait_ready(port)  # and the bare view answers: the settings' own URLs are loaded
             pages = {
                 "thread": f"/t/{thread_id}/",
                 "board": f"/b/{slug}/",
@@ -187,9 +149,6 @@ def main() -> None:
                     print(f"{mode} {name:6} {path}: {rate:.1f} req/s", flush=True)
             results["bare"] = hammer(port, "/bench/bare", args.seconds, args.concurrency)
             print(f"bare   /bench/bare: {results['bare']:.1f} req/s", flush=True)
-        finally:
-            server.terminate()
-            server.wait(timeout=10)
     bare = results["bare"]
 
     def figure(key: str) -> str:

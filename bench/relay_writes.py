@@ -24,26 +24,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.sandbox import daphne_server, own_forum  # noqa: E402 (after the path is set)
+
 BOARD = "general"
 NODE = "02" + "ab" * 32
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def populate(keys: list[str]) -> None:
@@ -189,49 +181,12 @@ def main() -> None:
     parser.add_argument("--database-url", default="")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="bench-relay-writes-") as tmp:
-        for name in list(os.environ):
-            if name.startswith(("DATABASE_", "REDIS_", "LND_", "SIMNET", "DEBUG")):
-                del os.environ[name]
-        os.environ.update(
-            DJANGO_SETTINGS_MODULE="config.settings",
-            FORUM_DATA_DIR=tmp,
-            DATABASE_URL=args.database_url or f"sqlite:///{tmp}/forum.sqlite3",
-            SIMNET="0",
-            DEMO_MODE="0",
-            HOLD_MODE="0",
-            LOG_LEVEL="WARNING",
-            PYTHONPATH=str(ROOT),
-        )
+    # The flow measured: EVENTs charged from balances, never held, whatever the caller's HOLD_MODE.
+    with own_forum("bench-relay-writes-", args.database_url, HOLD_MODE="0") as tmp:
         keys = [f"{i + 1:064x}" for i in range(args.clients)]
         populate(keys)
-        port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)]
-            + ["config.asgi:application"],
-            cwd=ROOT,
-            env=dict(os.environ),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    if time.monotonic() > deadline:
-                        raise SystemExit("daphne did not start") from None
-                    time.sleep(0.2)
+        with daphne_server(tmp) as port:
             line = asyncio.run(measure(port, keys, args.events, args.flood))
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait(timeout=10)
     print(line)
 
 
