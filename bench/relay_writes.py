@@ -134,7 +134,16 @@ async def flood_client(port: int, per_second: int, stop: asyncio.Event) -> tuple
                 await relay.send(f'["EVENT",{pool[sent % len(pool)]}]')
                 sent += 1
             await asyncio.sleep(0.01)
-        await asyncio.wait_for(reading, 120)
+        # Every flood EVENT must get its OK. Checked here, not only when a reply arrives: the
+        # last one may have come before `stop`, and then no reply would wake the reader.
+        deadline = time.perf_counter() + 120
+        while answered < sent and not reading.done():
+            if time.perf_counter() > deadline:
+                raise TimeoutError(f"{sent - answered} flood EVENTs got no OK in 120 s")
+            await asyncio.sleep(0.01)
+        if reading.done():
+            reading.result()  # a reply without a reason, or the socket closed: say so
+        reading.cancel()
     return sent, answered, limited
 
 
