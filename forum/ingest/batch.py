@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -56,10 +57,20 @@ EVENT_FIELDS = (
 )
 
 
+@dataclass
+class MadeAhead:
+    """What publishing needs from each event alone, made by the reconciler's look-ahead
+    outside the sequencer, by event id (the batch computes anything missing itself)."""
+
+    index_keys: dict[str, frozenset[str]] = field(default_factory=dict)
+    mentions: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
 class BatchState:
     """`Lookups` for one batch, plus the rows and counter deltas it will write."""
 
-    def __init__(self) -> None:
+    def __init__(self, made: MadeAhead | None = None) -> None:
+        self.made = made or MadeAhead()
         self.boards: dict[str, Board] = {b.slug: b for b in Board.objects.all()}
         self._board_pks: dict[int, Board] = {}
         self._board_changes: dict[str, list[ModerationAction]] = defaultdict(list)
@@ -355,7 +366,8 @@ class BatchState:
 
     def tags_add(self, event: Event, tags: Iterable[Sequence[Any]]) -> None:
         """The relay's index rows of a published event (see `forum.relay.index`)."""
-        self.new_tags.extend((event, key) for key in indexed_keys(tags))
+        keys = self.made.index_keys.get(event.event_id)
+        self.new_tags.extend((event, key) for key in keys or indexed_keys(tags))
 
     def notes_add(self, rows: Iterable[NoteRow]) -> None:
         self.new_notes.extend(rows)

@@ -4,8 +4,8 @@ or a tip causes, and the one builder of each realtime payload about them (`post.
 
 from __future__ import annotations
 
-import functools
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -143,18 +143,11 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 def mentions(parsed: nostr.Event) -> tuple[str, ...]:
     """Who an event mentions: its `p` tags, then `nostr:npub…`/`nprofile…` in its content."""
-    return _mentions(parsed.tags, parsed.content)
-
-
-@functools.lru_cache(maxsize=4096)
-def _mentions(tags: nostr.Tags, content: str) -> tuple[str, ...]:
-    # Cached: the reconciler's look-ahead scans the content outside the sequencer, and the
-    # batch that publishes the event finds the answer here.
     found: dict[str, None] = {}
-    for tag in tags:
+    for tag in parsed.tags:
         if len(tag) >= 2 and tag[0] == "p" and isinstance(tag[1], str) and _HEX64.fullmatch(tag[1]):
             found.setdefault(tag[1], None)
-    for pubkey in mentioned_pubkeys(content, limit=MAX_MENTIONS):
+    for pubkey in mentioned_pubkeys(parsed.content, limit=MAX_MENTIONS):
         found.setdefault(pubkey, None)
     return tuple(found)[:MAX_MENTIONS]
 
@@ -165,11 +158,18 @@ def _public(board: Board | None) -> bool:
 
 
 def notifications_build(
-    *, event: Event, parsed: nostr.Event, thread: Thread, post: Post | None, at: datetime
+    *,
+    event: Event,
+    parsed: nostr.Event,
+    thread: Thread,
+    post: Post | None,
+    at: datetime,
+    mentioned: Sequence[str] | None = None,
 ) -> list[NoteRow]:
     """The unsaved inbox rows a published thread (post None) or reply causes: the authors of
     the thread and of the post replied to, then everyone mentioned; never the author itself,
-    one row per person (a reply outranks a mention)."""
+    one row per person (a reply outranks a mention). `mentioned`: `mentions(parsed)`, if the
+    caller made it already."""
     if not _public(event.board):
         return []
     actor = event.pubkey
@@ -179,7 +179,7 @@ def notifications_build(
         for recipient in (parent.event.pubkey if parent is not None else None, thread.event.pubkey):
             if recipient and recipient != actor:
                 reasons.setdefault(recipient, Notification.Reason.REPLY)
-    for recipient in mentions(parsed):
+    for recipient in mentions(parsed) if mentioned is None else mentioned:
         if recipient != actor:
             reasons.setdefault(recipient, Notification.Reason.MENTION)
     return [

@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from forum import nostr, protocol
 from forum.ingest import kinds, publish, verdict
-from forum.ingest.batch import BatchState, authors_ensure
+from forum.ingest.batch import BatchState, MadeAhead, authors_ensure
 from forum.ingest.kinds_publish import KindsOutcome, kind_publish
 from forum.ingest.ledger import records_from_json
 from forum.ingest.outcome import Message, Reconciled, StatusNote
@@ -102,7 +102,7 @@ def _decode_records(records: dict[str, str] | None) -> Decoded:
 def reconcile_batch(*, limit: int | None = None) -> Reconciled:
     """Reconcile the next batch of pending incoming ledger rows (in settle order)."""
     limit = limit or batch_size()
-    ahead = _decode_ahead(limit)
+    ahead, made = _decode_ahead(limit)
     with sequenced():
         # The records were read by the look-ahead; only the rows it missed read them again.
         rows = list(_pending().select_for_update().defer("custom_records")[:limit])
@@ -112,7 +112,7 @@ def reconcile_batch(*, limit: int | None = None) -> Reconciled:
         if missed:
             records = LedgerEntry.objects.filter(pk__any=missed).values_list("pk", "custom_records")
             ahead.update((pk, _decode_records(value)) for pk, value in records)
-        run = _apply_or_isolate([(row, ahead[row.pk]) for row in rows])
+        run = _apply_or_isolate([(row, ahead[row.pk]) for row in rows], made)
         more = len(rows) == limit
     # Statuses and realtime messages are built after commit: outside the sequencer, so the
     # next batch's writes overlap them, and the totals they read are the committed ones.
@@ -126,57 +126,53 @@ def _pending() -> QuerySet[LedgerEntry]:
     )
 
 
-def _decode_ahead(limit: int) -> dict[int, Decoded]:
-    """Decode and verify the next batch before waiting for the sequencer (PostgreSQL).
+def _decode_ahead(limit: int) -> tuple[dict[int, Decoded], MadeAhead]:
+    """Decode and verify the next batch before waiting for the sequencer (PostgreSQL), and
+    make what publishing needs from each event alone (its tag index keys, its mentions).
 
     While another worker holds the sequencer, its rows are locked: SKIP LOCKED finds the batch
-    after them, which is most likely the one this worker claims next, so the signature checks
-    overlap the other batch's writes instead of following them. The read is a transaction of
+    after them, which is most likely the one this worker claims next, so this work overlaps
+    the other batch's writes instead of following them. The read is a transaction of
     its own: holding those row locks while waiting for the sequencer could deadlock with the
-    holder's claim. A guess that turns out wrong only costs the decoding.
+    holder's claim. A guess that turns out wrong only costs the work.
     """
+    made = MadeAhead()
     if connection.vendor != "postgresql":
-        return {}
+        return {}, made
     with transaction.atomic():
         pending = _pending().select_for_update(skip_locked=True).values_list("pk", "custom_records")
         rows = list(pending[:limit])
     decoded = {pk: _decode_records(records) for pk, records in rows}
     events = [m.event for m in decoded.values() if isinstance(m, protocol.EventMessage)]
     for event in events:
-        _pure_work(event)
+        event.to_json()  # cached on the event: the batch stores it
+        made.index_keys[event.id] = indexed_keys(event.tags)
+        made.mentions[event.id] = publish.mentions(event)
     authors_ensure(event.pubkey for event in events)
-    return decoded
+    return decoded, made
 
 
-def _pure_work(event: nostr.Event) -> None:
-    """What publishing `event` computes from the event alone (its stored JSON, its tag index
-    keys, its mentions), made now so the batch under the sequencer finds it cached."""
-    event.to_json()
-    indexed_keys(event.tags)
-    publish.mentions(event)
-
-
-def _apply_or_isolate(decoded: list[tuple[LedgerEntry, Decoded]]) -> _Run:
+def _apply_or_isolate(decoded: list[tuple[LedgerEntry, Decoded]], made: MadeAhead) -> _Run:
     """The batch in one savepoint; if it fails (not transiently), each row in its own."""
     try:
         with transaction.atomic():
-            run = _Run()
+            run = _Run(state=BatchState(made))
             run.apply(decoded)
     except TRANSIENT:
         raise
     except Exception:
         log.exception("a batch of %d rows failed; retrying them one by one", len(decoded))
-        run = _isolated(decoded)
+        run = _isolated(decoded, made)
     return run
 
 
-def _isolated(decoded: list[tuple[LedgerEntry, Decoded]]) -> _Run:
+def _isolated(decoded: list[tuple[LedgerEntry, Decoded]], made: MadeAhead) -> _Run:
     """Each row on its own (a savepoint each): a row that fails alone is marked `error`."""
     total = _Run(reported=True)  # each row reported on its own
     for row, message in decoded:
         try:
             with transaction.atomic():
-                run = _Run()
+                run = _Run(state=BatchState(made))
                 run.apply([(row, message)])
         except TRANSIENT:
             raise
@@ -486,7 +482,14 @@ class _Run:
         state.thread_add(thread)
         state.tags_add(event, parsed.tags)
         state.notes_add(
-            publish.notifications_build(event=event, parsed=parsed, thread=thread, post=None, at=at)
+            publish.notifications_build(
+                event=event,
+                parsed=parsed,
+                thread=thread,
+                post=None,
+                at=at,
+                mentioned=state.made.mentions.get(parsed.id),
+            )
         )
         state.add(author, thread_count=1)
         state.add(board, thread_count=1, post_count=1)
@@ -535,7 +538,14 @@ class _Run:
         state.post_add(post)
         state.tags_add(event, parsed.tags)
         state.notes_add(
-            publish.notifications_build(event=event, parsed=parsed, thread=thread, post=post, at=at)
+            publish.notifications_build(
+                event=event,
+                parsed=parsed,
+                thread=thread,
+                post=post,
+                at=at,
+                mentioned=state.made.mentions.get(parsed.id),
+            )
         )
         state.add(thread, reply_count=1, sats_msat=event.paid_msat)
         state.later(thread, "last_activity_at", at)

@@ -3,7 +3,6 @@ publishes it, so the pipeline owns the key function and the relay reads it."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -20,19 +19,6 @@ def tag_key(letter: str, value: str) -> str:
 
 def indexed_keys(tags: Iterable[Sequence[Any]]) -> frozenset[str]:
     """The keys of an event's tags that filters can ask for (single ASCII letter names)."""
-    if isinstance(tags, tuple):  # a parsed event's tags (tuples of strings): hashable
-        return _indexed_keys_cached(tags)
-    return _indexed_keys(tags)
-
-
-@functools.lru_cache(maxsize=4096)
-def _indexed_keys_cached(tags: tuple[tuple[str, ...], ...]) -> frozenset[str]:
-    # A digest per tag is the costliest part of publishing an event's rows: the reconciler's
-    # look-ahead computes them outside the sequencer, and its batch finds them here.
-    return _indexed_keys(tags)
-
-
-def _indexed_keys(tags: Iterable[Sequence[Any]]) -> frozenset[str]:
     return frozenset(
         tag_key(tag[0], tag[1])
         for tag in tags
