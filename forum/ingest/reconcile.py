@@ -480,22 +480,25 @@ class _Run:
         thread = publish.thread_build(event=event, parsed=parsed, author=author, board=board, at=at)
         state.event_changed(event)
         state.thread_add(thread)
-        state.tags_add(event, parsed.tags)
-        state.notes_add(
-            publish.notifications_build(
-                event=event,
-                parsed=parsed,
-                thread=thread,
-                post=None,
-                at=at,
-                mentioned=state.made.mentions.get(parsed.id),
-            )
-        )
+        self._index_and_notify(event, parsed, thread=thread, post=None, at=at)
         state.add(author, thread_count=1)
         state.add(board, thread_count=1, post_count=1)
         state.later(board, "last_activity_at", at)
         self.published.append((event, thread, None))
         self._attach_children(event.event_id)
+
+    def _index_and_notify(
+        self, event: Event, parsed: nostr.Event, *, thread: Thread, post: Post | None, at: datetime
+    ) -> None:
+        """A publication's tag index rows and inbox rows (post None: the thread itself)."""
+        state = self.state
+        state.tags_add(event, parsed.tags)
+        mentioned = state.made.mentions.get(parsed.id)  # made by the look-ahead, if it was
+        state.notes_add(
+            publish.notifications_build(
+                event=event, parsed=parsed, thread=thread, post=post, at=at, mentioned=mentioned
+            )
+        )
 
     def _reply_place(
         self,
@@ -536,17 +539,7 @@ class _Run:
         )
         state.event_changed(event)
         state.post_add(post)
-        state.tags_add(event, parsed.tags)
-        state.notes_add(
-            publish.notifications_build(
-                event=event,
-                parsed=parsed,
-                thread=thread,
-                post=post,
-                at=at,
-                mentioned=state.made.mentions.get(parsed.id),
-            )
-        )
+        self._index_and_notify(event, parsed, thread=thread, post=post, at=at)
         state.add(thread, reply_count=1, sats_msat=event.paid_msat)
         state.later(thread, "last_activity_at", at)
         state.add(author, reply_count=1)
