@@ -157,9 +157,9 @@ def artifacts() -> Path:
     return ARTIFACTS
 
 
-@pytest.fixture
-def new_page(browser, forum_server):
-    """Pages in separate browser contexts (separate people: own storage, own key)."""
+def page_maker(browser):
+    """A maker of pages in separate browser contexts (separate people: own storage, own key),
+    each page keeping its JavaScript errors in `page.js_errors`; closes them all when done."""
     contexts = []
 
     def make(context=None, width: int = 1100):
@@ -176,3 +176,9 @@ def new_page(browser, forum_server):
     yield make
     for context in contexts:
         context.close()
+
+
+@pytest.fixture
+def new_page(browser, forum_server):
+    """Pages of the embedded forum, each in its own browser context."""
+    yield from page_maker(browser)

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.browser.conftest import ForumServer, running_forum
+from tests.browser.conftest import ForumServer, page_maker, running_forum
 from tests.browser.test_invoice import _invoice
 from tests.browser.test_posting import _compose, _welcome_thread_url
 
@@ -25,22 +25,8 @@ def settle_server(tmp_path_factory) -> Iterator[ForumServer]:
 
 @pytest.fixture
 def settle_page(browser, settle_server):
-    contexts = []
-
-    def make(context=None):
-        if context is None:
-            context = browser.new_context(viewport={"width": 1100, "height": 900})
-            contexts.append(context)
-        page = context.new_page()
-        page.set_default_timeout(30_000)
-        errors: list[str] = []
-        page.on("pageerror", lambda exc: errors.append(str(exc)))
-        page.js_errors = errors
-        return page
-
-    yield make
-    for context in contexts:
-        context.close()
+    """Pages of the hold-mode-off forum, each in its own browser context."""
+    yield from page_maker(browser)
 
 
 def test_underpaid_invoice_post_is_kept_and_topped_up_by_a_new_invoice(settle_page, settle_server):

@@ -62,6 +62,19 @@ async def _open(path: str, n: int) -> list[WebsocketCommunicator]:
     return sockets
 
 
+async def _private_room():
+    """A private room (unlisted, with a password) open for an hour: nothing of it is public."""
+    from forum.services import rooms
+
+    verifier = await sync_to_async(rooms.verifier_make)(password="pw pw pw pw")
+    return await sync_to_async(f.board)(
+        "den",
+        is_listed=False,
+        password_verifier=verifier,
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+
+
 async def _group_size(group: str) -> int:
     layer = get_channel_layer()
     if hasattr(layer, "groups"):  # in-memory
@@ -116,15 +129,9 @@ async def test_a_board_socket_gets_the_fresh_row(layer):
 
 
 async def test_the_home_feed_gets_public_posts_and_never_a_private_rooms(layer):
-    from forum.services import rooms
 
     public = await sync_to_async(f.board)("general")
-    room = await sync_to_async(f.board)(
-        "den",
-        is_listed=False,
-        password_verifier=await sync_to_async(rooms.verifier_make)(password="pw pw pw pw"),
-        expires_at=timezone.now() + timedelta(hours=1),
-    )
+    room = await _private_room()
     [socket] = await _open("/ws/feed/latest/", 1)
     assert await _group_size(realtime.PUBLIC_FEED_GROUP) == 1
     room_thread, room_root = await sync_to_async(f.thread)(room, title="Secret plans")
@@ -191,16 +198,10 @@ async def test_a_burst_reaches_every_socket_in_order_in_fewer_frames(layer):
 async def test_a_hidden_post_leaves_the_home_feed_and_a_private_rooms_hide_never_reaches_it(
     layer,
 ):
-    from forum.services import rooms
     from forum.services.moderation.hide import post_hide, thread_hide
 
     public = await sync_to_async(f.board)("general")
-    room = await sync_to_async(f.board)(
-        "den",
-        is_listed=False,
-        password_verifier=await sync_to_async(rooms.verifier_make)(password="pw pw pw pw"),
-        expires_at=timezone.now() + timedelta(hours=1),
-    )
+    room = await _private_room()
     thread, root = await sync_to_async(f.thread)(public, title="Open news")
     [(post, event)] = await sync_to_async(f.replies)(thread, root, 1, content="spam")
     room_thread, room_root = await sync_to_async(f.thread)(room, title="Secret plans")
@@ -224,16 +225,10 @@ async def test_what_the_worker_rendered_reaches_each_page_without_rendering_agai
     """A publishing batch's messages leave with their HTML (forum/views/live.py): each web
     process relays it, and the home feed still gets nothing of a private room's."""
     from forum.ingest.publish import published_messages
-    from forum.services import rooms
     from forum.views import live
 
     board = await sync_to_async(f.board)("general")
-    room = await sync_to_async(f.board)(
-        "den",
-        is_listed=False,
-        password_verifier=await sync_to_async(rooms.verifier_make)(password="pw pw pw pw"),
-        expires_at=timezone.now() + timedelta(hours=1),
-    )
+    room = await _private_room()
     thread, root = await sync_to_async(f.thread)(board, title="Rendered once")
     room_thread, room_root = await sync_to_async(f.thread)(room, title="Secret plans")
     thread_socket, board_socket, feed_socket = [
